@@ -1,0 +1,144 @@
+"""Binding values to a circuit template: validated batches and the angle map.
+
+``ParameterMap`` turns weights ``(Bw, n_w)`` and inputs ``(Bx, n_x)`` into the numeric value of
+every gate parameter, ``angles (B, n_params)``, and pulls derivatives with respect to angles back
+to weights and inputs (the chain rule through the angle expressions). Affine expressions, by far
+the common case, go through two dense matrix products; other expressions are evaluated as trees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from q_store.circuit.expr import Expr, Symbol
+from q_store.circuit.ir import Circuit
+from q_store.errors import BindingError
+
+__all__ = ["Batch", "ParameterMap", "resolve_batch"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Validated values for one call: ``weights (Bw, n_w)``, ``inputs (Bx, n_x)``.
+
+    ``size`` is the broadcast batch size; ``batched`` says whether results carry a batch axis.
+    """
+
+    weights: np.ndarray
+    inputs: np.ndarray
+    size: int
+    batched: bool
+
+
+def _as_2d(values: object, n: int, what: str) -> tuple[np.ndarray, bool]:
+    if values is None:
+        if n:
+            raise BindingError(f"the circuit needs {n} {what} per sample, none given")
+        return np.zeros((1, 0)), False
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise BindingError(f"{what} must be an array of real numbers: {e}") from None
+    if arr.ndim not in (1, 2):
+        raise BindingError(
+            f"{what} must be a vector ({n},) or a batch (B, {n}), got shape {arr.shape}")
+    batched = arr.ndim == 2
+    arr2 = arr.reshape(1, -1) if arr.ndim == 1 else arr
+    if arr2.shape[1] != n:
+        raise BindingError(
+            f"the circuit needs {n} {what} per sample, got {arr2.shape[1]} (shape {arr.shape})")
+    if batched and arr2.shape[0] == 0:
+        raise BindingError(f"{what} batch is empty")
+    if not np.all(np.isfinite(arr2)):
+        raise BindingError(f"{what} must be finite; found NaN or infinity")
+    return arr2, batched
+
+
+def resolve_batch(circuit: Circuit, weights: object = None, inputs: object = None) -> Batch:
+    """Validate and broadcast weights and inputs for ``circuit``."""
+    w, wb = _as_2d(weights, circuit.n_weights or 0, "weights")
+    xv, xb = _as_2d(inputs, circuit.n_inputs or 0, "inputs")
+    bw, bx = w.shape[0], xv.shape[0]
+    if bw > 1 and bx > 1 and bw != bx:
+        raise BindingError(f"weight batch ({bw}) and input batch ({bx}) differ; "
+                           "they must be equal or one of them unbatched")
+    return Batch(w, xv, max(bw, bx), wb or xb)
+
+
+class ParameterMap:
+    """Angles of every gate parameter of a circuit as functions of weights and inputs."""
+
+    def __init__(self, circuit: Circuit) -> None:
+        exprs = circuit.param_exprs
+        self.n_params = len(exprs)
+        self.n_weights = circuit.n_weights or 0
+        self.n_inputs = circuit.n_inputs or 0
+        self.const = np.zeros(self.n_params)
+        self.a_w = np.zeros((self.n_params, self.n_weights))
+        self.a_x = np.zeros((self.n_params, self.n_inputs))
+        self.nonlinear: list[tuple[int, Expr, tuple[tuple[Symbol, Expr], ...]]] = []
+        self.uses_weights = np.zeros(self.n_params, dtype=bool)
+        self.uses_inputs = np.zeros(self.n_params, dtype=bool)
+        for j, e in enumerate(exprs):
+            syms = e.symbols()
+            self.uses_weights[j] = any(s.kind == "theta" for s in syms)
+            self.uses_inputs[j] = any(s.kind == "x" for s in syms)
+            aff = e.affine()
+            if aff is None:
+                derivs = tuple((s, e.diff(s)) for s in sorted(syms))
+                self.nonlinear.append((j, e, derivs))
+                continue
+            self.const[j] = aff[0]
+            for s, c in aff[1].items():
+                (self.a_w if s.kind == "theta" else self.a_x)[j, s.index] += c
+        self._aw_any = bool(self.a_w.any())
+        self._ax_any = bool(self.a_x.any())
+
+    def batched_columns(self, batch: Batch) -> np.ndarray:
+        """Which angle columns vary across the batch."""
+        out = np.zeros(self.n_params, dtype=bool)
+        if batch.weights.shape[0] > 1:
+            out |= self.uses_weights
+        if batch.inputs.shape[0] > 1:
+            out |= self.uses_inputs
+        return out
+
+    def angles(self, batch: Batch) -> np.ndarray:
+        """``(Ba, n_params)`` with ``Ba`` = 1 when nothing varies across the batch, else B."""
+        w, xv = batch.weights, batch.inputs
+        rows = max(w.shape[0] if self._aw_any or self.nonlinear else 1,
+                   xv.shape[0] if self._ax_any or self.nonlinear else 1)
+        out = np.broadcast_to(self.const, (rows, self.n_params)).copy()
+        if self._aw_any:
+            out += w @ self.a_w.T
+        if self._ax_any:
+            out += xv @ self.a_x.T
+        if self.nonlinear:
+            wb = np.broadcast_to(w, (rows, w.shape[1]))
+            xb = np.broadcast_to(xv, (rows, xv.shape[1]))
+            for j, e, _ in self.nonlinear:
+                out[:, j] = e.evaluate(wb, xb)
+        if not np.all(np.isfinite(out)):
+            raise BindingError("an angle expression evaluated to NaN or infinity "
+                               "(e.g. arccos outside [-1, 1] or log of a non-positive value)")
+        return out
+
+    def pullback(self, batch: Batch, d_angles: np.ndarray, *, want_weights: bool = True,
+                 want_inputs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Chain rule: ``d_angles (..., B, n_params)`` -> ``(d_weights (..., B, n_w),
+        d_inputs (..., B, n_x))``, per sample."""
+        gw = d_angles @ self.a_w if want_weights else None
+        gx = d_angles @ self.a_x if want_inputs else None
+        if self.nonlinear:
+            rows = d_angles.shape[-2]
+            wb = np.broadcast_to(batch.weights, (rows, batch.weights.shape[1]))
+            xb = np.broadcast_to(batch.inputs, (rows, batch.inputs.shape[1]))
+            for j, _e, derivs in self.nonlinear:
+                for s, de in derivs:
+                    target = gw if s.kind == "theta" else gx
+                    if target is None:
+                        continue
+                    target[..., s.index] += d_angles[..., j] * de.evaluate(wb, xb)
+        return gw, gx

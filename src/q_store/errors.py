@@ -1,0 +1,66 @@
+"""One error hierarchy for the whole package.
+
+Every error a user can trigger derives from :class:`QStoreError`. Errors caused by bad input
+also derive from :class:`ValueError`, so generic ``except ValueError`` code keeps working.
+Messages say what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BindingError",
+    "CircuitError",
+    "ConfigError",
+    "JobFailedError",
+    "NotSupportedError",
+    "ObservableError",
+    "QASMError",
+    "QStoreError",
+    "StateError",
+    "ValidationError",
+]
+
+
+class QStoreError(Exception):
+    """Base class of every error raised by q_store."""
+
+
+class ValidationError(QStoreError, ValueError):
+    """Input rejected at a public boundary."""
+
+
+class CircuitError(ValidationError):
+    """An invalid circuit: unknown gate, wrong wires, wrong number of parameters, bad angle."""
+
+
+class BindingError(ValidationError):
+    """Values bound to a circuit template do not fit it (count, shape, NaN or infinity)."""
+
+
+class ObservableError(ValidationError):
+    """An invalid observable: unknown Pauli letter, wire out of range, bad coefficient."""
+
+
+class StateError(ValidationError):
+    """An invalid state vector: wrong length, zero norm, non-finite amplitudes."""
+
+
+class QASMError(ValidationError):
+    """OpenQASM text that cannot be parsed or uses something unsupported."""
+
+
+class ConfigError(ValidationError):
+    """An invalid configuration value or an unknown configuration field."""
+
+
+class NotSupportedError(QStoreError):
+    """A valid request that this component cannot carry out (e.g. adjoint on hardware)."""
+
+
+class BackendError(QStoreError):
+    """A backend failed to run a request."""
+
+
+class JobFailedError(BackendError):
+    """A submitted job ended in a failed or cancelled state."""

@@ -1,0 +1,226 @@
+"""The exact batched state-vector simulator.
+
+Many inputs and/or many weight vectors go through one call: states are ``(B, 2**n)``, batch
+first. The execution strategy is picked per call: one sample per thread for batches of small
+states, every gate split across threads for a single large state, and for a large batch of a
+deep circuit the data-independent unitary applied with one matrix product.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+from q_store.circuit.ir import Circuit
+from q_store.circuit.observables import Observable, as_observable
+from q_store.circuit.params import Batch, ParameterMap, resolve_batch
+from q_store.errors import StateError, ValidationError
+from q_store.sim import kernels as K
+from q_store.sim.measure import expectations, marginal_probabilities, sample_bits
+from q_store.sim.program import BoundTape, program_for
+
+__all__ = [
+    "MAX_QUBITS",
+    "StatevectorSimulator",
+    "normalize_state",
+    "parameter_map_for",
+]
+
+MAX_QUBITS = 30
+_SINGLE_STATE_QUBITS = 14  # from here on a single state is split across threads
+
+
+@lru_cache(maxsize=256)
+def parameter_map_for(circuit: Circuit) -> ParameterMap:
+    return ParameterMap(circuit)
+
+
+def normalize_state(state: object, n_qubits: int | None = None) -> np.ndarray:
+    """A validated, normalised copy of one state ``(2**n,)`` or a batch ``(B, 2**n)``."""
+    try:
+        arr = np.array(state, dtype=np.complex128)
+    except (TypeError, ValueError) as e:
+        raise StateError(f"state must be an array of numbers: {e}") from None
+    if arr.ndim not in (1, 2) or arr.shape[-1] == 0:
+        raise StateError(f"state must have shape (2**n,) or (B, 2**n), got {arr.shape}")
+    d = arr.shape[-1]
+    if d & (d - 1):
+        raise StateError(f"state length must be a power of two, got {d}")
+    if n_qubits is not None and d != 2**n_qubits:
+        raise StateError(f"state length {d} does not match {n_qubits} qubits ({2**n_qubits})")
+    if not np.all(np.isfinite(arr)):
+        raise StateError("state amplitudes must be finite; found NaN or infinity")
+    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    if np.any(norms < 1e-300):
+        raise StateError("state has zero norm and cannot be normalised")
+    return arr / norms
+
+
+class StatevectorSimulator:
+    """Exact simulator of :class:`Circuit` templates over batches of weights and inputs.
+
+    Every method takes ``weights`` (``(n_w,)`` or ``(B, n_w)``) and ``inputs`` (``(n_x,)`` or
+    ``(B, n_x)``); results carry a leading batch axis when either is 2-D.
+    """
+
+    name = "statevector"
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        self.threads = int(threads) if threads else numba.config.NUMBA_NUM_THREADS
+
+    # -- core --------------------------------------------------------------------------------
+    def _prepare(self, circuit: Circuit, weights: object, inputs: object,
+                 derivatives: bool = False) -> tuple[Batch, BoundTape]:
+        if not isinstance(circuit, Circuit):
+            raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
+        if circuit.n_qubits > MAX_QUBITS:
+            raise ValidationError(
+                f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
+        batch = resolve_batch(circuit, weights, inputs)
+        pm = parameter_map_for(circuit)
+        angles = pm.angles(batch)
+        tape = program_for(circuit).bind(angles, pm.batched_columns(batch),
+                                         derivatives=derivatives)
+        return batch, tape
+
+    def _initial(self, n: int, size: int, initial_state: object) -> tuple[np.ndarray, bool]:
+        dim = 2**n
+        if initial_state is None:
+            states = np.zeros((size, dim), dtype=np.complex128)
+            states[:, 0] = 1.0
+            return states, False
+        arr = np.array(initial_state, dtype=np.complex128)
+        if arr.ndim not in (1, 2) or arr.shape[-1] != dim:
+            raise StateError(f"initial_state must have shape ({dim},) or (B, {dim}) for {n} "
+                             f"qubits, got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise StateError("initial_state amplitudes must be finite; found NaN or infinity")
+        norms = np.linalg.norm(arr.reshape(-1, dim), axis=1)
+        if np.any(np.abs(norms - 1.0) > 1e-8):
+            raise StateError("initial_state must be normalised (norm 1 within 1e-8); use "
+                             "q_store.sim.normalize_state for non-zero vectors")
+        if arr.ndim == 2 and size > 1 and arr.shape[0] != size:
+            raise StateError(f"initial_state batch {arr.shape[0]} does not match batch {size}")
+        rows = max(size, arr.shape[0] if arr.ndim == 2 else 1)
+        return np.ascontiguousarray(np.broadcast_to(arr, (rows, dim))), arr.ndim == 2
+
+    def _run(self, n: int, states: np.ndarray, tape: BoundTape) -> None:
+        if states.shape[0] < self.threads and n >= _SINGLE_STATE_QUBITS:
+            nch = max(1, 4 * self.threads)
+            for b in range(states.shape[0]):
+                K.forward_single(states[b], n, tape.blk, tape.mem, tape.mats1, tape.mats2,
+                                 b if tape.rows > 1 else 0, nch)
+        else:
+            K.forward_batch(states, n, tape.blk, tape.mem, tape.mats1, tape.mats2)
+
+    def evolve(self, circuit: Circuit, weights: object = None, inputs: object = None,
+               initial_state: object = None) -> tuple[np.ndarray, Batch]:
+        """Final states ``(B, 2**n)`` (always batched) and the resolved batch."""
+        batch, tape = self._prepare(circuit, weights, inputs)
+        states, state_batched = self._initial(circuit.n_qubits, batch.size, initial_state)
+        if tape.rows > 1 and states.shape[0] != tape.rows:
+            raise StateError("initial_state batch does not match the parameter batch")
+        self._run(circuit.n_qubits, states, tape)
+        if state_batched and not batch.batched:
+            batch = Batch(batch.weights, batch.inputs, states.shape[0], True)
+        return states, batch
+
+    # -- results -----------------------------------------------------------------------------
+    def state(self, circuit: Circuit, weights: object = None, inputs: object = None,
+              initial_state: object = None) -> np.ndarray:
+        """Final state vector(s)."""
+        states, batch = self.evolve(circuit, weights, inputs, initial_state)
+        return states if batch.batched else states[0]
+
+    def expectation(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
+                    weights: object = None, inputs: object = None,
+                    initial_state: object = None) -> np.ndarray:
+        """``<O_k>`` as ``(B, K)`` (or ``(K,)`` unbatched; a scalar for one observable)."""
+        obs, single = _as_observables(observables)
+        states, batch = self.evolve(circuit, weights, inputs, initial_state)
+        vals = expectations(states, obs, circuit.n_qubits)
+        return _shape(vals, batch.batched, single)
+
+    def probabilities(self, circuit: Circuit, weights: object = None, inputs: object = None,
+                      wires: Sequence[int] | None = None,
+                      initial_state: object = None) -> np.ndarray:
+        """Basis-state probabilities, optionally marginal over ``wires`` (first wire = top bit)."""
+        states, batch = self.evolve(circuit, weights, inputs, initial_state)
+        probs = marginal_probabilities(states.real**2 + states.imag**2, circuit.n_qubits,
+                                       None if wires is None else tuple(wires))
+        return probs if batch.batched else probs[0]
+
+    def sample(self, circuit: Circuit, shots: int, weights: object = None,
+               inputs: object = None, wires: Sequence[int] | None = None,
+               seed: int | np.random.Generator | None = None,
+               initial_state: object = None) -> np.ndarray:
+        """Measured bits ``(B, shots, k)`` (or ``(shots, k)``); reproducible for a given seed."""
+        shots = _check_shots(shots)
+        ws = tuple(range(circuit.n_qubits)) if wires is None else tuple(wires)
+        probs = self.probabilities(circuit, weights, inputs, ws, initial_state)
+        batched = probs.ndim == 2
+        bits = sample_bits(np.atleast_2d(probs), shots, len(ws), np.random.default_rng(seed))
+        return bits if batched else bits[0]
+
+    def counts(self, circuit: Circuit, shots: int, weights: object = None,
+               inputs: object = None, wires: Sequence[int] | None = None,
+               seed: int | np.random.Generator | None = None) -> dict[str, int]:
+        """Histogram of bitstrings for one (unbatched) call."""
+        bits = self.sample(circuit, shots, weights, inputs, wires, seed)
+        if bits.ndim != 2:
+            raise ValidationError("counts() takes one circuit binding; use sample() for batches")
+        keys, freq = np.unique(bits, axis=0, return_counts=True)
+        return {"".join(map(str, k)): int(c) for k, c in zip(keys, freq, strict=True)}
+
+    def sample_expectation(self, circuit: Circuit,
+                           observables: Observable | Sequence[Observable] | str, shots: int,
+                           weights: object = None, inputs: object = None,
+                           seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """Expectations estimated from ``shots`` measurements per measurement basis."""
+        from q_store.sim.shots import estimate_expectations
+
+        obs, single = _as_observables(observables)
+        states, batch = self.evolve(circuit, weights, inputs)
+        vals = estimate_expectations(self, states, obs, circuit.n_qubits, _check_shots(shots),
+                                     np.random.default_rng(seed))
+        return _shape(vals, batch.batched, single)
+
+    def unitary(self, circuit: Circuit, weights: object = None,
+                inputs: object = None) -> np.ndarray:
+        """The full ``(2**n, 2**n)`` unitary for one binding."""
+        if circuit.n_qubits > 14:
+            raise ValidationError(f"unitary of {circuit.n_qubits} qubits is too large (max 14)")
+        batch, tape = self._prepare(circuit, weights, inputs)
+        if batch.batched:
+            raise ValidationError("unitary() takes one binding of weights and inputs")
+        dim = 2**circuit.n_qubits
+        states = np.eye(dim, dtype=np.complex128)
+        K.forward_batch(states, circuit.n_qubits, tape.blk, tape.mem, tape.mats1, tape.mats2)
+        return states.T.copy()
+
+
+def _as_observables(observables: object) -> tuple[tuple[Observable, ...], bool]:
+    if isinstance(observables, (Observable, str)):
+        return (as_observable(observables),), True
+    try:
+        obs = tuple(as_observable(o) for o in observables)  # type: ignore[union-attr]
+    except TypeError:
+        raise ValidationError(f"expected observables, got {observables!r}") from None
+    if not obs:
+        raise ValidationError("at least one observable is required")
+    return obs, False
+
+
+def _shape(vals: np.ndarray, batched: bool, single: bool) -> np.ndarray:
+    out = vals if batched else vals[0]
+    return out[..., 0] if single else out
+
+
+def _check_shots(shots: object) -> int:
+    if not isinstance(shots, numbers.Integral) or isinstance(shots, bool) or shots < 1:
+        raise ValidationError(f"shots must be a positive integer, got {shots!r}")
+    return int(shots)
