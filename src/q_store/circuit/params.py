@@ -127,12 +127,13 @@ class ParameterMap:
 
     def pullback(self, batch: Batch, d_angles: np.ndarray, *, want_weights: bool = True,
                  want_inputs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Chain rule: ``d_angles (..., B, n_params)`` -> ``(d_weights (..., B, n_w),
-        d_inputs (..., B, n_x))``, per sample."""
+        """Chain rule: ``d_angles (B, ..., n_params)`` -> ``(d_weights (B, ..., n_w),
+        d_inputs (B, ..., n_x))``, per sample."""
         gw = d_angles @ self.a_w if want_weights else None
         gx = d_angles @ self.a_x if want_inputs else None
         if self.nonlinear:
-            rows = d_angles.shape[-2]
+            rows = d_angles.shape[0]
+            extra = (1,) * (d_angles.ndim - 2)
             wb = np.broadcast_to(batch.weights, (rows, batch.weights.shape[1]))
             xb = np.broadcast_to(batch.inputs, (rows, batch.inputs.shape[1]))
             for j, _e, derivs in self.nonlinear:
@@ -140,5 +141,5 @@ class ParameterMap:
                     target = gw if s.kind == "theta" else gx
                     if target is None:
                         continue
-                    target[..., s.index] += d_angles[..., j] * de.evaluate(wb, xb)
+                    target[..., s.index] += d_angles[..., j] * de.evaluate(wb, xb).reshape(rows, *extra)
         return gw, gx

@@ -54,7 +54,7 @@ def _sweep(sim: StatevectorSimulator, n: int, phis: np.ndarray, lams: np.ndarray
 
 def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
                    observables: tuple[Observable, ...], weights: object = None,
-                   inputs: object = None, cotangent: np.ndarray | None = None,
+                   inputs: object = None, cotangent: object = None,
                    initial_state: object = None) -> AdjointResult:
     """Expectations and their derivatives with respect to every gate angle.
 
@@ -69,7 +69,8 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     size, n_params = states.shape[0], parameter_map_for(circuit).n_params
     rows = np.arange(size) if tape.rows > 1 else np.zeros(size, dtype=np.int64)
     if cotangent is not None:
-        c = np.asarray(cotangent, dtype=float)
+        resolve = getattr(cotangent, "resolve", None)
+        c = resolve(values.shape) if resolve else np.asarray(cotangent, dtype=float)
         if c.shape != values.shape:
             raise ValidationError(f"cotangent must have shape {values.shape}, got {c.shape}")
         lams = np.zeros_like(states)

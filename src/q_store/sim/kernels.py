@@ -44,21 +44,35 @@ def _block_total(blk, t, n):
     return 1 << (n - blk[t, K_NPOS])
 
 
+@njit(cache=_CACHE, inline="always")
+def _member1(mem, par, mats1, dmats1, m, b, ov_m, ov_q):
+    if m == ov_m:
+        return dmats1[par[ov_q, P_OFF] + b * par[ov_q, P_STRIDE]]
+    return mats1[mem[m, M_OFF] + b * mem[m, M_STRIDE]]
+
+
 @njit(cache=_CACHE)
-def _block_matrix(blk, t, mem, mats1, mats2, b, out):
-    """Matrix of block t for sample b into out (4x4; 1q blocks use the top-left 2x2)."""
+def _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, out, ov_m, ov_q):
+    """Matrix of block t for sample b into out (4x4; 1q blocks use the top-left 2x2).
+
+    Member ``ov_m`` (if >= 0) is replaced by the derivative matrix of parameter row ``ov_q``:
+    this yields tangent states d psi / d angle.
+    """
     kind = blk[t, K_KIND]
     ms = blk[t, K_MSTART]
     if kind == 1:
-        src = mats2[mem[ms, M_OFF] + b * mem[ms, M_STRIDE]]
+        if ms == ov_m:
+            src = dmats2[par[ov_q, P_OFF] + b * par[ov_q, P_STRIDE]]
+        else:
+            src = mats2[mem[ms, M_OFF] + b * mem[ms, M_STRIDE]]
         for i in range(4):
             for j in range(4):
                 out[i, j] = src[i, j]
         return
-    src = mats1[mem[ms, M_OFF] + b * mem[ms, M_STRIDE]]
+    src = _member1(mem, par, mats1, dmats1, ms, b, ov_m, ov_q)
     a00, a01, a10, a11 = src[0, 0], src[0, 1], src[1, 0], src[1, 1]
     for m in range(ms + 1, blk[t, K_MEND]):
-        g = mats1[mem[m, M_OFF] + b * mem[m, M_STRIDE]]
+        g = _member1(mem, par, mats1, dmats1, m, b, ov_m, ov_q)
         b00 = g[0, 0] * a00 + g[0, 1] * a10
         b01 = g[0, 0] * a01 + g[0, 1] * a11
         b10 = g[1, 0] * a00 + g[1, 1] * a10
@@ -229,18 +243,30 @@ def _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, grad):
 
 
 @njit(cache=_CACHE)
-def _forward_one(psi, n, blk, mem, mats1, mats2, b, m):
+def _forward_one(psi, n, blk, mem, par, mats1, mats2, dmats1, dmats2, b, m, ov_m, ov_q):
     for t in range(blk.shape[0]):
-        _block_matrix(blk, t, mem, mats1, mats2, b, m)
+        _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, ov_m, ov_q)
         _apply_range(psi, blk, t, m, 0, _block_total(blk, t, n))
 
 
 @njit(cache=_CACHE, parallel=True)
 def forward_batch(states, n, blk, mem, mats1, mats2):
     """Apply the tape to every row of ``states (B, 2**n)`` in place, one sample per thread."""
+    par = np.zeros((1, 4), dtype=np.int64)
     for b in prange(states.shape[0]):
         m = np.zeros((4, 4), dtype=np.complex128)
-        _forward_one(states[b], n, blk, mem, mats1, mats2, b, m)
+        _forward_one(states[b], n, blk, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0)
+
+
+@njit(cache=_CACHE, parallel=True)
+def forward_tangent_batch(states, n, blk, mem, par, mats1, mats2, dmats1, dmats2, bmap, ovm,
+                          ovq):
+    """Tangent states: row r runs sample ``bmap[r]`` with member ``ovm[r]`` replaced by the
+    derivative matrix of parameter row ``ovq[r]``."""
+    for r in prange(states.shape[0]):
+        m = np.zeros((4, 4), dtype=np.complex128)
+        _forward_one(states[r], n, blk, mem, par, mats1, mats2, dmats1, dmats2, bmap[r], m,
+                     ovm[r], ovq[r])
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -264,8 +290,9 @@ def _chunks(total: int, threads: int) -> int:
 def forward_single(psi, n, blk, mem, mats1, mats2, b, nch):
     """Apply the tape to one large state, splitting each gate across ``nch`` chunks."""
     m = np.zeros((4, 4), dtype=np.complex128)
+    par = np.zeros((1, 4), dtype=np.int64)
     for t in range(blk.shape[0]):
-        _block_matrix(blk, t, mem, mats1, mats2, b, m)
+        _block_matrix(blk, t, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0)
         total = _block_total(blk, t, n)
         _apply_parallel(psi, blk, t, m, total, min(nch, max(1, total // 2048)))
 
@@ -276,7 +303,7 @@ def _adjoint_one(phi, lam, n, blk, mem, par, mats1, mats2, dmats1, dmats2, b, gr
     md = np.zeros((4, 4), dtype=np.complex128)
     tm = np.zeros((4, 4), dtype=np.complex128)
     for t in range(blk.shape[0] - 1, -1, -1):
-        _block_matrix(blk, t, mem, mats1, mats2, b, m)
+        _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
         d = 4 if blk[t, K_KIND] == 1 else 2
         _dagger(m, md, d)
         total = _block_total(blk, t, n)
@@ -305,7 +332,7 @@ def adjoint_single(phi, lam, n, blk, mem, par, mats1, mats2, dmats1, dmats2, b, 
     md = np.zeros((4, 4), dtype=np.complex128)
     parts = np.zeros((nch, 4, 4), dtype=np.complex128)
     for t in range(blk.shape[0] - 1, -1, -1):
-        _block_matrix(blk, t, mem, mats1, mats2, b, m)
+        _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
         d = 4 if blk[t, K_KIND] == 1 else 2
         _dagger(m, md, d)
         total = _block_total(blk, t, n)

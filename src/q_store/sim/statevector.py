@@ -117,6 +117,31 @@ class StatevectorSimulator:
         else:
             K.forward_batch(states, n, tape.blk, tape.mem, tape.mats1, tape.mats2)
 
+    def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
+                           observables: tuple[Observable, ...], *, shots: int | None = None,
+                           seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """``<O_k>`` for explicit gate angles ``(R, n_params)``: ``(R, K)``.
+
+        The execution entry point of hardware-style gradient methods (parameter shift, finite
+        differences, SPSA): every row is one circuit run. With ``shots``, estimates from samples.
+        """
+        obs, _ = _as_observables(observables)
+        angles = np.asarray(angles, dtype=float)
+        n_params = parameter_map_for(circuit).n_params
+        if angles.ndim != 2 or angles.shape[1] != n_params:
+            raise ValidationError(f"angles must have shape (R, {n_params}), got {angles.shape}")
+        if not np.all(np.isfinite(angles)):
+            raise ValidationError("angles must be finite; found NaN or infinity")
+        tape = program_for(circuit).bind(angles, np.full(n_params, angles.shape[0] > 1))
+        states, _ = self._initial(circuit.n_qubits, angles.shape[0], None)
+        self._run(circuit.n_qubits, states, tape)
+        if shots is None:
+            return expectations(states, obs, circuit.n_qubits)
+        from q_store.sim.shots import estimate_expectations
+
+        return estimate_expectations(self, states, obs, circuit.n_qubits, _check_shots(shots),
+                                     np.random.default_rng(seed))
+
     def evolve(self, circuit: Circuit, weights: object = None, inputs: object = None,
                initial_state: object = None) -> tuple[np.ndarray, Batch]:
         """Final states ``(B, 2**n)`` (always batched) and the resolved batch."""

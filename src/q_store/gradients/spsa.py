@@ -1,0 +1,112 @@
+"""Simultaneous-perturbation stochastic approximation (Spall 1992, 1998).
+
+One estimate costs two circuit runs per sample whatever the number of weights: all weights are
+perturbed at once by ``c_k * Delta`` with Rademacher ``Delta``. Spall's gain sequences:
+``c_k = c / (k + 1)**gamma`` (perturbation size) and ``a_k = a / (A + k + 1)**alpha`` (step
+size, for SPSA optimisation), with the recommended ``alpha = 0.602``, ``gamma = 0.101``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from q_store.circuit.ir import Circuit
+from q_store.circuit.observables import Observable
+from q_store.circuit.params import Batch, resolve_batch
+from q_store.errors import ValidationError
+from q_store.gradients.base import AngleExecutor, GradientMethod, GradientResult
+from q_store.sim.statevector import parameter_map_for
+
+__all__ = ["SPSAGradient", "SPSAGradientEstimator"]
+
+
+def _positive(name: str, v: float, allow_zero: bool = False) -> float:
+    ok = isinstance(v, (int, float)) and np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+    if not ok:
+        raise ValidationError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
+                              f"finite number, got {v!r}")
+    return float(v)
+
+
+class SPSAGradient(GradientMethod):
+    """SPSA gradient estimates, averaged over ``n_samples`` perturbations (2 runs each).
+
+    Each call to :meth:`jacobian` or :meth:`estimate` advances the iteration counter ``k`` and so
+    shrinks ``c_k``; :meth:`learning_rate` gives Spall's ``a_k`` for an SPSA optimiser.
+    """
+
+    name = "spsa"
+    exact = False
+
+    def __init__(self, executor: AngleExecutor | None = None, *, c: float = 0.1,
+                 gamma: float = 0.101, a: float = 0.1, big_a: float = 10.0,
+                 alpha: float = 0.602, n_samples: int = 1,
+                 seed: int | np.random.Generator | None = None) -> None:
+        super().__init__(executor)
+        self.c = _positive("c", c)
+        self.gamma = _positive("gamma", gamma, allow_zero=True)
+        self.a = _positive("a", a)
+        self.big_a = _positive("big_a", big_a, allow_zero=True)
+        self.alpha = _positive("alpha", alpha, allow_zero=True)
+        if not isinstance(n_samples, int) or n_samples < 1:
+            raise ValidationError(f"n_samples must be a positive integer, got {n_samples!r}")
+        self.n_samples = n_samples
+        self.rng = np.random.default_rng(seed)
+        self.k = 0
+
+    def perturbation_size(self, k: int | None = None) -> float:
+        return self.c / ((self.k if k is None else k) + 1) ** self.gamma
+
+    def learning_rate(self, k: int | None = None) -> float:
+        return self.a / (self.big_a + (self.k if k is None else k) + 1) ** self.alpha
+
+    def _deltas(self, shape: tuple[int, ...]) -> np.ndarray:
+        return self.rng.choice(np.array([-1.0, 1.0]), size=shape)
+
+    def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
+                  inputs: object, want_w: bool, want_x: bool) -> GradientResult:
+        batch = resolve_batch(circuit, weights, inputs)
+        pm = parameter_map_for(circuit)
+        size, ns = batch.size, self.n_samples
+        ck = self.perturbation_size()
+        self.k += 1
+        w = np.broadcast_to(batch.weights, (size, batch.weights.shape[1]))
+        xv = np.broadcast_to(batch.inputs, (size, batch.inputs.shape[1]))
+        # one weight perturbation per estimate, shared by the batch (as for a loss gradient);
+        # input perturbations are per sample
+        dw = self._deltas((ns, 1, w.shape[1])) if want_w else np.zeros((ns, 1, w.shape[1]))
+        dx = self._deltas((ns, size, xv.shape[1])) if want_x else np.zeros((ns, 1, xv.shape[1]))
+        rows = [pm.angles(Batch(w, xv, size, True))]
+        for s in range(ns):
+            for sgn in (1.0, -1.0):
+                b = Batch(w + sgn * ck * dw[s], xv + sgn * ck * dx[s], size, True)
+                rows.append(pm.angles(b))
+        angles = np.concatenate([np.broadcast_to(r, (size, pm.n_params)) for r in rows])
+        out = np.asarray(self.executor.expectation_angles(circuit, angles, obs))
+        out = out.reshape(1 + 2 * ns, size, len(obs))
+        diff = (out[1::2] - out[2::2]) / (2 * ck)  # (ns, B, K)
+        jw = np.mean(diff[..., None] / dw[:, :, None, :], axis=0) if want_w else None
+        jx = np.mean(diff[..., None] / dx[:, :, None, :], axis=0) if want_x else None
+        return GradientResult(out[0], jw, jx, 1 + 2 * ns)
+
+    def estimate(self, f: Callable[[np.ndarray], float], params: np.ndarray) -> np.ndarray:
+        """SPSA estimate of the gradient of a scalar black-box function ``f(params)``."""
+        p = np.asarray(params, dtype=float)
+        if p.ndim != 1 or not np.all(np.isfinite(p)):
+            raise ValidationError("params must be a finite 1-D array")
+        ck = self.perturbation_size()
+        self.k += 1
+        g = np.zeros_like(p)
+        for _ in range(self.n_samples):
+            d = self._deltas(p.shape)
+            g += (float(f(p + ck * d)) - float(f(p - ck * d))) / (2 * ck) / d
+        return g / self.n_samples
+
+    def __repr__(self) -> str:
+        return (f"SPSAGradient(c={self.c}, gamma={self.gamma}, a={self.a}, big_a={self.big_a}, "
+                f"alpha={self.alpha}, n_samples={self.n_samples}, k={self.k})")
+
+
+SPSAGradientEstimator = SPSAGradient
