@@ -118,8 +118,9 @@ class ParameterMap:
         if self.nonlinear:
             wb = np.broadcast_to(w, (rows, w.shape[1]))
             xb = np.broadcast_to(xv, (rows, xv.shape[1]))
-            for j, e, _ in self.nonlinear:
-                out[:, j] = e.evaluate(wb, xb)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                for j, e, _ in self.nonlinear:
+                    out[:, j] = e.evaluate(wb, xb)
         if not np.all(np.isfinite(out)):
             raise BindingError("an angle expression evaluated to NaN or infinity "
                                "(e.g. arccos outside [-1, 1] or log of a non-positive value)")

@@ -106,7 +106,7 @@ class StatevectorSimulator:
         if arr.ndim == 2 and size > 1 and arr.shape[0] != size:
             raise StateError(f"initial_state batch {arr.shape[0]} does not match batch {size}")
         rows = max(size, arr.shape[0] if arr.ndim == 2 else 1)
-        return np.ascontiguousarray(np.broadcast_to(arr, (rows, dim))), arr.ndim == 2
+        return np.array(np.broadcast_to(arr, (rows, dim)), order="C"), arr.ndim == 2
 
     def _run(self, n: int, states: np.ndarray, tape: BoundTape) -> None:
         if states.shape[0] < self.threads and n >= _SINGLE_STATE_QUBITS:
