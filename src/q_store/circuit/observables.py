@@ -1,6 +1,7 @@
 """Observables: Pauli strings, weighted sums of them, and projectors onto basis states.
 
-Build with ``Z(0)``, ``X(1) @ Y(3)``, ``0.5 * Z(0) + Z(1)`` or ``Projector("101", wires=(0, 1, 2))``.
+Build with ``Z(0)``, ``X(1) @ Y(3)``, ``0.5 * Z(0) + Z(1)`` or
+``Projector("101", wires=(0, 1, 2))``.
 All observables are Hermitian, immutable and hashable.
 """
 
@@ -217,19 +218,19 @@ def _single(letter: str, wire: int) -> PauliString:
     return PauliString(((wire, letter),))
 
 
-def X(wire: int) -> PauliString:  # noqa: N802 - physics notation
+def X(wire: int) -> PauliString:
     return _single("X", wire)
 
 
-def Y(wire: int) -> PauliString:  # noqa: N802
+def Y(wire: int) -> PauliString:
     return _single("Y", wire)
 
 
-def Z(wire: int) -> PauliString:  # noqa: N802
+def Z(wire: int) -> PauliString:
     return _single("Z", wire)
 
 
-def I() -> PauliString:  # noqa: N802, E743
+def I() -> PauliString:  # noqa: E743
     return PauliString(())
 
 

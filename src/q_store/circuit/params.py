@@ -142,5 +142,6 @@ class ParameterMap:
                     target = gw if s.kind == "theta" else gx
                     if target is None:
                         continue
-                    target[..., s.index] += d_angles[..., j] * de.evaluate(wb, xb).reshape(rows, *extra)
+                    dv = de.evaluate(wb, xb).reshape(rows, *extra)
+                    target[..., s.index] += d_angles[..., j] * dv
         return gw, gx

@@ -104,7 +104,8 @@ def marginal_probabilities(probs: np.ndarray, n: int, wires: tuple[int, ...] | N
 
 def sample_bits(probs: np.ndarray, shots: int, n_bits: int,
                 rng: np.random.Generator) -> np.ndarray:
-    """``shots`` samples per row of ``probs (B, 2**k)``: bits ``(B, shots, k)`` (first wire first)."""
+    """``shots`` samples per row of ``probs (B, 2**k)``: bits ``(B, shots, k)``, first wire
+    first."""
     p = np.clip(probs, 0.0, None)
     p = p / p.sum(axis=1, keepdims=True)
     cdf = np.cumsum(p, axis=1)

@@ -133,7 +133,6 @@ class Program:
         dchunks2: list[np.ndarray] = []
         size = {1: 0, 2: 0}
         dsize = {1: 0, 2: 0}
-        ops = self.circuit.operations
         for gate, members in self.groups.items():
             spec = gate_spec(gate)
             d = 1 if spec.num_wires == 1 or spec.controlled_base is not None else 2
