@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from q_store.circuit.expr import Expr, Symbol
 from q_store.circuit.ir import Circuit
@@ -95,6 +96,10 @@ class ParameterMap:
                 (self.a_w if s.kind == "theta" else self.a_x)[j, s.index] += c
         self._aw_any = bool(self.a_w.any())
         self._ax_any = bool(self.a_x.any())
+        # sparse maps: single-threaded products that never wake BLAS thread pools, whose spinning
+        # threads would compete with the simulator's own threads
+        self._aw = sparse.csr_matrix(self.a_w)
+        self._ax = sparse.csr_matrix(self.a_x)
 
     def batched_columns(self, batch: Batch) -> np.ndarray:
         """Which angle columns vary across the batch."""
@@ -112,9 +117,9 @@ class ParameterMap:
                    xv.shape[0] if self._ax_any or self.nonlinear else 1)
         out = np.broadcast_to(self.const, (rows, self.n_params)).copy()
         if self._aw_any:
-            out += w @ self.a_w.T
+            out += (self._aw @ w.T).T
         if self._ax_any:
-            out += xv @ self.a_x.T
+            out += (self._ax @ xv.T).T
         if self.nonlinear:
             wb = np.broadcast_to(w, (rows, w.shape[1]))
             xb = np.broadcast_to(xv, (rows, xv.shape[1]))
@@ -130,8 +135,8 @@ class ParameterMap:
                  want_inputs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Chain rule: ``d_angles (B, ..., n_params)`` -> ``(d_weights (B, ..., n_w),
         d_inputs (B, ..., n_x))``, per sample."""
-        gw = d_angles @ self.a_w if want_weights else None
-        gx = d_angles @ self.a_x if want_inputs else None
+        gw = _right_multiply(d_angles, self._aw) if want_weights else None
+        gx = _right_multiply(d_angles, self._ax) if want_inputs else None
         if self.nonlinear:
             rows = d_angles.shape[0]
             extra = (1,) * (d_angles.ndim - 2)
@@ -145,3 +150,9 @@ class ParameterMap:
                     dv = de.evaluate(wb, xb).reshape(rows, *extra)
                     target[..., s.index] += d_angles[..., j] * dv
         return gw, gx
+
+
+def _right_multiply(d: np.ndarray, a: sparse.csr_matrix) -> np.ndarray:
+    """``d @ a`` for a dense ``(..., P)`` array and a sparse ``(P, n)`` matrix."""
+    flat = d.reshape(-1, d.shape[-1])
+    return np.asarray((a.T @ flat.T).T).reshape(*d.shape[:-1], a.shape[1])

@@ -22,6 +22,7 @@ from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
     _SINGLE_STATE_QUBITS,
     StatevectorSimulator,
+    _serial,
     parameter_map_for,
 )
 
@@ -39,16 +40,18 @@ class AdjointResult:
 
 
 def _sweep(sim: StatevectorSimulator, n: int, phis: np.ndarray, lams: np.ndarray,
-           tape: BoundTape, bmap: np.ndarray, n_params: int) -> np.ndarray:
+           tape: BoundTape, bmap: np.ndarray, n_params: int, from_zero: bool) -> np.ndarray:
     grads = np.zeros((phis.shape[0], n_params))
+    args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1, tape.mats2,
+            tape.dmats1, tape.dmats2)
     if phis.shape[0] < sim.threads and n >= _SINGLE_STATE_QUBITS:
         nch = max(1, 4 * sim.threads)
         for r in range(phis.shape[0]):
-            K.adjoint_single(phis[r], lams[r], n, tape.blk, tape.mem, tape.par, tape.mats1,
-                             tape.mats2, tape.dmats1, tape.dmats2, int(bmap[r]), grads[r], nch)
+            K.adjoint_single(phis[r], lams[r], *args, int(bmap[r]), grads[r], nch)
+    elif _serial(phis.shape[0], n, len(tape.blk)):
+        K.adjoint_batch_serial(phis, lams, *args, grads, bmap)
     else:
-        K.adjoint_batch(phis, lams, n, tape.blk, tape.mem, tape.par, tape.mats1, tape.mats2,
-                        tape.dmats1, tape.dmats2, grads, bmap)
+        K.adjoint_batch(phis, lams, *args, grads, bmap)
     return grads
 
 
@@ -64,7 +67,8 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
     states, _ = sim._initial(n, batch.size, initial_state)
-    sim._run(n, states, tape)
+    from_zero = initial_state is None
+    sim._run(n, states, tape, from_zero)
     values = expectations(states, observables, n)
     size, n_params = states.shape[0], parameter_map_for(circuit).n_params
     rows = np.arange(size) if tape.rows > 1 else np.zeros(size, dtype=np.int64)
@@ -76,11 +80,11 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
         lams = np.zeros_like(states)
         for k, o in enumerate(observables):
             lams += c[:, k, None] * apply_observable(states, o, n)
-        grads = _sweep(sim, n, states, lams, tape, rows, n_params)
+        grads = _sweep(sim, n, states, lams, tape, rows, n_params, from_zero)
         return AdjointResult(values, grads, batch)
     n_obs = len(observables)
     lams = np.concatenate([apply_observable(states, o, n) for o in observables], axis=0)
     phis = np.tile(states, (n_obs, 1))
-    grads = _sweep(sim, n, phis, lams, tape, np.tile(rows, n_obs), n_params)
+    grads = _sweep(sim, n, phis, lams, tape, np.tile(rows, n_obs), n_params, from_zero)
     jac = grads.reshape(n_obs, size, n_params).transpose(1, 0, 2)
     return AdjointResult(values, jac, batch)

@@ -18,8 +18,9 @@ import numpy as np
 from numba import njit, prange
 
 # block table columns
-K_KIND, K_A, K_B, K_S0, K_S1, K_S2, K_NPOS, K_CMASK, K_MSTART, K_MEND, K_HASPAR = range(11)
-BLOCK_COLS = 11
+(K_KIND, K_A, K_B, K_S0, K_S1, K_S2, K_NPOS, K_CMASK, K_MSTART, K_MEND, K_HASPAR,
+ K_PREFIX) = range(12)
+BLOCK_COLS = 12
 # member table columns
 M_OFF, M_STRIDE, M_PSTART, M_PEND = range(4)
 # parameter table columns
@@ -88,101 +89,148 @@ def _dagger(m, out, d):
             out[i, j] = np.conj(m[j, i])
 
 
+@njit(cache=_CACHE, inline="always")
+def _base(blk, t, k):
+    """First state index of pair/group ``k`` of block t, and the length of the contiguous run
+    of groups starting at k (indices below the lowest gate bit are contiguous)."""
+    kind = blk[t, K_KIND]
+    if kind == 0:
+        p = blk[t, K_A]
+        return _ins(k, p), (1 << p) - (k & ((1 << p) - 1))
+    if kind == 1:
+        plo = min(blk[t, K_A], blk[t, K_B])
+        phi = max(blk[t, K_A], blk[t, K_B])
+        return _ins(_ins(k, plo), phi), (1 << plo) - (k & ((1 << plo) - 1))
+    s0 = blk[t, K_S0]
+    i0 = _ins(_ins(k, s0), blk[t, K_S1])
+    if blk[t, K_NPOS] == 3:
+        i0 = _ins(i0, blk[t, K_S2])
+    return i0 | blk[t, K_CMASK], (1 << s0) - (k & ((1 << s0) - 1))
+
+
 @njit(cache=_CACHE)
 def _apply_range(psi, blk, t, m, lo, hi):
+    """Apply the (already multiplied) matrix of block t to groups lo..hi of psi."""
     kind = blk[t, K_KIND]
-    if kind == 0:
-        p = blk[t, K_A]
-        s = 1 << p
-        m00, m01, m10, m11 = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
-        for k in range(lo, hi):
-            i0 = _ins(k, p)
-            i1 = i0 | s
+    if kind == 1:
+        sa = 1 << blk[t, K_A]
+        sb = 1 << blk[t, K_B]
+        k = lo
+        while k < hi:
+            base, run = _base(blk, t, k)
+            run = min(run, hi - k)
+            for j in range(run):
+                i00 = base + j
+                i01 = i00 + sb
+                i10 = i00 + sa
+                i11 = i10 + sb
+                a0 = psi[i00]
+                a1 = psi[i01]
+                a2 = psi[i10]
+                a3 = psi[i11]
+                psi[i00] = m[0, 0] * a0 + m[0, 1] * a1 + m[0, 2] * a2 + m[0, 3] * a3
+                psi[i01] = m[1, 0] * a0 + m[1, 1] * a1 + m[1, 2] * a2 + m[1, 3] * a3
+                psi[i10] = m[2, 0] * a0 + m[2, 1] * a1 + m[2, 2] * a2 + m[2, 3] * a3
+                psi[i11] = m[3, 0] * a0 + m[3, 1] * a1 + m[3, 2] * a2 + m[3, 3] * a3
+            k += run
+        return
+    # one-qubit block or controlled gate: a 2x2 matrix on the target bit
+    st = 1 << blk[t, K_A]
+    m00, m01, m10, m11 = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
+    k = lo
+    while k < hi:
+        base, run = _base(blk, t, k)
+        run = min(run, hi - k)
+        for j in range(run):
+            i0 = base + j
+            i1 = i0 + st
             a = psi[i0]
             c = psi[i1]
             psi[i0] = m00 * a + m01 * c
             psi[i1] = m10 * a + m11 * c
-    elif kind == 1:
-        pa = blk[t, K_A]
-        pb = blk[t, K_B]
-        sa = 1 << pa
-        sb = 1 << pb
-        plo = min(pa, pb)
-        phi = max(pa, pb)
-        for k in range(lo, hi):
-            i00 = _ins(_ins(k, plo), phi)
-            i01 = i00 | sb
-            i10 = i00 | sa
-            i11 = i10 | sb
-            a0 = psi[i00]
-            a1 = psi[i01]
-            a2 = psi[i10]
-            a3 = psi[i11]
-            psi[i00] = m[0, 0] * a0 + m[0, 1] * a1 + m[0, 2] * a2 + m[0, 3] * a3
-            psi[i01] = m[1, 0] * a0 + m[1, 1] * a1 + m[1, 2] * a2 + m[1, 3] * a3
-            psi[i10] = m[2, 0] * a0 + m[2, 1] * a1 + m[2, 2] * a2 + m[2, 3] * a3
-            psi[i11] = m[3, 0] * a0 + m[3, 1] * a1 + m[3, 2] * a2 + m[3, 3] * a3
-    else:
-        npos = blk[t, K_NPOS]
-        s0 = blk[t, K_S0]
-        s1 = blk[t, K_S1]
-        s2 = blk[t, K_S2]
-        cmask = blk[t, K_CMASK]
-        st = 1 << blk[t, K_A]
-        m00, m01, m10, m11 = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
-        for k in range(lo, hi):
-            i0 = _ins(_ins(k, s0), s1)
-            if npos == 3:
-                i0 = _ins(i0, s2)
-            i0 |= cmask
-            i1 = i0 | st
-            a = psi[i0]
-            c = psi[i1]
-            psi[i0] = m00 * a + m01 * c
-            psi[i1] = m10 * a + m11 * c
+        k += run
 
 
 @njit(cache=_CACHE)
-def _transition_range(lam, phi, blk, t, lo, hi, out):
-    """out[i, j] += sum over the rest of conj(lam[i, rest]) * phi[j, rest] on the block's wires."""
+def _adjoint_range(phi, lam, blk, t, md, lo, hi, want_t, tm):
+    """One fused backward step over groups lo..hi: ``phi <- M^dag phi``, accumulate the
+    transition matrix ``tm[i, j] += conj(lam_i) phi_j`` (lam before, phi after the undo), then
+    ``lam <- M^dag lam``."""
     kind = blk[t, K_KIND]
-    if kind == 0:
-        p = blk[t, K_A]
-        s = 1 << p
-        t00 = t01 = t10 = t11 = 0j
-        for k in range(lo, hi):
-            i0 = _ins(k, p)
-            i1 = i0 | s
-            l0 = np.conj(lam[i0])
-            l1 = np.conj(lam[i1])
-            f0 = phi[i0]
-            f1 = phi[i1]
-            t00 += l0 * f0
-            t01 += l0 * f1
-            t10 += l1 * f0
-            t11 += l1 * f1
-        out[0, 0] += t00
-        out[0, 1] += t01
-        out[1, 0] += t10
-        out[1, 1] += t11
-    elif kind == 1:
-        pa = blk[t, K_A]
-        pb = blk[t, K_B]
-        sa = 1 << pa
-        sb = 1 << pb
-        plo = min(pa, pb)
-        phi_ = max(pa, pb)
+    k = lo
+    if kind == 1:
+        sa = 1 << blk[t, K_A]
+        sb = 1 << blk[t, K_B]
+        f = np.empty(4, dtype=np.complex128)
+        g = np.empty(4, dtype=np.complex128)
+        li = np.empty(4, dtype=np.complex128)
         idx = np.empty(4, dtype=np.int64)
-        for k in range(lo, hi):
-            i00 = _ins(_ins(k, plo), phi_)
-            idx[0] = i00
-            idx[1] = i00 | sb
-            idx[2] = i00 | sa
-            idx[3] = i00 | sa | sb
-            for i in range(4):
-                li = np.conj(lam[idx[i]])
-                for j in range(4):
-                    out[i, j] += li * phi[idx[j]]
+        while k < hi:
+            base, run = _base(blk, t, k)
+            run = min(run, hi - k)
+            for j in range(run):
+                idx[0] = base + j
+                idx[1] = idx[0] + sb
+                idx[2] = idx[0] + sa
+                idx[3] = idx[2] + sb
+                for r in range(4):
+                    f[r] = phi[idx[r]]
+                    li[r] = lam[idx[r]]
+                for r in range(4):
+                    g[r] = md[r, 0] * f[0] + md[r, 1] * f[1] + md[r, 2] * f[2] + md[r, 3] * f[3]
+                    phi[idx[r]] = g[r]
+                    lam[idx[r]] = (md[r, 0] * li[0] + md[r, 1] * li[1] + md[r, 2] * li[2]
+                                   + md[r, 3] * li[3])
+                if want_t:
+                    for r in range(4):
+                        cl = np.conj(li[r])
+                        for c in range(4):
+                            tm[r, c] += cl * g[c]
+            k += run
+        return
+    st = 1 << blk[t, K_A]
+    m00, m01, m10, m11 = md[0, 0], md[0, 1], md[1, 0], md[1, 1]
+    t00 = t01 = t10 = t11 = 0j
+    while k < hi:
+        base, run = _base(blk, t, k)
+        run = min(run, hi - k)
+        if want_t:
+            for j in range(run):
+                i0 = base + j
+                i1 = i0 + st
+                a = phi[i0]
+                c = phi[i1]
+                g0 = m00 * a + m01 * c
+                g1 = m10 * a + m11 * c
+                phi[i0] = g0
+                phi[i1] = g1
+                l0 = lam[i0]
+                l1 = lam[i1]
+                lam[i0] = m00 * l0 + m01 * l1
+                lam[i1] = m10 * l0 + m11 * l1
+                l0 = np.conj(l0)
+                l1 = np.conj(l1)
+                t00 += l0 * g0
+                t01 += l0 * g1
+                t10 += l1 * g0
+                t11 += l1 * g1
+        else:
+            for j in range(run):
+                i0 = base + j
+                i1 = i0 + st
+                a = phi[i0]
+                c = phi[i1]
+                phi[i0] = m00 * a + m01 * c
+                phi[i1] = m10 * a + m11 * c
+                l0 = lam[i0]
+                l1 = lam[i1]
+                lam[i0] = m00 * l0 + m01 * l1
+                lam[i1] = m10 * l0 + m11 * l1
+        k += run
+    tm[0, 0] += t00
+    tm[0, 1] += t01
+    tm[1, 0] += t10
+    tm[1, 1] += t11
 
 
 @njit(cache=_CACHE)
@@ -239,34 +287,156 @@ def _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, grad):
 
 
 # ---------------------------------------------------------------------------------------------
+# product-state prefix: the one-qubit blocks that act first on each wire of |0...0> produce a
+# product state, built directly (no gate passes) and differentiated by contracting lam with the
+# other wires' vectors.
+
+
+@njit(cache=_CACHE)
+def _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, ov_m, ov_q,
+                    vecs):
+    for w in range(n):
+        t = pref[w]
+        if t >= 0:
+            _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, ov_m, ov_q)
+            vecs[w, 0] = m[0, 0]
+            vecs[w, 1] = m[1, 0]
+        else:
+            vecs[w, 0] = 1.0
+            vecs[w, 1] = 0.0
+
+
+@njit(cache=_CACHE)
+def _kron_into(out, vecs, w0, w1):
+    """``out[:2**(w1-w0)] = vecs[w0] x ... x vecs[w1-1]`` (first wire most significant)."""
+    out[0] = 1.0
+    size = 1
+    for w in range(w0, w1):
+        v0 = vecs[w, 0]
+        v1 = vecs[w, 1]
+        for i in range(size - 1, -1, -1):
+            a = out[i]
+            out[2 * i + 1] = a * v1
+            out[2 * i] = a * v0
+        size *= 2
+
+
+@njit(cache=_CACHE, parallel=True)
+def _product_parallel(psi, vecs, n):
+    h = n // 2
+    hi_part = np.empty(1 << h, dtype=np.complex128)
+    lo_part = np.empty(1 << (n - h), dtype=np.complex128)
+    _kron_into(hi_part, vecs, 0, h)
+    _kron_into(lo_part, vecs, h, n)
+    nl = lo_part.shape[0]
+    for i in prange(hi_part.shape[0]):
+        a = hi_part[i]
+        for j in range(nl):
+            psi[i * nl + j] = a * lo_part[j]
+
+
+@njit(cache=_CACHE)
+def _contract_range(src, dst, pos, c0, c1, lo, hi):
+    """``dst[k] = src[k with bit pos = 0] * c0 + src[k with bit pos = 1] * c1``."""
+    s = 1 << pos
+    for k in range(lo, hi):
+        i0 = _ins(k, pos)
+        dst[k] = src[i0] * c0 + src[i0 | s] * c1
+
+
+@njit(cache=_CACHE, parallel=True)
+def _contract_parallel(src, dst, pos, c0, c1, total, nch):
+    for c in prange(nch):
+        _contract_range(src, dst, pos, c0, c1, total * c // nch, total * (c + 1) // nch)
+
+
+@njit(cache=_CACHE)
+def _nu(lam, vecs, n, q, buf, nch):
+    """``nu[i] = sum_rest lam[i on wire q, rest] * conj(prod_{p != q} vecs[p][rest_p])``."""
+    src = lam
+    size = lam.shape[0]
+    for w in range(n - 1, -1, -1):
+        if w == q:
+            continue
+        pos = 0 if w > q else 1
+        size //= 2
+        c0 = np.conj(vecs[w, 0])
+        c1 = np.conj(vecs[w, 1])
+        if nch > 1 and size >= 1 << 14:
+            _contract_parallel(src, buf, pos, c0, c1, size, nch)
+        else:
+            _contract_range(src, buf, pos, c0, c1, 0, size)
+        src = buf
+    return src[0], src[1]
+
+
+@njit(cache=_CACHE)
+def _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf, grad,
+                      nch):
+    """Gradient terms of the prefix blocks: T = [[conj(nu0), 0], [conj(nu1), 0]] since each
+    prefix block acts on |0>."""
+    tm = np.zeros((4, 4), dtype=np.complex128)
+    for q in range(n):
+        t = pref[q]
+        if t < 0 or blk[t, K_HASPAR] == 0:
+            continue
+        nu0, nu1 = _nu(lam, vecs, n, q, buf, nch)
+        tm[0, 0] = np.conj(nu0)
+        tm[1, 0] = np.conj(nu1)
+        _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, grad)
+
+
+# ---------------------------------------------------------------------------------------------
 # drivers
 
 
 @njit(cache=_CACHE)
-def _forward_one(psi, n, blk, mem, par, mats1, mats2, dmats1, dmats2, b, m, ov_m, ov_q):
+def _forward_one(psi, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2, b, m,
+                 ov_m, ov_q, vecs):
+    if use_prefix:
+        _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, ov_m, ov_q,
+                        vecs)
+        _kron_into(psi, vecs, 0, n)
     for t in range(blk.shape[0]):
+        if use_prefix and blk[t, K_PREFIX]:
+            continue
         _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, ov_m, ov_q)
         _apply_range(psi, blk, t, m, 0, _block_total(blk, t, n))
 
 
 @njit(cache=_CACHE, parallel=True)
-def forward_batch(states, n, blk, mem, mats1, mats2):
-    """Apply the tape to every row of ``states (B, 2**n)`` in place, one sample per thread."""
+def forward_batch(states, n, blk, pref, use_prefix, mem, mats1, mats2):
+    """Apply the tape to every row of ``states (B, 2**n)`` in place, one sample per thread.
+    With ``use_prefix`` the rows are taken to be |0...0> and overwritten."""
     par = np.zeros((1, 4), dtype=np.int64)
     for b in prange(states.shape[0]):
         m = np.zeros((4, 4), dtype=np.complex128)
-        _forward_one(states[b], n, blk, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0)
+        vecs = np.empty((n, 2), dtype=np.complex128)
+        _forward_one(states[b], n, blk, pref, use_prefix, mem, par, mats1, mats2, mats1, mats2,
+                     b, m, -1, 0, vecs)
+
+
+@njit(cache=_CACHE)
+def forward_batch_serial(states, n, blk, pref, use_prefix, mem, mats1, mats2):
+    """:func:`forward_batch` on the calling thread (small workloads: no thread-pool wake-up)."""
+    par = np.zeros((1, 4), dtype=np.int64)
+    m = np.zeros((4, 4), dtype=np.complex128)
+    vecs = np.empty((n, 2), dtype=np.complex128)
+    for b in range(states.shape[0]):
+        _forward_one(states[b], n, blk, pref, use_prefix, mem, par, mats1, mats2, mats1, mats2,
+                     b, m, -1, 0, vecs)
 
 
 @njit(cache=_CACHE, parallel=True)
-def forward_tangent_batch(states, n, blk, mem, par, mats1, mats2, dmats1, dmats2, bmap, ovm,
-                          ovq):
-    """Tangent states: row r runs sample ``bmap[r]`` with member ``ovm[r]`` replaced by the
-    derivative matrix of parameter row ``ovq[r]``."""
+def forward_tangent_batch(states, n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, bmap,
+                          ovm, ovq):
+    """Tangent states from |0...0>: row r runs sample ``bmap[r]`` with member ``ovm[r]``
+    replaced by the derivative matrix of parameter row ``ovq[r]``."""
     for r in prange(states.shape[0]):
         m = np.zeros((4, 4), dtype=np.complex128)
-        _forward_one(states[r], n, blk, mem, par, mats1, mats2, dmats1, dmats2, bmap[r], m,
-                     ovm[r], ovq[r])
+        vecs = np.empty((n, 2), dtype=np.complex128)
+        _forward_one(states[r], n, blk, pref, True, mem, par, mats1, mats2, dmats1, dmats2,
+                     bmap[r], m, ovm[r], ovq[r], vecs)
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -275,71 +445,105 @@ def _apply_parallel(psi, blk, t, m, total, nch):
         _apply_range(psi, blk, t, m, total * c // nch, total * (c + 1) // nch)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _transition_parallel(lam, phi, blk, t, total, nch, parts):
-    for c in prange(nch):
-        parts[c] = 0.0
-        _transition_range(lam, phi, blk, t, total * c // nch, total * (c + 1) // nch, parts[c])
-
-
-def _chunks(total: int, threads: int) -> int:
-    return max(1, min(4 * threads, total // 4096))
-
-
 @njit(cache=_CACHE)
-def forward_single(psi, n, blk, mem, mats1, mats2, b, nch):
+def forward_single(psi, n, blk, pref, use_prefix, mem, mats1, mats2, b, nch):
     """Apply the tape to one large state, splitting each gate across ``nch`` chunks."""
     m = np.zeros((4, 4), dtype=np.complex128)
     par = np.zeros((1, 4), dtype=np.int64)
+    if use_prefix:
+        vecs = np.empty((n, 2), dtype=np.complex128)
+        _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0, vecs)
+        _product_parallel(psi, vecs, n)
     for t in range(blk.shape[0]):
+        if use_prefix and blk[t, K_PREFIX]:
+            continue
         _block_matrix(blk, t, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0)
         total = _block_total(blk, t, n)
         _apply_parallel(psi, blk, t, m, total, min(nch, max(1, total // 2048)))
 
 
 @njit(cache=_CACHE)
-def _adjoint_one(phi, lam, n, blk, mem, par, mats1, mats2, dmats1, dmats2, b, grad):
-    m = np.zeros((4, 4), dtype=np.complex128)
-    md = np.zeros((4, 4), dtype=np.complex128)
-    tm = np.zeros((4, 4), dtype=np.complex128)
+def _adjoint_one(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2, b,
+                 grad, m, md, tm, vecs, buf):
     for t in range(blk.shape[0] - 1, -1, -1):
+        if use_prefix and blk[t, K_PREFIX]:
+            continue
         _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
-        d = 4 if blk[t, K_KIND] == 1 else 2
-        _dagger(m, md, d)
-        total = _block_total(blk, t, n)
-        _apply_range(phi, blk, t, md, 0, total)
-        if blk[t, K_HASPAR]:
+        _dagger(m, md, 4 if blk[t, K_KIND] == 1 else 2)
+        want = blk[t, K_HASPAR] != 0
+        if want:
             tm[:, :] = 0.0
-            _transition_range(lam, phi, blk, t, 0, total, tm)
+        _adjoint_range(phi, lam, blk, t, md, 0, _block_total(blk, t, n), want, tm)
+        if want:
             _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, grad)
-        _apply_range(lam, blk, t, md, 0, total)
+    if use_prefix:
+        _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0, vecs)
+        _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf,
+                          grad, 1)
 
 
 @njit(cache=_CACHE, parallel=True)
-def adjoint_batch(states, lams, n, blk, mem, par, mats1, mats2, dmats1, dmats2, grads, bmap):
+def adjoint_batch(states, lams, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
+                  dmats2, grads, bmap):
     """Adjoint sweep per sample: ``states`` are final states (overwritten), ``lams`` the
     observable-applied states (overwritten); ``grads[r, col]`` receives d<f>/d angle.
     ``bmap[r]`` is the matrix-batch row of state row r (rows may repeat samples)."""
+    d = states.shape[1]
     for r in prange(states.shape[0]):
-        _adjoint_one(states[r], lams[r], n, blk, mem, par, mats1, mats2, dmats1, dmats2,
-                     bmap[r], grads[r])
+        m = np.zeros((4, 4), dtype=np.complex128)
+        md = np.zeros((4, 4), dtype=np.complex128)
+        tm = np.zeros((4, 4), dtype=np.complex128)
+        vecs = np.empty((n, 2), dtype=np.complex128)
+        buf = np.empty(max(2, d // 2), dtype=np.complex128)
+        _adjoint_one(states[r], lams[r], n, blk, pref, use_prefix, mem, par, mats1, mats2,
+                     dmats1, dmats2, bmap[r], grads[r], m, md, tm, vecs, buf)
 
 
 @njit(cache=_CACHE)
-def adjoint_single(phi, lam, n, blk, mem, par, mats1, mats2, dmats1, dmats2, b, grad, nch):
+def adjoint_batch_serial(states, lams, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
+                         dmats2, grads, bmap):
+    """:func:`adjoint_batch` on the calling thread."""
+    d = states.shape[1]
+    m = np.zeros((4, 4), dtype=np.complex128)
+    md = np.zeros((4, 4), dtype=np.complex128)
+    tm = np.zeros((4, 4), dtype=np.complex128)
+    vecs = np.empty((n, 2), dtype=np.complex128)
+    buf = np.empty(max(2, d // 2), dtype=np.complex128)
+    for r in range(states.shape[0]):
+        _adjoint_one(states[r], lams[r], n, blk, pref, use_prefix, mem, par, mats1, mats2,
+                     dmats1, dmats2, bmap[r], grads[r], m, md, tm, vecs, buf)
+
+
+@njit(cache=_CACHE, parallel=True)
+def _adjoint_parallel(phi, lam, blk, t, md, total, nch, want, parts):
+    for c in prange(nch):
+        parts[c] = 0.0
+        _adjoint_range(phi, lam, blk, t, md, total * c // nch, total * (c + 1) // nch, want,
+                       parts[c])
+
+
+@njit(cache=_CACHE)
+def adjoint_single(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
+                   b, grad, nch):
     """Adjoint sweep of one large state with every gate split across threads."""
     m = np.zeros((4, 4), dtype=np.complex128)
     md = np.zeros((4, 4), dtype=np.complex128)
     parts = np.zeros((nch, 4, 4), dtype=np.complex128)
     for t in range(blk.shape[0] - 1, -1, -1):
+        if use_prefix and blk[t, K_PREFIX]:
+            continue
         _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
-        d = 4 if blk[t, K_KIND] == 1 else 2
-        _dagger(m, md, d)
+        _dagger(m, md, 4 if blk[t, K_KIND] == 1 else 2)
         total = _block_total(blk, t, n)
         nc = min(nch, max(1, total // 2048))
-        _apply_parallel(phi, blk, t, md, total, nc)
-        if blk[t, K_HASPAR]:
-            _transition_parallel(lam, phi, blk, t, total, nc, parts)
+        want = blk[t, K_HASPAR] != 0
+        _adjoint_parallel(phi, lam, blk, t, md, total, nc, want, parts)
+        if want:
             tm = parts[:nc].sum(axis=0)
             _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, grad)
-        _apply_parallel(lam, blk, t, md, total, nc)
+    if use_prefix:
+        vecs = np.empty((n, 2), dtype=np.complex128)
+        _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0, vecs)
+        buf = np.empty(max(2, phi.shape[0] // 2), dtype=np.complex128)
+        _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf,
+                          grad, nch)

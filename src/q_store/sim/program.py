@@ -14,9 +14,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from q_store.circuit.gates import gate_spec
 from q_store.circuit.ir import Circuit
 from q_store.sim import kernels as K
+from q_store.sim.gatemath import CODES, FIXED, fill_matrices
 
 __all__ = ["BoundTape", "Program", "program_for"]
 
@@ -26,6 +26,7 @@ class BoundTape:
     """Everything the kernels need for one call."""
 
     blk: np.ndarray
+    pref: np.ndarray
     mem: np.ndarray
     par: np.ndarray
     mats1: np.ndarray
@@ -88,6 +89,15 @@ class Program:
                 blk[t, K.K_NPOS] = len(pos)
                 blk[t, K.K_S0 : K.K_S0 + len(pos)] = srt
                 blk[t, K.K_CMASK] = sum(1 << p for p in pos[:-1])
+        # product-state prefix: the first block on a wire, if it is a one-qubit block
+        self.pref = np.full(n, -1, dtype=np.int64)
+        seen: set[int] = set()
+        for t, ops in enumerate(blocks):
+            wires = circuit.operations[ops[0]].wires
+            if kinds[t] == 0 and wires[0] not in seen:
+                self.pref[wires[0]] = t
+                blk[t, K.K_PREFIX] = 1
+            seen.update(wires)
         self.blk = blk
         # members and their parameters
         self.mem_pstart = np.zeros(len(member_ops), dtype=np.int64)
@@ -105,11 +115,19 @@ class Program:
         self.par_k = np.array(par_k, dtype=np.int64)
         self.par_member = np.array(par_member, dtype=np.int64)
         self.param_offsets = offsets
-        # group members by gate type for vectorised matrix construction
-        groups: dict[str, list[int]] = {}
-        for m, i in enumerate(member_ops):
-            groups.setdefault(circuit.operations[i].gate, []).append(m)
-        self.groups = {g: np.array(ms, dtype=np.int64) for g, ms in groups.items()}
+        # member tables for the compiled matrix fill
+        ops = [circuit.operations[i] for i in member_ops]
+        self.mem_code = np.array([CODES[op.gate] for op in ops], dtype=np.int64)
+        self.mem_col = np.array([offsets[i] for i in member_ops], dtype=np.int64)
+        self.mem_nparams = np.array([len(op.params) for op in ops], dtype=np.int64)
+        self.mem_store = np.array(
+            [1 if op.spec.num_wires == 1 or op.spec.controlled_base is not None else 2
+             for op in ops], dtype=np.int64)
+        n_cols = int(offsets[-1])
+        self.mem_cols3 = np.full((len(ops), 3), n_cols, dtype=np.int64)  # n_cols = "never"
+        for m, op in enumerate(ops):
+            self.mem_cols3[m, : len(op.params)] = self.mem_col[m] + np.arange(len(op.params))
+        self._layouts: dict[tuple[bytes, int], tuple[np.ndarray, ...]] = {}
 
     @property
     def n_blocks(self) -> int:
@@ -118,71 +136,52 @@ class Program:
     def bind(self, angles: np.ndarray, batched_cols: np.ndarray, *,
              derivatives: bool = False) -> BoundTape:
         """Gate matrices for ``angles (Ba, n_params)``; columns flagged in ``batched_cols`` vary
-        per row, all others are read from row 0."""
+        per row, all others are read from row 0 and shared by the batch."""
         rows = angles.shape[0]
-        n_mem = len(self.member_ops)
-        mem = np.zeros((n_mem, 4), dtype=np.int64)
+        key = (batched_cols.tobytes(), rows)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = self._layout(batched_cols, rows)
+            if len(self._layouts) > 64:
+                self._layouts.pop(next(iter(self._layouts)))
+        mem, par, mem_rows, sizes = layout
+        mats1 = np.empty((max(1, sizes[0]), 2, 2), dtype=np.complex128)
+        mats2 = np.empty((max(1, sizes[1]), 4, 4), dtype=np.complex128)
+        if derivatives:
+            dmats1 = np.empty((max(1, sizes[2]), 2, 2), dtype=np.complex128)
+            dmats2 = np.empty((max(1, sizes[3]), 4, 4), dtype=np.complex128)
+        else:
+            dmats1, dmats2 = mats1[:1], mats2[:1]
+        fill_matrices(np.ascontiguousarray(angles, dtype=np.float64), self.mem_code,
+                      self.mem_col, self.mem_nparams, self.mem_store, mem[:, K.M_OFF], mem_rows,
+                      FIXED, mats1, mats2, self.par_member, self.par_k, par[:, K.P_OFF], dmats1,
+                      dmats2, derivatives)
+        return BoundTape(self.blk, self.pref, mem, par, mats1, mats2, dmats1, dmats2, rows)
+
+    def _layout(self, batched_cols: np.ndarray, rows: int) -> tuple[np.ndarray, ...]:
+        """Where each member's (and parameter's) matrices live in the stores."""
+        padded = np.append(batched_cols, False)
+        varies = padded[self.mem_cols3].any(axis=1) & (rows > 1)
+        mem_rows = np.where(varies, rows, 1).astype(np.int64)
+        mem = np.zeros((len(self.member_ops), 4), dtype=np.int64)
         mem[:, K.M_PSTART] = self.mem_pstart
         mem[:, K.M_PEND] = self.mem_pend
+        mem[:, K.M_STRIDE] = varies
         par = np.zeros((len(self.par_col), 4), dtype=np.int64)
         par[:, K.P_COL] = self.par_col
         par[:, K.P_K] = self.par_k
-        chunks1: list[np.ndarray] = []
-        chunks2: list[np.ndarray] = []
-        dchunks1: list[np.ndarray] = []
-        dchunks2: list[np.ndarray] = []
-        size = {1: 0, 2: 0}
-        dsize = {1: 0, 2: 0}
-        for gate, members in self.groups.items():
-            spec = gate_spec(gate)
-            d = 1 if spec.num_wires == 1 or spec.controlled_base is not None else 2
-            store, dstore = (chunks1, dchunks1) if d == 1 else (chunks2, dchunks2)
-            if spec.num_params == 0:
-                mat = spec.controlled_base if spec.controlled_base is not None else spec.matrix()
-                store.append(np.asarray(mat, dtype=np.complex128)[None])
-                mem[members, K.M_OFF] = size[d]
-                mem[members, K.M_STRIDE] = 0
-                size[d] += 1
-                continue
-            cols = (self.param_offsets[self.member_ops[members]][:, None]
-                    + np.arange(spec.num_params)[None, :])
-            varies = batched_cols[cols].any(axis=1)
-            for flag in (False, True):
-                sel = members[varies == flag]
-                if len(sel) == 0:
-                    continue
-                scols = cols[varies == flag]
-                r = rows if flag else 1
-                p = angles[:r][:, scols]  # (r, m, P)
-                flat = p.reshape(r * len(sel), spec.num_params)
-                mats = spec.matrix_fn(flat)
-                store.append(mats)
-                mem[sel, K.M_OFF] = size[d] + np.arange(len(sel))
-                mem[sel, K.M_STRIDE] = len(sel) if flag else 0
-                size[d] += len(mats)
-                if not derivatives:
-                    continue
-                for k in range(spec.num_params):
-                    dm = spec.deriv_fn(flat, k)
-                    dstore.append(dm)
-                    q = self._param_index(sel, k)
-                    par[q, K.P_OFF] = dsize[d] + np.arange(len(sel))
-                    par[q, K.P_STRIDE] = len(sel) if flag else 0
-                    dsize[d] += len(dm)
-        return BoundTape(
-            self.blk, mem, par,
-            _stack(chunks1, 2), _stack(chunks2, 4), _stack(dchunks1, 2), _stack(dchunks2, 4),
-            rows,
-        )
-
-    def _param_index(self, members: np.ndarray, k: int) -> np.ndarray:
-        return self.mem_pstart[members] + k
-
-
-def _stack(chunks: list[np.ndarray], d: int) -> np.ndarray:
-    if not chunks:
-        return np.zeros((1, d, d), dtype=np.complex128)
-    return np.ascontiguousarray(np.concatenate(chunks, axis=0), dtype=np.complex128)
+        par[:, K.P_STRIDE] = varies[self.par_member]
+        sizes = []
+        for rows_of, store_of, table, col in (
+            (mem_rows, self.mem_store, mem, K.M_OFF),
+            (mem_rows[self.par_member], self.mem_store[self.par_member], par, K.P_OFF),
+        ):
+            for store in (1, 2):
+                sel = store_of == store
+                counts = rows_of[sel]
+                table[sel, col] = np.cumsum(counts) - counts
+                sizes.append(int(counts.sum()))
+        return mem, par, mem_rows, (sizes[0], sizes[1], sizes[2], sizes[3])
 
 
 @lru_cache(maxsize=256)

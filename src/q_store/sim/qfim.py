@@ -28,7 +28,7 @@ def metric_tensor(circuit: Circuit, weights: object = None, inputs: object = Non
     prog = program_for(circuit)
     size = batch.size
     states, _ = sim._initial(n, size, None)
-    sim._run(n, states, tape)
+    sim._run(n, states, tape, True)
     q_rows = np.flatnonzero(pm.uses_weights[prog.par_col])  # parameter rows that carry weights
     nq = len(q_rows)
     if nq == 0:
@@ -37,7 +37,7 @@ def metric_tensor(circuit: Circuit, weights: object = None, inputs: object = Non
     bmap = np.repeat(np.arange(size) if tape.rows > 1 else np.zeros(size, np.int64), nq)
     tan = np.zeros((size * nq, 2**n), dtype=np.complex128)
     tan[:, 0] = 1.0
-    K.forward_tangent_batch(tan, n, tape.blk, tape.mem, tape.par, tape.mats1, tape.mats2,
+    K.forward_tangent_batch(tan, n, tape.blk, tape.pref, tape.mem, tape.par, tape.mats1, tape.mats2,
                             tape.dmats1, tape.dmats2, bmap,
                             np.tile(prog.par_member[q_rows], size), np.tile(q_rows, size))
     tan = tan.reshape(size, nq, 2**n)

@@ -32,6 +32,11 @@ __all__ = [
 
 MAX_QUBITS = 30
 _SINGLE_STATE_QUBITS = 14  # from here on a single state is split across threads
+_SERIAL_WORK = 2**12  # amplitude-block updates below which threads cost more than they save
+
+
+def _serial(rows: int, n: int, n_blocks: int) -> bool:
+    return rows * 2**n * max(1, n_blocks) < _SERIAL_WORK
 
 
 @lru_cache(maxsize=256)
@@ -108,14 +113,18 @@ class StatevectorSimulator:
         rows = max(size, arr.shape[0] if arr.ndim == 2 else 1)
         return np.array(np.broadcast_to(arr, (rows, dim)), order="C"), arr.ndim == 2
 
-    def _run(self, n: int, states: np.ndarray, tape: BoundTape) -> None:
+    def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
+        """Evolve ``states`` in place; ``from_zero``: they are |0...0> (enables the
+        product-state prefix, which overwrites them)."""
+        args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.mats1, tape.mats2)
         if states.shape[0] < self.threads and n >= _SINGLE_STATE_QUBITS:
             nch = max(1, 4 * self.threads)
             for b in range(states.shape[0]):
-                K.forward_single(states[b], n, tape.blk, tape.mem, tape.mats1, tape.mats2,
-                                 b if tape.rows > 1 else 0, nch)
+                K.forward_single(states[b], *args, b if tape.rows > 1 else 0, nch)
+        elif _serial(states.shape[0], n, len(tape.blk)):
+            K.forward_batch_serial(states, *args)
         else:
-            K.forward_batch(states, n, tape.blk, tape.mem, tape.mats1, tape.mats2)
+            K.forward_batch(states, *args)
 
     def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
                            observables: tuple[Observable, ...], *, shots: int | None = None,
@@ -134,7 +143,7 @@ class StatevectorSimulator:
             raise ValidationError("angles must be finite; found NaN or infinity")
         tape = program_for(circuit).bind(angles, np.full(n_params, angles.shape[0] > 1))
         states, _ = self._initial(circuit.n_qubits, angles.shape[0], None)
-        self._run(circuit.n_qubits, states, tape)
+        self._run(circuit.n_qubits, states, tape, True)
         if shots is None:
             return expectations(states, obs, circuit.n_qubits)
         from q_store.sim.shots import estimate_expectations
@@ -149,7 +158,7 @@ class StatevectorSimulator:
         states, state_batched = self._initial(circuit.n_qubits, batch.size, initial_state)
         if tape.rows > 1 and states.shape[0] != tape.rows:
             raise StateError("initial_state batch does not match the parameter batch")
-        self._run(circuit.n_qubits, states, tape)
+        self._run(circuit.n_qubits, states, tape, initial_state is None)
         if state_batched and not batch.batched:
             batch = Batch(batch.weights, batch.inputs, states.shape[0], True)
         return states, batch
@@ -224,7 +233,7 @@ class StatevectorSimulator:
             raise ValidationError("unitary() takes one binding of weights and inputs")
         dim = 2**circuit.n_qubits
         states = np.eye(dim, dtype=np.complex128)
-        K.forward_batch(states, circuit.n_qubits, tape.blk, tape.mem, tape.mats1, tape.mats2)
+        self._run(circuit.n_qubits, states, tape, False)
         return states.T.copy()
 
 
