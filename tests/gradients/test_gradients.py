@@ -175,3 +175,17 @@ def test_factory_and_errors():
         FiniteDifferenceGradient(method="backward")
     with pytest.raises(ValidationError, match="n_samples"):
         SPSAGradient(n_samples=0)
+
+
+def test_adjoint_on_large_single_state_matches_parameter_shift():
+    # 14 qubits, one sample: the amplitude-parallel adjoint kernels and the product prefix
+    from q_store.demo import hardware_efficient_circuit
+
+    c = hardware_efficient_circuit(14, 1)
+    rng = np.random.default_rng(8)
+    w, xs = rng.normal(size=c.n_weights), rng.normal(size=14)
+    obs = (Z(0), X(3) @ Z(13))
+    adj = AdjointGradient().jacobian(c, obs, w, xs, wrt=("weights", "inputs"))
+    ps = ParameterShiftGradient().jacobian(c, obs, w, xs, wrt=("weights", "inputs"))
+    np.testing.assert_allclose(adj.weights, ps.weights, atol=1e-10)
+    np.testing.assert_allclose(adj.inputs, ps.inputs, atol=1e-10)

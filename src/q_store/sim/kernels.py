@@ -137,6 +137,14 @@ def _apply_range(psi, blk, t, m, lo, hi):
     # one-qubit block or controlled gate: a 2x2 matrix on the target bit
     st = 1 << blk[t, K_A]
     m00, m01, m10, m11 = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
+    if kind == 0 and lo == 0 and hi == psi.shape[0] // 2:  # whole state: plain nested loops
+        for base in range(0, psi.shape[0], 2 * st):
+            for i0 in range(base, base + st):
+                a = psi[i0]
+                c = psi[i0 + st]
+                psi[i0] = m00 * a + m01 * c
+                psi[i0 + st] = m10 * a + m11 * c
+        return
     k = lo
     while k < hi:
         base, run = _base(blk, t, k)
