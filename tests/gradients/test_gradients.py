@@ -178,13 +178,15 @@ def test_factory_and_errors():
 
 
 def test_adjoint_on_large_single_state_matches_parameter_shift():
-    # 14 qubits, one sample: the amplitude-parallel adjoint kernels and the product prefix
+    # 16 qubits, one sample: the amplitude-parallel adjoint kernels, including the parallel
+    # contractions of the product-state prefix
     from q_store.demo import hardware_efficient_circuit
 
-    c = hardware_efficient_circuit(14, 1)
+    n = 16
+    c = hardware_efficient_circuit(n, 2)
     rng = np.random.default_rng(8)
-    w, xs = rng.normal(size=c.n_weights), rng.normal(size=14)
-    obs = (Z(0), X(3) @ Z(13))
+    w, xs = rng.normal(size=c.n_weights), rng.normal(size=n)
+    obs = (Z(0), X(3) @ Z(n - 1))
     adj = AdjointGradient().jacobian(c, obs, w, xs, wrt=("weights", "inputs"))
     ps = ParameterShiftGradient().jacobian(c, obs, w, xs, wrt=("weights", "inputs"))
     np.testing.assert_allclose(adj.weights, ps.weights, atol=1e-10)

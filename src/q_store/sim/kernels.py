@@ -360,21 +360,28 @@ def _contract_parallel(src, dst, pos, c0, c1, total, nch):
 
 @njit(cache=_CACHE)
 def _nu(lam, vecs, n, q, buf, nch):
-    """``nu[i] = sum_rest lam[i on wire q, rest] * conj(prod_{p != q} vecs[p][rest_p])``."""
+    """``nu[i] = sum_rest lam[i on wire q, rest] * conj(prod_{p != q} vecs[p][rest_p])``.
+
+    ``buf`` holds at least 3/4 of the state: two ping-pong halves, so that parallel chunks
+    never read what another chunk writes."""
     src = lam
     size = lam.shape[0]
+    half = size // 2
+    flip = 0
     for w in range(n - 1, -1, -1):
         if w == q:
             continue
         pos = 0 if w > q else 1
         size //= 2
+        dst = buf[:half] if flip == 0 else buf[half:]
+        flip = 1 - flip
         c0 = np.conj(vecs[w, 0])
         c1 = np.conj(vecs[w, 1])
         if nch > 1 and size >= 1 << 14:
-            _contract_parallel(src, buf, pos, c0, c1, size, nch)
+            _contract_parallel(src, dst, pos, c0, c1, size, nch)
         else:
-            _contract_range(src, buf, pos, c0, c1, 0, size)
-        src = buf
+            _contract_range(src, dst, pos, c0, c1, 0, size)
+        src = dst
     return src[0], src[1]
 
 
@@ -502,7 +509,7 @@ def adjoint_batch(states, lams, n, blk, pref, use_prefix, mem, par, mats1, mats2
         md = np.zeros((4, 4), dtype=np.complex128)
         tm = np.zeros((4, 4), dtype=np.complex128)
         vecs = np.empty((n, 2), dtype=np.complex128)
-        buf = np.empty(max(2, d // 2), dtype=np.complex128)
+        buf = np.empty(max(4, 3 * d // 4), dtype=np.complex128)
         _adjoint_one(states[r], lams[r], n, blk, pref, use_prefix, mem, par, mats1, mats2,
                      dmats1, dmats2, bmap[r], grads[r], m, md, tm, vecs, buf)
 
@@ -516,7 +523,7 @@ def adjoint_batch_serial(states, lams, n, blk, pref, use_prefix, mem, par, mats1
     md = np.zeros((4, 4), dtype=np.complex128)
     tm = np.zeros((4, 4), dtype=np.complex128)
     vecs = np.empty((n, 2), dtype=np.complex128)
-    buf = np.empty(max(2, d // 2), dtype=np.complex128)
+    buf = np.empty(max(4, 3 * d // 4), dtype=np.complex128)
     for r in range(states.shape[0]):
         _adjoint_one(states[r], lams[r], n, blk, pref, use_prefix, mem, par, mats1, mats2,
                      dmats1, dmats2, bmap[r], grads[r], m, md, tm, vecs, buf)
@@ -552,6 +559,6 @@ def adjoint_single(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, d
     if use_prefix:
         vecs = np.empty((n, 2), dtype=np.complex128)
         _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0, vecs)
-        buf = np.empty(max(2, phi.shape[0] // 2), dtype=np.complex128)
+        buf = np.empty(max(4, 3 * phi.shape[0] // 4), dtype=np.complex128)
         _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf,
                           grad, nch)
