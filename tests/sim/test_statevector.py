@@ -166,3 +166,35 @@ def test_normalize_state_errors():
     with pytest.raises(StateError, match="power of two"):
         normalize_state(np.ones(3))
     np.testing.assert_allclose(np.linalg.norm(normalize_state([3, 4])), 1.0)
+
+
+@pytest.mark.parametrize("from_zero", [True, False])
+def test_unitary_strategy_equals_gate_by_gate(from_zero):
+    # inputs enter in the middle; everything after the last input-dependent gate is shared
+    rng = np.random.default_rng(12)
+    head = random_circuit(3, 12, rng)
+    b = Circuit.builder(3).extend(head.operations)
+    b.rx(0, x[0]).ry(1, theta[0] * x[1]).cnot(2, 0)
+    tail = random_circuit(3, 30, rng, symbolic=True)
+    c = b.extend(Circuit(3, tail.operations).operations).build()
+    w = rng.normal(size=c.n_weights)
+    xs = rng.normal(size=(40, 2))
+    init = None
+    if not from_zero:
+        init = normalize_state(rng.normal(size=(40, 8)) + 1j * rng.normal(size=(40, 8)))
+    gates = StatevectorSimulator(strategy="gates").state(c, w, xs, initial_state=init)
+    unitary = StatevectorSimulator(strategy="unitary").state(c, w, xs, initial_state=init)
+    auto = StatevectorSimulator().state(c, w, xs, initial_state=init)
+    np.testing.assert_allclose(unitary, gates, atol=TOL)
+    np.testing.assert_allclose(auto, gates, atol=TOL)
+    # weights batched too: nothing is shared, the unitary strategy falls back to gates
+    ws = rng.normal(size=(40, c.n_weights))
+    np.testing.assert_allclose(StatevectorSimulator(strategy="unitary").state(c, ws, xs),
+                               StatevectorSimulator(strategy="gates").state(c, ws, xs), atol=TOL)
+
+
+def test_unknown_strategy():
+    from q_store.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="strategy"):
+        StatevectorSimulator(strategy="fast")

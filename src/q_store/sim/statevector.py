@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 import numba
@@ -73,9 +74,13 @@ class StatevectorSimulator:
     """
 
     name = "statevector"
+    STRATEGIES = ("auto", "gates", "unitary")
 
-    def __init__(self, *, threads: int | None = None) -> None:
+    def __init__(self, *, threads: int | None = None, strategy: str = "auto") -> None:
+        if strategy not in self.STRATEGIES:
+            raise ValidationError(f"strategy must be one of {self.STRATEGIES}, got {strategy!r}")
         self.threads = int(threads) if threads else numba.config.NUMBA_NUM_THREADS
+        self.strategy = strategy
 
     # -- core --------------------------------------------------------------------------------
     def _prepare(self, circuit: Circuit, weights: object, inputs: object,
@@ -115,7 +120,24 @@ class StatevectorSimulator:
 
     def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
         """Evolve ``states`` in place; ``from_zero``: they are |0...0> (enables the
-        product-state prefix, which overwrites them)."""
+        product-state prefix, which overwrites them).
+
+        Strategy: gate by gate, or, for a batch large compared with ``2**n`` whose circuit ends
+        in a long stretch of gates shared by all samples, that stretch as one unitary applied
+        with a single matrix product."""
+        if self.strategy != "gates" and states.shape[0] > 1:
+            split = split_shared_suffix(tape, from_zero)
+            if split is not None and (self.strategy == "unitary" or (
+                    states.shape[0] >= 2 * 2**n and len(split[1].blk) >= 2**n // 8)):
+                head, suffix = split
+                self._run_gates(n, states, head, from_zero)
+                u_t = np.eye(2**n, dtype=np.complex128)  # rows become U e_j: U transposed
+                self._run_gates(n, u_t, suffix, False)
+                np.matmul(states, u_t, out=states)
+                return
+        self._run_gates(n, states, tape, from_zero)
+
+    def _run_gates(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
         args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.mats1, tape.mats2)
         if states.shape[0] < self.threads and n >= _SINGLE_STATE_QUBITS:
             nch = max(1, 4 * self.threads)
@@ -235,6 +257,31 @@ class StatevectorSimulator:
         states = np.eye(dim, dtype=np.complex128)
         self._run(circuit.n_qubits, states, tape, False)
         return states.T.copy()
+
+
+def split_shared_suffix(tape: BoundTape, from_zero: bool) -> tuple[BoundTape, BoundTape] | None:
+    """Split a tape into a per-sample head and the longest suffix of blocks whose matrices are
+    shared by the whole batch (None if there is no such suffix)."""
+    blk, mem = tape.blk, tape.mem
+    n_blocks = len(blk)
+    varies = np.zeros(n_blocks, dtype=bool)
+    for t in range(n_blocks):
+        varies[t] = mem[blk[t, K.K_MSTART] : blk[t, K.K_MEND], K.M_STRIDE].any()
+    movable = blk[:, K.K_PREFIX].astype(bool) if from_zero else np.zeros(n_blocks, dtype=bool)
+    moving = np.flatnonzero(varies & ~movable)
+    last = int(moving[-1]) if len(moving) else -1
+    suffix = np.array([t for t in range(last + 1, n_blocks) if not movable[t]], dtype=np.int64)
+    if len(suffix) == 0:
+        return None
+    head = np.array([t for t in range(n_blocks) if t <= last or movable[t]], dtype=np.int64)
+    where = {int(t): i for i, t in enumerate(head)}
+    head_pref = np.array([where.get(int(t), -1) if t >= 0 else -1 for t in tape.pref],
+                         dtype=np.int64)
+    suf_blk = blk[suffix].copy()
+    suf_blk[:, K.K_PREFIX] = 0
+    no_pref = np.full_like(tape.pref, -1)
+    return (replace(tape, blk=np.ascontiguousarray(blk[head]), pref=head_pref),
+            replace(tape, blk=suf_blk, pref=no_pref))
 
 
 def _as_observables(observables: object) -> tuple[tuple[Observable, ...], bool]:
