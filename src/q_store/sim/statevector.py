@@ -125,10 +125,12 @@ class StatevectorSimulator:
         Strategy: gate by gate, or, for a batch large compared with ``2**n`` whose circuit ends
         in a long stretch of gates shared by all samples, that stretch as one unitary applied
         with a single matrix product."""
-        if self.strategy != "gates" and states.shape[0] > 1:
+        size = states.shape[0]
+        if size > 1 and (self.strategy == "unitary"
+                         or (self.strategy == "auto" and size >= 2 * 2**n)):
             split = split_shared_suffix(tape, from_zero)
-            if split is not None and (self.strategy == "unitary" or (
-                    states.shape[0] >= 2 * 2**n and len(split[1].blk) >= 2**n // 8)):
+            if split is not None and (self.strategy == "unitary"
+                                      or len(split[1].blk) >= 2**n // 8):
                 head, suffix = split
                 self._run_gates(n, states, head, from_zero)
                 u_t = np.eye(2**n, dtype=np.complex128)  # rows become U e_j: U transposed
@@ -264,9 +266,7 @@ def split_shared_suffix(tape: BoundTape, from_zero: bool) -> tuple[BoundTape, Bo
     shared by the whole batch (None if there is no such suffix)."""
     blk, mem = tape.blk, tape.mem
     n_blocks = len(blk)
-    varies = np.zeros(n_blocks, dtype=bool)
-    for t in range(n_blocks):
-        varies[t] = mem[blk[t, K.K_MSTART] : blk[t, K.K_MEND], K.M_STRIDE].any()
+    varies = np.maximum.reduceat(mem[:, K.M_STRIDE], blk[:, K.K_MSTART]) > 0
     movable = blk[:, K.K_PREFIX].astype(bool) if from_zero else np.zeros(n_blocks, dtype=bool)
     moving = np.flatnonzero(varies & ~movable)
     last = int(moving[-1]) if len(moving) else -1
