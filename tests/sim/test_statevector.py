@@ -198,3 +198,37 @@ def test_unknown_strategy():
 
     with pytest.raises(ValidationError, match="strategy"):
         StatevectorSimulator(strategy="fast")
+
+
+def test_expectations_and_probabilities_match_qiskit_and_cirq(sim):
+    import cirq
+    from qiskit.quantum_info import SparsePauliOp, Statevector
+
+    from tests.interop import to_cirq, to_qiskit
+
+    rng = np.random.default_rng(33)
+    n = 4
+    for _ in range(4):
+        c = random_circuit(n, 35, rng, gates=QISKIT_GATES)
+        obs = 0.7 * (X(0) @ Z(2)) - 1.3 * (Y(1) @ Y(3)) + Z(3)
+        ours = sim.expectation(c, obs)
+        # Qiskit labels are little-endian: character 0 is the highest qubit
+        terms = []
+        for t in obs.terms:
+            label = ["I"] * n
+            for w, p in t.paulis:
+                label[n - 1 - w] = p
+            terms.append(("".join(label), t.coeff))
+        sv = Statevector(to_qiskit(c))
+        assert ours == pytest.approx(sv.expectation_value(SparsePauliOp.from_list(terms)).real,
+                                     abs=TOL)
+        q_probs = sv.probabilities(qargs=[3, 1])  # little-endian: qargs[0] is the lowest bit
+        np.testing.assert_allclose(sim.probabilities(c, wires=(1, 3)), q_probs, atol=TOL)
+        circ, qubits = to_cirq(c)
+        psi = cirq.Simulator(dtype=np.complex128).simulate(circ, qubit_order=qubits)
+        paulis = {"X": cirq.X, "Y": cirq.Y, "Z": cirq.Z}
+        cirq_obs = sum(t.coeff * cirq.PauliString({qubits[w]: paulis[p] for w, p in t.paulis})
+                       for t in obs.terms)
+        value = cirq_obs.expectation_from_state_vector(
+            psi.final_state_vector, {q: i for i, q in enumerate(qubits)})
+        assert ours == pytest.approx(value.real, abs=TOL)
