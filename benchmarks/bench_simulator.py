@@ -73,7 +73,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from q_store.circuit import Circuit, Z, theta, x
+from q_store.circuit import Z
+from q_store.demo import hardware_efficient_circuit
 from q_store.gradients import AdjointGradient
 from q_store.sim import StatevectorSimulator
 
@@ -146,19 +147,7 @@ class Runner:
 
 
 def build_ours(case: Case, data: Data) -> Runner:
-    n = case.n_qubits
-    b = Circuit.builder(n)
-    for q in range(n):
-        b.rx(q, x[q])
-    k = 0
-    for _ in range(LAYERS):
-        for q in range(n):
-            b.ry(q, theta[k])
-            b.rz(q, theta[k + 1])
-            k += 2
-        for q in range(n):
-            b.cnot(q, (q + 1) % n)
-    circuit = b.build()
+    circuit = hardware_efficient_circuit(case.n_qubits, LAYERS)
     sim = StatevectorSimulator()
     adjoint = AdjointGradient(sim)
     obs = Z(0)
