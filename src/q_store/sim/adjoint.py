@@ -17,7 +17,7 @@ from q_store.circuit.observables import Observable
 from q_store.circuit.params import Batch
 from q_store.errors import ValidationError
 from q_store.sim import kernels as K
-from q_store.sim.measure import apply_observable, expectations
+from q_store.sim.measure import apply_observable, expectations, observable_terms
 from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
     _SINGLE_STATE_QUBITS,
@@ -27,6 +27,8 @@ from q_store.sim.statevector import (
 )
 
 __all__ = ["AdjointResult", "adjoint_angles"]
+
+_STASH_LIMIT = 2**26  # bytes of kept forward states per thread (64 MiB)
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,17 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
     states, _ = sim._initial(n, batch.size, initial_state)
     from_zero = initial_state is None
+    size = states.shape[0]
+    stash_bytes = len(tape.blk) * 16 * 2**n  # the forward states one thread keeps
+    if (n < _SINGLE_STATE_QUBITS and stash_bytes <= _STASH_LIMIT
+            and (cotangent is not None or len(observables) <= 2)):
+        return _stashed(sim, circuit, observables, states, tape, batch, cotangent, from_zero)
     sim._run(n, states, tape, from_zero)
     values = expectations(states, observables, n)
-    size, n_params = states.shape[0], parameter_map_for(circuit).n_params
+    n_params = parameter_map_for(circuit).n_params
     rows = np.arange(size) if tape.rows > 1 else np.zeros(size, dtype=np.int64)
     if cotangent is not None:
-        resolve = getattr(cotangent, "resolve", None)
-        c = resolve(values.shape) if resolve else np.asarray(cotangent, dtype=float)
-        if c.shape != values.shape:
-            raise ValidationError(f"cotangent must have shape {values.shape}, got {c.shape}")
+        c = _resolve_cotangent(cotangent, values.shape)
         lams = np.zeros_like(states)
         for k, o in enumerate(observables):
             lams += c[:, k, None] * apply_observable(states, o, n)
@@ -88,3 +92,32 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     grads = _sweep(sim, n, phis, lams, tape, np.tile(rows, n_obs), n_params, from_zero)
     jac = grads.reshape(n_obs, size, n_params).transpose(1, 0, 2)
     return AdjointResult(values, jac, batch)
+
+
+def _resolve_cotangent(cotangent: object, shape: tuple[int, ...]) -> np.ndarray:
+    resolve = getattr(cotangent, "resolve", None)
+    c = resolve(shape) if resolve else np.asarray(cotangent, dtype=float)
+    if c.shape != shape:
+        raise ValidationError(f"cotangent must have shape {shape}, got {c.shape}")
+    return np.ascontiguousarray(c, dtype=np.float64)
+
+
+def _stashed(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Observable, ...],
+             states: np.ndarray, tape: BoundTape, batch: Batch, cotangent: object,
+             from_zero: bool) -> AdjointResult:
+    """Small states: values and gradients in one kernel that keeps each sample's forward
+    states, so the backward sweep never recomputes them."""
+    n, size = circuit.n_qubits, states.shape[0]
+    n_obs, n_params = len(observables), parameter_map_for(circuit).n_params
+    obs_index, perm, factor = observable_terms(observables, n)
+    values = np.zeros((size, n_obs))
+    if cotangent is not None:
+        cot = _resolve_cotangent(cotangent, (size, n_obs))
+        grads = np.zeros((size, 1, n_params))
+    else:
+        cot = np.zeros((0, n_obs))
+        grads = np.zeros((size, n_obs, n_params))
+    K.stash_adjoint_batch(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par,
+                          tape.mats1, tape.mats2, tape.dmats1, tape.dmats2, obs_index, perm,
+                          factor, cot, values, grads)
+    return AdjointResult(values, grads[:, 0] if cotangent is not None else grads, batch)

@@ -51,6 +51,29 @@ def _diagonal(obs: Observable, n: int) -> np.ndarray | None:
     return out
 
 
+def observable_terms(observables: tuple[Observable, ...], n: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observables as kernel arrays: term ``q`` of observable ``obs[q]`` maps
+    ``psi -> factor[q] * psi[perm[q]]``."""
+    _check(observables, n)
+    ident = np.arange(2**n, dtype=np.int64)
+    obs, perms, factors = [], [], []
+    for k, o in enumerate(observables):
+        diag = _diagonal(o, n)
+        if diag is not None:
+            obs.append(k)
+            perms.append(ident)
+            factors.append(diag.astype(np.complex128))
+            continue
+        for t in o.terms if isinstance(o, PauliSum) else (o,):
+            perm, f = _pauli_data(t, n)
+            obs.append(k)
+            perms.append(ident if perm is None else perm)
+            factors.append(np.asarray(f, dtype=np.complex128))
+    return (np.array(obs, dtype=np.int64), np.ascontiguousarray(perms),
+            np.ascontiguousarray(factors))
+
+
 def _check(observables: tuple[Observable, ...], n: int) -> None:
     for o in observables:
         if not isinstance(o, Observable):
