@@ -191,3 +191,30 @@ def test_adjoint_on_large_single_state_matches_parameter_shift():
     ps = ParameterShiftGradient().jacobian(c, obs, w, xs, wrt=("weights", "inputs"))
     np.testing.assert_allclose(adj.weights, ps.weights, atol=1e-10)
     np.testing.assert_allclose(adj.inputs, ps.inputs, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kept_state_kernel_equals_recomputing_kernel(seed):
+    # K <= 2 or a cotangent: the kernel that keeps forward states; K = 3: the one that undoes
+    from q_store.sim import normalize_state
+    from q_store.sim.adjoint import adjoint_angles
+
+    rng = np.random.default_rng(50 + seed)
+    n = 3
+    c = random_circuit(n, 30, rng, symbolic=True)
+    w = rng.normal(size=(4, c.n_weights))
+    sim = StatevectorSimulator()
+    init = None if seed % 2 else normalize_state(rng.normal(size=(4, 8)) + 1j * rng.normal(
+        size=(4, 8)))
+    three = adjoint_angles(sim, c, OBS, w, initial_state=init)
+    two = adjoint_angles(sim, c, OBS[:2], w, initial_state=init)
+    np.testing.assert_allclose(two.values, three.values[:, :2], atol=1e-12)
+    np.testing.assert_allclose(two.d_angles, three.d_angles[:, :2], atol=1e-12)
+    cot = rng.normal(size=(4, 3))
+    vjp = adjoint_angles(sim, c, OBS, w, cotangent=cot, initial_state=init)
+    np.testing.assert_allclose(vjp.d_angles, np.einsum("bk,bkp->bp", cot, three.d_angles),
+                               atol=1e-12)
+    ps = ParameterShiftGradient().jacobian(c, OBS[:2], w)
+    if init is None:
+        adj = AdjointGradient(sim).jacobian(c, OBS[:2], w)
+        np.testing.assert_allclose(adj.weights, ps.weights, atol=1e-10)
