@@ -232,3 +232,19 @@ def test_expectations_and_probabilities_match_qiskit_and_cirq(sim):
         value = cirq_obs.expectation_from_state_vector(
             psi.final_state_vector, {q: i for i, q in enumerate(qubits)})
         assert ours == pytest.approx(value.real, abs=TOL)
+
+
+def test_thread_count_is_applied_and_validated():
+    import numba
+
+    from q_store.errors import ValidationError
+
+    rng = np.random.default_rng(3)
+    c = random_circuit(6, 40, rng)
+    one = StatevectorSimulator(threads=1)
+    assert one.state(c).shape == (64,)
+    assert numba.get_num_threads() == 1
+    np.testing.assert_allclose(one.state(c), StatevectorSimulator().state(c), atol=TOL)
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    with pytest.raises(ValidationError, match="threads"):
+        StatevectorSimulator(threads=numba.config.NUMBA_NUM_THREADS + 1)

@@ -60,7 +60,6 @@ class GradientMethod(ABC):
     """Base class: subclasses implement :meth:`_jacobian_angles` or override :meth:`jacobian`."""
 
     name: str = "gradient"
-    exact: bool = True
 
     def __init__(self, executor: AngleExecutor | None = None) -> None:
         self.executor: AngleExecutor = executor or StatevectorSimulator()

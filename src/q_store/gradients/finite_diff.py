@@ -22,7 +22,6 @@ class FiniteDifferenceGradient(GradientMethod):
     """
 
     name = "finite_difference"
-    exact = False
 
     def __init__(self, executor: AngleExecutor | None = None, *, method: str = "central",
                  step: float | None = None) -> None:

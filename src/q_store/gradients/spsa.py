@@ -38,7 +38,6 @@ class SPSAGradient(GradientMethod):
     """
 
     name = "spsa"
-    exact = False
 
     def __init__(self, executor: AngleExecutor | None = None, *, c: float = 0.1,
                  gamma: float = 0.101, a: float = 0.1, big_a: float = 10.0,

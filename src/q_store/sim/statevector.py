@@ -79,7 +79,12 @@ class StatevectorSimulator:
     def __init__(self, *, threads: int | None = None, strategy: str = "auto") -> None:
         if strategy not in self.STRATEGIES:
             raise ValidationError(f"strategy must be one of {self.STRATEGIES}, got {strategy!r}")
-        self.threads = int(threads) if threads else numba.config.NUMBA_NUM_THREADS
+        available = numba.config.NUMBA_NUM_THREADS
+        if threads is not None and (not isinstance(threads, numbers.Integral)
+                                    or not 1 <= threads <= available):
+            raise ValidationError(f"threads must be an integer from 1 to {available}, "
+                                  f"got {threads!r}")
+        self.threads = int(threads) if threads else available
         self.strategy = strategy
 
     # -- core --------------------------------------------------------------------------------
@@ -91,6 +96,7 @@ class StatevectorSimulator:
             raise ValidationError(
                 f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
         batch = resolve_batch(circuit, weights, inputs)
+        numba.set_num_threads(self.threads)
         pm = parameter_map_for(circuit)
         angles = pm.angles(batch)
         tape = program_for(circuit).bind(angles, pm.batched_columns(batch),
@@ -165,6 +171,7 @@ class StatevectorSimulator:
             raise ValidationError(f"angles must have shape (R, {n_params}), got {angles.shape}")
         if not np.all(np.isfinite(angles)):
             raise ValidationError("angles must be finite; found NaN or infinity")
+        numba.set_num_threads(self.threads)
         tape = program_for(circuit).bind(angles, np.full(n_params, angles.shape[0] > 1))
         states, _ = self._initial(circuit.n_qubits, angles.shape[0], None)
         self._run(circuit.n_qubits, states, tape, True)
