@@ -218,3 +218,19 @@ def test_kept_state_kernel_equals_recomputing_kernel(seed):
     if init is None:
         adj = AdjointGradient(sim).jacobian(c, OBS[:2], w)
         np.testing.assert_allclose(adj.weights, ps.weights, atol=1e-10)
+
+
+def test_initial_states_reach_every_method():
+    from q_store.sim import normalize_state
+
+    rng = np.random.default_rng(17)
+    c = random_circuit(3, 20, rng, symbolic=True, gates=("RX", "RY", "CNOT", "CRZ", "RZZ"))
+    w = rng.normal(size=c.n_weights)
+    init = normalize_state(rng.normal(size=(5, 8)) + 1j * rng.normal(size=(5, 8)))
+    adj = AdjointGradient().jacobian(c, OBS, w, initial_state=init)
+    for method, tol in ((ParameterShiftGradient(), 1e-10), (FiniteDifferenceGradient(), 1e-7)):
+        other = method.jacobian(c, OBS, w, initial_state=init)
+        np.testing.assert_allclose(other.values, adj.values, atol=1e-12)
+        np.testing.assert_allclose(other.weights, adj.weights, atol=tol)
+    plain = AdjointGradient().jacobian(c, OBS, w)
+    assert not np.allclose(plain.values, adj.values[:1])  # the states were really used

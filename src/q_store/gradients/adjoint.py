@@ -37,21 +37,24 @@ class AdjointGradient(GradientMethod):
         self.simulator = sim
 
     def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool) -> GradientResult:
-        res = adjoint_angles(self.simulator, circuit, obs, weights, inputs)
+                  inputs: object, want_w: bool, want_x: bool,
+                  initial_state: np.ndarray | None = None) -> GradientResult:
+        res = adjoint_angles(self.simulator, circuit, obs, weights, inputs,
+                             initial_state=initial_state)
         gw, gx = parameter_map_for(circuit).pullback(res.batch, res.d_angles,
                                                      want_weights=want_w, want_inputs=want_x)
         return GradientResult(res.values, gw, gx, 2)
 
     def vjp(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
             weights: object, inputs: object, cotangent: np.ndarray, *,
-            wrt: Sequence[str] = ("weights",)) -> VJPResult:
+            wrt: Sequence[str] = ("weights",),
+            initial_state: np.ndarray | None = None) -> VJPResult:
         obs, _ = _as_observables(observables)
         want_w, want_x = _check_wrt(wrt)
         pm = parameter_map_for(circuit)
         # one sweep with lambda = sum_k c_k O_k psi; the cotangent shape is checked after values
         res = adjoint_angles(self.simulator, circuit, obs, weights, inputs,
-                             cotangent=_LazyCotangent(cotangent))
+                             cotangent=_LazyCotangent(cotangent), initial_state=initial_state)
         gw, gx = pm.pullback(res.batch, res.d_angles, want_weights=want_w, want_inputs=want_x)
         return VJPResult(res.values, gw, gx, 2)
 

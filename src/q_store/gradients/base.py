@@ -31,7 +31,8 @@ class AngleExecutor(Protocol):
     """Runs a circuit template for a batch of explicit gate angles."""
 
     def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
-                           observables: tuple[Observable, ...]) -> np.ndarray: ...
+                           observables: tuple[Observable, ...], **options: object
+                           ) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -67,19 +68,22 @@ class GradientMethod(ABC):
     def jacobian(self, circuit: Circuit,
                  observables: Observable | Sequence[Observable] | str,
                  weights: object = None, inputs: object = None, *,
-                 wrt: Sequence[str] = ("weights",)) -> GradientResult:
-        """Expectations and their Jacobian; ``wrt`` names ``"weights"`` and/or ``"inputs"``."""
+                 wrt: Sequence[str] = ("weights",),
+                 initial_state: np.ndarray | None = None) -> GradientResult:
+        """Expectations and their Jacobian; ``wrt`` names ``"weights"`` and/or ``"inputs"``.
+        ``initial_state`` (one per sample) replaces |0...0>, e.g. for amplitude encoding."""
         obs, _ = _as_observables(observables)
         want_w, want_x = _check_wrt(wrt)
-        return self._jacobian(circuit, obs, weights, inputs, want_w, want_x)
+        return self._jacobian(circuit, obs, weights, inputs, want_w, want_x, initial_state)
 
     def vjp(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
             weights: object, inputs: object, cotangent: np.ndarray, *,
-            wrt: Sequence[str] = ("weights",)) -> VJPResult:
+            wrt: Sequence[str] = ("weights",),
+            initial_state: np.ndarray | None = None) -> VJPResult:
         """Per-sample gradient of ``sum_k cotangent[b, k] * <O_k>_b`` (the chain rule of a loss)."""
         obs, _ = _as_observables(observables)
         want_w, want_x = _check_wrt(wrt)
-        res = self._jacobian(circuit, obs, weights, inputs, want_w, want_x)
+        res = self._jacobian(circuit, obs, weights, inputs, want_w, want_x, initial_state)
         c = _cotangent(cotangent, res.values.shape)
         gw = None if res.weights is None else np.einsum("bk,bkp->bp", c, res.weights)
         gx = None if res.inputs is None else np.einsum("bk,bkp->bp", c, res.inputs)
@@ -87,7 +91,20 @@ class GradientMethod(ABC):
 
     @abstractmethod
     def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool) -> GradientResult: ...
+                  inputs: object, want_w: bool, want_x: bool,
+                  initial_state: np.ndarray | None) -> GradientResult: ...
+
+    def _execute(self, circuit: Circuit, angles: np.ndarray, obs: tuple[Observable, ...],
+                 initial_state: np.ndarray | None, repeats: int) -> np.ndarray:
+        """Run ``angles`` made of ``repeats`` stacked copies of the batch."""
+        if initial_state is None:
+            return np.asarray(self.executor.expectation_angles(circuit, angles, obs))
+        states = np.asarray(initial_state)
+        size = angles.shape[0] // repeats
+        if states.ndim == 1:
+            states = np.broadcast_to(states, (size, states.shape[0]))
+        return np.asarray(self.executor.expectation_angles(
+            circuit, angles, obs, initial_state=np.tile(states, (repeats, 1))))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

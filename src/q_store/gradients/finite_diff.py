@@ -34,7 +34,8 @@ class FiniteDifferenceGradient(GradientMethod):
         self.method, self.step = method, float(h)
 
     def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool) -> GradientResult:
+                  inputs: object, want_w: bool, want_x: bool,
+                  initial_state: np.ndarray | None = None) -> GradientResult:
         batch = resolve_batch(circuit, weights, inputs)
         pm = parameter_map_for(circuit)
         size = batch.size
@@ -53,9 +54,10 @@ class FiniteDifferenceGradient(GradientMethod):
                     p[:, i] += sgn * self.step
                     b = Batch(p, xv, size, True) if kind == "w" else Batch(w, p, size, True)
                     rows.append(np.broadcast_to(pm.angles(b), (size, pm.n_params)))
-        out = self.executor.expectation_angles(
-            circuit, np.concatenate([np.broadcast_to(r, (size, pm.n_params)) for r in rows]), obs)
-        out = np.asarray(out).reshape(len(rows), size, len(obs))
+        out = self._execute(
+            circuit, np.concatenate([np.broadcast_to(r, (size, pm.n_params)) for r in rows]), obs,
+            initial_state, len(rows))
+        out = out.reshape(len(rows), size, len(obs))
         values = out[0]
         jw = np.zeros((size, len(obs), w.shape[1])) if want_w else None
         jx = np.zeros((size, len(obs), xv.shape[1])) if want_x else None

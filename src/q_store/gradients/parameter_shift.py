@@ -44,7 +44,8 @@ class ParameterShiftGradient(GradientMethod):
         super().__init__(executor)
 
     def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool) -> GradientResult:
+                  inputs: object, want_w: bool, want_x: bool,
+                  initial_state: np.ndarray | None = None) -> GradientResult:
         batch = resolve_batch(circuit, weights, inputs)
         pm, angles = base_angles(circuit, batch)
         needed = np.zeros(pm.n_params, dtype=bool)
@@ -64,8 +65,9 @@ class ParameterShiftGradient(GradientMethod):
         size = batch.size
         runs = np.repeat(angles[None], n_runs + 1, axis=0)  # (n_runs + 1, B, P); row 0 = values
         runs[1 + np.arange(n_runs), :, cols] += np.asarray(shifts)[:, None]
-        out = self.executor.expectation_angles(circuit, runs.reshape(-1, pm.n_params), obs)
-        out = np.asarray(out).reshape(n_runs + 1, size, len(obs))
+        out = self._execute(circuit, runs.reshape(-1, pm.n_params), obs, initial_state,
+                            n_runs + 1)
+        out = out.reshape(n_runs + 1, size, len(obs))
         values = out[0]
         d_angles = np.zeros((size, len(obs), pm.n_params))
         if n_runs:

@@ -65,7 +65,8 @@ class SPSAGradient(GradientMethod):
         return self.rng.choice(np.array([-1.0, 1.0]), size=shape)
 
     def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool) -> GradientResult:
+                  inputs: object, want_w: bool, want_x: bool,
+                  initial_state: np.ndarray | None = None) -> GradientResult:
         batch = resolve_batch(circuit, weights, inputs)
         pm = parameter_map_for(circuit)
         size, ns = batch.size, self.n_samples
@@ -83,7 +84,7 @@ class SPSAGradient(GradientMethod):
                 b = Batch(w + sgn * ck * dw[s], xv + sgn * ck * dx[s], size, True)
                 rows.append(pm.angles(b))
         angles = np.concatenate([np.broadcast_to(r, (size, pm.n_params)) for r in rows])
-        out = np.asarray(self.executor.expectation_angles(circuit, angles, obs))
+        out = self._execute(circuit, angles, obs, initial_state, 1 + 2 * ns)
         out = out.reshape(1 + 2 * ns, size, len(obs))
         diff = (out[1::2] - out[2::2]) / (2 * ck)  # (ns, B, K)
         jw = np.mean(diff[..., None] / dw[:, :, None, :], axis=0) if want_w else None

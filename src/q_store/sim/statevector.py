@@ -158,7 +158,8 @@ class StatevectorSimulator:
 
     def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
                            observables: tuple[Observable, ...], *, shots: int | None = None,
-                           seed: int | np.random.Generator | None = None) -> np.ndarray:
+                           seed: int | np.random.Generator | None = None,
+                           initial_state: object = None) -> np.ndarray:
         """``<O_k>`` for explicit gate angles ``(R, n_params)``: ``(R, K)``.
 
         The execution entry point of hardware-style gradient methods (parameter shift, finite
@@ -173,8 +174,11 @@ class StatevectorSimulator:
             raise ValidationError("angles must be finite; found NaN or infinity")
         numba.set_num_threads(self.threads)
         tape = program_for(circuit).bind(angles, np.full(n_params, angles.shape[0] > 1))
-        states, _ = self._initial(circuit.n_qubits, angles.shape[0], None)
-        self._run(circuit.n_qubits, states, tape, True)
+        states, _ = self._initial(circuit.n_qubits, angles.shape[0], initial_state)
+        if states.shape[0] != angles.shape[0]:
+            raise StateError(f"initial_state has {states.shape[0]} rows for {angles.shape[0]} "
+                             "angle rows")
+        self._run(circuit.n_qubits, states, tape, initial_state is None)
         if shots is None:
             return expectations(states, obs, circuit.n_qubits)
         from q_store.sim.shots import estimate_expectations
