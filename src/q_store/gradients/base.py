@@ -74,6 +74,7 @@ class GradientMethod(ABC):
         ``initial_state`` (one per sample) replaces |0...0>, e.g. for amplitude encoding."""
         obs, _ = _as_observables(observables)
         want_w, want_x = _check_wrt(wrt)
+        weights = _batch_like_states(weights, inputs, initial_state)
         return self._jacobian(circuit, obs, weights, inputs, want_w, want_x, initial_state)
 
     def vjp(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
@@ -83,6 +84,7 @@ class GradientMethod(ABC):
         """Per-sample gradient of ``sum_k cotangent[b, k] * <O_k>_b`` (the chain rule of a loss)."""
         obs, _ = _as_observables(observables)
         want_w, want_x = _check_wrt(wrt)
+        weights = _batch_like_states(weights, inputs, initial_state)
         res = self._jacobian(circuit, obs, weights, inputs, want_w, want_x, initial_state)
         c = _cotangent(cotangent, res.values.shape)
         gw = None if res.weights is None else np.einsum("bk,bkp->bp", c, res.weights)
@@ -108,6 +110,17 @@ class GradientMethod(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _batch_like_states(weights: object, inputs: object, initial_state: object) -> object:
+    """With a batch of initial states and nothing else batched, repeat the weights per state so
+    that every method sees the same batch size."""
+    if initial_state is None or np.ndim(initial_state) != 2 or np.ndim(inputs) == 2:
+        return weights
+    rows = np.shape(initial_state)[0]
+    if weights is None or np.ndim(weights) != 1 or rows == 1:
+        return weights
+    return np.tile(np.asarray(weights, dtype=float), (rows, 1))
 
 
 def _check_wrt(wrt: Sequence[str]) -> tuple[bool, bool]:
