@@ -12,7 +12,6 @@ import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.sim import kernels as K
-from q_store.sim.program import program_for
 from q_store.sim.statevector import StatevectorSimulator, parameter_map_for
 
 __all__ = ["metric_tensor", "quantum_fisher_information"]
@@ -25,7 +24,7 @@ def metric_tensor(circuit: Circuit, weights: object = None, inputs: object = Non
     n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
     pm = parameter_map_for(circuit)
-    prog = program_for(circuit)
+    prog = sim.cache.get(circuit).program
     size = batch.size
     states, _ = sim._initial(n, size, None)
     sim._run(n, states, tape, True)

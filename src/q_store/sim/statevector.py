@@ -20,9 +20,10 @@ from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, as_observable
 from q_store.circuit.params import Batch, ParameterMap, resolve_batch
 from q_store.errors import StateError, ValidationError
+from q_store.execution.cache import CircuitCache
 from q_store.sim import kernels as K
 from q_store.sim.measure import expectations, marginal_probabilities, sample_bits
-from q_store.sim.program import BoundTape, program_for
+from q_store.sim.program import BoundTape
 
 __all__ = [
     "MAX_QUBITS",
@@ -43,6 +44,9 @@ def _serial(rows: int, n: int, n_blocks: int) -> bool:
 @lru_cache(maxsize=256)
 def parameter_map_for(circuit: Circuit) -> ParameterMap:
     return ParameterMap(circuit)
+
+
+_DEFAULT_CACHE = CircuitCache(256)
 
 
 def normalize_state(state: object, n_qubits: int | None = None) -> np.ndarray:
@@ -76,7 +80,8 @@ class StatevectorSimulator:
     name = "statevector"
     STRATEGIES = ("auto", "gates", "unitary")
 
-    def __init__(self, *, threads: int | None = None, strategy: str = "auto") -> None:
+    def __init__(self, *, threads: int | None = None, strategy: str = "auto",
+                 cache: CircuitCache | None = None) -> None:
         if strategy not in self.STRATEGIES:
             raise ValidationError(f"strategy must be one of {self.STRATEGIES}, got {strategy!r}")
         available = numba.config.NUMBA_NUM_THREADS
@@ -86,6 +91,7 @@ class StatevectorSimulator:
                                   f"got {threads!r}")
         self.threads = int(threads) if threads else available
         self.strategy = strategy
+        self.cache = cache if cache is not None else _DEFAULT_CACHE
 
     # -- core --------------------------------------------------------------------------------
     def _prepare(self, circuit: Circuit, weights: object, inputs: object,
@@ -97,9 +103,10 @@ class StatevectorSimulator:
                 f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
         batch = resolve_batch(circuit, weights, inputs)
         numba.set_num_threads(self.threads)
-        pm = parameter_map_for(circuit)
+        compiled = self.cache.get(circuit)
+        pm = compiled.parameters
         angles = pm.angles(batch)
-        tape = program_for(circuit).bind(angles, pm.batched_columns(batch),
+        tape = compiled.program.bind(angles, pm.batched_columns(batch),
                                          derivatives=derivatives)
         return batch, tape
 
@@ -167,13 +174,14 @@ class StatevectorSimulator:
         """
         obs, _ = _as_observables(observables)
         angles = np.asarray(angles, dtype=float)
-        n_params = parameter_map_for(circuit).n_params
+        compiled = self.cache.get(circuit)
+        n_params = compiled.parameters.n_params
         if angles.ndim != 2 or angles.shape[1] != n_params:
             raise ValidationError(f"angles must have shape (R, {n_params}), got {angles.shape}")
         if not np.all(np.isfinite(angles)):
             raise ValidationError("angles must be finite; found NaN or infinity")
         numba.set_num_threads(self.threads)
-        tape = program_for(circuit).bind(angles, np.full(n_params, angles.shape[0] > 1))
+        tape = compiled.program.bind(angles, np.full(n_params, angles.shape[0] > 1))
         states, _ = self._initial(circuit.n_qubits, angles.shape[0], initial_state)
         if states.shape[0] != angles.shape[0]:
             raise StateError(f"initial_state has {states.shape[0]} rows for {angles.shape[0]} "

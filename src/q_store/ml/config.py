@@ -1,0 +1,259 @@
+"""``TrainingConfig``: every option the spec's documents (v3.2 to v3.5) name, validated.
+
+Each option either changes what runs or, where the feature belongs to a later release of this
+package, is accepted at its default and raises :class:`~q_store.errors.NotSupportedError` when
+set to anything else, so no option is ever silently ignored. API keys are never shown in the
+repr and are left out of :meth:`TrainingConfig.to_dict` (used for checkpoints and run records).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+from q_store.errors import ConfigError, NotSupportedError
+
+__all__ = ["GRADIENT_METHODS", "SECRET_FIELDS", "TrainingConfig"]
+
+GRADIENT_METHODS = ("adjoint", "parameter_shift", "finite_difference", "spsa",
+                    "natural_gradient", "adaptive")
+_GRADIENT_ALIASES = {"natural": "natural_gradient", "param_shift": "parameter_shift",
+                     "finite_diff": "finite_difference"}
+SECRET_FIELDS = ("pinecone_api_key", "quantum_api_key")
+_SDKS = ("mock", "cirq", "qiskit", "ionq")
+
+
+def _secret() -> Any:
+    return field(default=None, repr=False)
+
+
+@dataclass(init=False)
+class TrainingConfig:
+    """Training options. Construct with keyword arguments only."""
+
+    # backend
+    quantum_sdk: str = "mock"
+    quantum_target: str = "simulator"
+    quantum_api_key: str | None = _secret()
+    pinecone_api_key: str | None = _secret()  # accepted for spec compatibility; never stored
+    shots: int | None = None  # None: exact expectation values where the backend allows
+    # model
+    n_qubits: int = 4
+    circuit_depth: int = 2
+    hardware_efficient_ansatz: bool = True
+    entanglement: str = "circular"
+    # training
+    learning_rate: float = 0.01
+    epochs: int = 10
+    batch_size: int = 10
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    loss: str | None = None  # None: mse for regression, cross_entropy for classification
+    gradient_clip_value: float | None = None
+    gradient_clip_norm: float | None = None
+    gradient_method: str = "adjoint"
+    spsa_c_initial: float = 0.1
+    spsa_a_initial: float = 0.01
+    spsa_samples: int = 1
+    natural_gradient_regularization: float = 0.01
+    qfim_cache_size: int = 100
+    adaptive_switch_patience: int = 3
+    adaptive_refine_every: int = 5
+    early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
+    shuffle: bool = True
+    seed: int | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 1
+    # execution
+    enable_circuit_cache: bool = True
+    cache_size: int = 1000
+    enable_batch_execution: bool = True
+    enable_performance_tracking: bool = True
+    performance_log_dir: str | None = None
+    log_level: str = "INFO"
+    debug_mode: bool = False
+    # accepted now, implemented with the backends and execution engine (later releases)
+    batch_timeout: float = 60.0
+    enable_all_v34_features: bool = False
+    use_batch_api: bool = False
+    use_native_gates: bool = False
+    enable_smart_caching: bool = False
+    adaptive_batch_sizing: bool = False
+    connection_pool_size: int = 5
+    max_queue_wait_time: float = 120.0
+    retry_failed_circuits: bool = False
+    use_concurrent_submission: bool = False
+    enable_multi_backend: bool = False
+    backend_configs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    adaptive_circuit_depth: bool = False
+    circuit_depth_schedule: str = "exponential"
+    min_circuit_depth: int = 2
+    max_circuit_depth: int = 4
+    enable_circuit_optimization: bool = False
+    gate_merging: bool = False
+    identity_removal: bool = False
+    entanglement_pruning: bool = False
+    adaptive_shot_allocation: bool = False
+    min_shots: int = 500
+    max_shots: int = 2000
+    base_shots: int = 1000
+    enable_dashboard: bool = False
+    dashboard_port: int = 8080
+
+    def __init__(self, **kwargs: Any) -> None:
+        names = {f.name for f in dataclasses.fields(self)}
+        for key in kwargs:
+            if key not in names:
+                close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"unknown TrainingConfig field {key!r}{hint}")
+        for f in dataclasses.fields(self):
+            if f.name in kwargs:
+                value = kwargs[f.name]
+            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                value = f.default_factory()  # type: ignore[misc]
+            else:
+                value = f.default
+            object.__setattr__(self, f.name, value)
+        self.validate()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in {f.name for f in dataclasses.fields(self)}:
+            close = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(self)],
+                                              n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown TrainingConfig field {name!r}{hint}")
+        old = getattr(self, name)
+        object.__setattr__(self, name, value)
+        try:
+            self.validate()
+        except Exception:
+            object.__setattr__(self, name, old)
+            raise
+
+    # -- validation ----------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every field; raise ConfigError / NotSupportedError naming what is allowed."""
+        _choice("quantum_sdk", self.quantum_sdk, _SDKS)
+        _choice("quantum_target", self.quantum_target, ("simulator", "qpu"), prefix_ok=True)
+        for name in (*SECRET_FIELDS, "checkpoint_dir", "performance_log_dir"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise ConfigError(f"{name} must be a string or None")
+        _int("n_qubits", self.n_qubits, 1, 30)
+        _int("circuit_depth", self.circuit_depth, 1)
+        _choice("entanglement", self.entanglement, ("linear", "circular", "full"))
+        _positive("learning_rate", self.learning_rate)
+        _int("epochs", self.epochs, 1)
+        _int("batch_size", self.batch_size, 1)
+        _choice("optimizer", self.optimizer, ("adam", "sgd"))
+        _real("momentum", self.momentum, 0.0, 1.0, upper_open=True)
+        if self.loss is not None:
+            _choice("loss", self.loss, ("mse", "cross_entropy"))
+        for name in ("gradient_clip_value", "gradient_clip_norm"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        method = _GRADIENT_ALIASES.get(self.gradient_method, self.gradient_method)
+        _choice("gradient_method", method, GRADIENT_METHODS)
+        object.__setattr__(self, "gradient_method", method)
+        _positive("spsa_c_initial", self.spsa_c_initial)
+        _positive("spsa_a_initial", self.spsa_a_initial)
+        _int("spsa_samples", self.spsa_samples, 1)
+        _real("natural_gradient_regularization", self.natural_gradient_regularization, 0.0)
+        _int("adaptive_switch_patience", self.adaptive_switch_patience, 1)
+        _int("adaptive_refine_every", self.adaptive_refine_every, 1)
+        if self.early_stopping_patience is not None:
+            _int("early_stopping_patience", self.early_stopping_patience, 1)
+        _real("early_stopping_min_delta", self.early_stopping_min_delta, 0.0)
+        if self.seed is not None:
+            _int("seed", self.seed, 0)
+        if self.shots is not None:
+            _int("shots", self.shots, 1)
+        _int("checkpoint_every", self.checkpoint_every, 1)
+        _int("cache_size", self.cache_size, 1)
+        _choice("log_level", str(self.log_level).upper(),
+                ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+        for name in ("hardware_efficient_ansatz", "shuffle", "enable_circuit_cache",
+                     "enable_batch_execution", "enable_performance_tracking", "debug_mode"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        self._check_not_yet_supported()
+
+    def _check_not_yet_supported(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        later = ("qfim_cache_size", "batch_timeout", "enable_all_v34_features", "use_batch_api",
+                 "use_native_gates", "enable_smart_caching", "adaptive_batch_sizing",
+                 "connection_pool_size",
+                 "max_queue_wait_time", "retry_failed_circuits", "use_concurrent_submission",
+                 "enable_multi_backend", "backend_configs", "adaptive_circuit_depth",
+                 "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
+                 "enable_circuit_optimization", "gate_merging", "identity_removal",
+                 "entanglement_pruning", "adaptive_shot_allocation", "min_shots", "max_shots",
+                 "base_shots", "enable_dashboard", "dashboard_port")
+        for name in later:
+            if getattr(self, name) != defaults[name]:
+                raise NotSupportedError(
+                    f"TrainingConfig.{name} is not yet supported by this release (it arrives with "
+                    f"the hardware backends and execution engine); leave it at its default "
+                    f"{defaults[name]!r}")
+        if self.quantum_target != "simulator":
+            raise NotSupportedError(
+                f"quantum_target={self.quantum_target!r} is not yet supported by this release; "
+                "use 'simulator'")
+        if self.shots is not None and self.gradient_method in ("adjoint", "natural_gradient"):
+            raise ConfigError(
+                f"gradient_method={self.gradient_method!r} needs exact expectation values; with "
+                "shots choose 'parameter_shift', 'finite_difference', 'spsa' or 'adaptive'")
+        if self.quantum_sdk != "mock":
+            raise NotSupportedError(
+                f"quantum_sdk={self.quantum_sdk!r} is not yet supported by this release; use "
+                "'mock' (the exact local simulator)")
+
+    # -- views ---------------------------------------------------------------------------------
+    def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:
+        """Plain dict of the options; API keys are left out unless asked for."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if not include_secrets:
+            for name in SECRET_FIELDS:
+                out.pop(name)
+            out.pop("backend_configs")
+        return out
+
+    def replace(self, **changes: Any) -> TrainingConfig:
+        return TrainingConfig(**{**self.to_dict(include_secrets=True), **changes})
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...], prefix_ok: bool = False) -> None:
+    ok = value in allowed or (prefix_ok and isinstance(value, str)
+                              and any(value.startswith(a) for a in allowed))
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+def _int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < lo or (
+            hi is not None and value > hi):
+        rng = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+        raise ConfigError(f"{name} must be an integer {rng}, got {value!r}")
+
+
+def _real(name: str, value: object, lo: float, hi: float | None = None,
+          upper_open: bool = False) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(
+        float(value)) and value >= lo and (hi is None or (value < hi if upper_open else
+                                                          value <= hi))
+    if not ok:
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}{')' if upper_open else ']'}"
+        raise ConfigError(f"{name} must be a finite number {rng}, got {value!r}")
+
+
+def _positive(name: str, value: object) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(
+        float(value)) and value > 0
+    if not ok:
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")

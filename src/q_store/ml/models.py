@@ -1,0 +1,218 @@
+"""``QuantumModel``: an encoder, trainable layers and a readout, over one circuit template.
+
+Regression reads ``<Z>`` of the first ``output_dim`` active wires. Classification reads class
+probabilities from basis-state measurements of the first ``ceil(log2 C)`` active wires (one
+projector per class), renormalised over the ``C`` classes when ``C`` is not a power of two.
+The circuit is built once; every call binds new weights and inputs to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from q_store.circuit import Circuit, Observable, Projector, Z
+from q_store.errors import ConfigError, ValidationError
+from q_store.ml.encoders import Encoder, get_encoder
+from q_store.ml.layers import HardwareEfficientQuantumLayer, Layer, QuantumLayer
+from q_store.sim import StatevectorSimulator
+
+__all__ = ["QuantumModel"]
+
+_TASKS = ("regression", "classification")
+
+
+class QuantumModel:
+    """A variational quantum model.
+
+    ``QuantumModel(input_dim, output_dim, n_layers=2, backend=None)`` as in the spec; options:
+    ``n_qubits`` (default: ``input_dim`` for angle/basis/ZZ encodings, ``ceil(log2 input_dim)``
+    for amplitude encoding), ``encoding``, ``task``, ``hardware_efficient`` or ``layer_class``,
+    ``entanglement``, ``layers`` (a custom list, e.g. convolution and pooling), ``seed``.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, n_layers: int = 2, backend: Any = None,
+                 *, n_qubits: int | None = None, encoding: str = "angle",
+                 encoding_options: dict[str, Any] | None = None, task: str = "regression",
+                 hardware_efficient: bool = False, layer_class: type[Layer] | None = None,
+                 entanglement: str = "circular", layers: Sequence[Layer] | None = None,
+                 seed: int | None = None, init_scale: float = math.pi / 2) -> None:
+        for name, v in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if task not in _TASKS:
+            raise ConfigError(f"task={task!r} is not allowed; choose one of {', '.join(_TASKS)}")
+        self.input_dim, self.output_dim, self.task = input_dim, output_dim, task
+        self.backend = backend
+        self.encoding = encoding
+        amplitude = str(encoding).lower() == "amplitude"
+        if n_qubits is None:
+            n_qubits = max(1, math.ceil(math.log2(input_dim))) if amplitude else input_dim
+        opts = dict(encoding_options or {})
+        if amplitude:
+            opts.setdefault("n_features", input_dim)
+        self.encoder: Encoder = get_encoder(encoding, n_qubits, **opts)
+        if not amplitude and input_dim > self.encoder.n_features:
+            raise ConfigError(f"{encoding} encoding on {n_qubits} qubits takes at most "
+                              f"{self.encoder.n_features} features, got input_dim={input_dim}")
+        self.n_qubits = n_qubits
+        if layers is None:
+            if layer_class is None:
+                layer_class = HardwareEfficientQuantumLayer if hardware_efficient else QuantumLayer
+            layers = [layer_class(n_qubits, depth=n_layers, entanglement=entanglement,
+                                  backend=backend)]
+        self.layers = list(layers)
+        self.n_layers = n_layers
+        self._build()
+        self.init_parameters(np.random.default_rng(seed), init_scale)
+
+    # -- structure -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        b = Circuit.builder(self.n_qubits).extend(self.encoder.circuit().operations)
+        wires: tuple[int, ...] = tuple(range(self.n_qubits))
+        offset = 0
+        self._offsets = []
+        for layer in self.layers:
+            if layer.n_qubits != len(wires):
+                raise ConfigError(f"{type(layer).__name__} expects {layer.n_qubits} qubits but "
+                                  f"{len(wires)} carry information at that point")
+            self._offsets.append(offset)
+            wires = layer.append_to(b, wires, offset)
+            offset += layer.n_parameters
+        self.readout_wires = wires
+        self.n_parameters = offset
+        n_x = self.encoder.n_features if not self.encoder.uses_initial_state else 0
+        self.circuit: Circuit = b.build(n_weights=offset, n_inputs=n_x)
+        self.observables: tuple[Observable, ...] = self._readout(wires)
+
+    def _readout(self, wires: tuple[int, ...]) -> tuple[Observable, ...]:
+        if self.task == "regression":
+            if self.output_dim > len(wires):
+                raise ConfigError(f"regression reads <Z> of {self.output_dim} wires but only "
+                                  f"{len(wires)} carry information")
+            return tuple(Z(w) for w in wires[: self.output_dim])
+        k = max(1, math.ceil(math.log2(self.output_dim)))
+        if k > len(wires):
+            raise ConfigError(f"{self.output_dim} classes need {k} readout wires, only "
+                              f"{len(wires)} carry information")
+        return tuple(Projector(format(c, f"0{k}b"), wires[:k]) for c in range(self.output_dim))
+
+    @property
+    def quantum_layer(self) -> Layer:
+        """The first trainable layer (the spec's ``model.quantum_layer``)."""
+        return self.layers[0]
+
+    # -- parameters ------------------------------------------------------------------------------
+    @property
+    def weights(self) -> np.ndarray:
+        return np.concatenate([layer.parameters for layer in self.layers]) if self.layers \
+            else np.zeros(0)
+
+    @weights.setter
+    def weights(self, values: np.ndarray) -> None:
+        w = np.asarray(values, dtype=float)
+        if w.shape != (self.n_parameters,) or not np.all(np.isfinite(w)):
+            raise ValidationError(f"weights must be {self.n_parameters} finite numbers, "
+                                  f"got shape {w.shape}")
+        for layer, off in zip(self.layers, self._offsets, strict=True):
+            layer.parameters = w[off : off + layer.n_parameters].copy()
+
+    @property
+    def trainable_mask(self) -> np.ndarray:
+        return np.concatenate([layer.trainable_mask for layer in self.layers])
+
+    def init_parameters(self, rng: np.random.Generator, scale: float = math.pi / 2) -> None:
+        for layer in self.layers:
+            layer.init_parameters(rng, scale)
+
+    def count_parameters(self) -> int:
+        """Number of trainable (not frozen) weights."""
+        return int(self.trainable_mask.sum())
+
+    def get_state(self) -> dict[str, Any]:
+        """Weights and frozen flags (arrays) plus the architecture description."""
+        return {"weights": self.weights, "trainable": self.trainable_mask,
+                "architecture": self.describe()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        arch = state.get("architecture")
+        if arch is not None and arch != self.describe():
+            raise ValidationError(f"state is for a different architecture: {arch} "
+                                  f"(this model: {self.describe()})")
+        self.weights = state["weights"]
+        if "trainable" in state:
+            mask = np.asarray(state["trainable"], dtype=bool)
+            for layer, off in zip(self.layers, self._offsets, strict=True):
+                layer.unfreeze_parameters()
+                frozen = np.flatnonzero(~mask[off : off + layer.n_parameters])
+                if len(frozen):
+                    layer.freeze_parameters(frozen)
+
+    def describe(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim,
+                "n_qubits": self.n_qubits, "task": self.task, "encoding": self.encoder.method,
+                "layers": [repr(layer) for layer in self.layers],
+                "n_parameters": self.n_parameters}
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def encode(self, x: object) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(inputs, initial_state)`` for a batch of raw features ``(B, input_dim)``."""
+        arr = np.asarray(x)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.input_dim:
+            raise ValidationError(f"expected inputs of shape (B, {self.input_dim}), got "
+                                  f"{np.shape(x)}")
+        if self.encoder.uses_initial_state:
+            return None, self.encoder.states(arr)
+        if arr.shape[1] < self.encoder.n_features:
+            arr = np.pad(arr, ((0, 0), (0, self.encoder.n_features - arr.shape[1])))
+        return self.encoder.inputs(arr), None
+
+    def postprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Model outputs from the raw expectation values ``(B, K)``."""
+        if self.task == "regression" or 2 ** len(self.observables[0].wires) == self.output_dim:
+            return raw
+        return raw / raw.sum(axis=1, keepdims=True)
+
+    def postprocess_vjp(self, raw: np.ndarray, d_out: np.ndarray) -> np.ndarray:
+        """Chain rule through :meth:`postprocess`."""
+        if self.task == "regression" or 2 ** len(self.observables[0].wires) == self.output_dim:
+            return d_out
+        s = raw.sum(axis=1, keepdims=True)
+        p = raw / s
+        return (d_out - np.sum(d_out * p, axis=1, keepdims=True)) / s
+
+    def predict(self, x: object, simulator: StatevectorSimulator | None = None) -> np.ndarray:
+        """Outputs ``(B, output_dim)`` on the exact local simulator."""
+        inputs, states = self.encode(x)
+        sim = simulator or _simulator(self.backend)
+        raw = sim.expectation(self.circuit, self.observables, self.weights,
+                              inputs if inputs is not None else None, initial_state=states)
+        raw = np.atleast_2d(raw)
+        return self.postprocess(raw)
+
+    __call__ = predict
+
+    async def forward(self, x: object) -> np.ndarray:
+        """The spec's ``await model.forward(inputs)``."""
+        return await asyncio.to_thread(self.predict, x)
+
+    def __repr__(self) -> str:
+        return (f"QuantumModel(input_dim={self.input_dim}, output_dim={self.output_dim}, "
+                f"n_qubits={self.n_qubits}, task={self.task!r}, encoding="
+                f"{self.encoder.method!r}, parameters={self.n_parameters})")
+
+
+def _simulator(backend: Any) -> StatevectorSimulator:
+    if backend is None:
+        return StatevectorSimulator()
+    sim = getattr(backend, "simulator", backend)
+    if not isinstance(sim, StatevectorSimulator):
+        raise ConfigError(f"backend {backend!r} cannot evaluate models in this release; use the "
+                          "exact local simulator ('mock_ideal')")
+    return sim
