@@ -1,0 +1,433 @@
+"""``QuantumTrainer``: the training loop, and nothing else.
+
+Per batch: encode, evaluate the circuit and the gradient of the expectation values with the
+configured method, pull the loss gradient through them by the chain rule, update the weights
+with the optimiser (frozen weights never move). Per epoch: validation, history, early stopping,
+checkpoints. A run resumed from a checkpoint reproduces the uninterrupted run exactly: weights,
+optimiser state, epoch, random state and gradient-method state are all saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from q_store.data.loaders import DataLoader
+from q_store.errors import ConfigError, NotSupportedError, ValidationError
+from q_store.execution.cache import CircuitCache
+from q_store.gradients import (
+    AdjointGradient,
+    FiniteDifferenceGradient,
+    GradientMethod,
+    ParameterShiftGradient,
+    SPSAGradient,
+    metric_tensor,
+)
+from q_store.ml.checkpoints import load_checkpoint_file, save_checkpoint_file
+from q_store.ml.config import TrainingConfig
+from q_store.ml.losses import get_loss
+from q_store.ml.models import QuantumModel
+from q_store.ml.optimizers import (
+    apply_updates,
+    optimizer_from_config,
+    state_from_arrays,
+    state_to_arrays,
+)
+from q_store.sim import StatevectorSimulator
+
+__all__ = ["QuantumTrainer"]
+
+log = logging.getLogger("q_store.trainer")
+_FORMAT = "q_store.checkpoint/1"
+
+
+class _ShotExecutor:
+    """Runs angle batches on the local simulator with a finite number of shots."""
+
+    def __init__(self, sim: StatevectorSimulator, shots: int, rng: np.random.Generator) -> None:
+        self.sim, self.shots, self.rng = sim, shots, rng
+
+    def expectation_angles(self, circuit: Any, angles: np.ndarray, observables: Any,
+                           **options: Any) -> np.ndarray:
+        return self.sim.expectation_angles(circuit, angles, observables, shots=self.shots,
+                                           seed=self.rng, **options)
+
+
+class QuantumTrainer:
+    """Trains a :class:`QuantumModel` as configured by a :class:`TrainingConfig`."""
+
+    def __init__(self, config: TrainingConfig | None = None, backend_manager: Any = None
+                 ) -> None:
+        self.config = config or TrainingConfig()
+        if not isinstance(self.config, TrainingConfig):
+            raise ConfigError("config must be a TrainingConfig")
+        self.backend_manager = backend_manager
+        cfg = self.config
+        level = "DEBUG" if cfg.debug_mode else str(cfg.log_level).upper()
+        log.setLevel(getattr(logging, level))
+        self.cache = CircuitCache(cfg.cache_size if cfg.enable_circuit_cache else 0)
+        self.simulator = StatevectorSimulator(cache=self.cache)
+        self.rng = np.random.default_rng(cfg.seed)
+        executor: Any = self.simulator
+        if cfg.shots is not None:
+            executor = _ShotExecutor(self.simulator, cfg.shots, self.rng)
+        self._methods: dict[str, GradientMethod] = {
+            "parameter_shift": ParameterShiftGradient(executor),
+            "finite_difference": FiniteDifferenceGradient(
+                executor, **({"step": 0.1} if cfg.shots else {})),
+            "spsa": SPSAGradient(executor, c=cfg.spsa_c_initial, a=cfg.spsa_a_initial,
+                                 big_a=0.0, n_samples=cfg.spsa_samples, seed=self.rng),
+        }
+        if cfg.shots is None:
+            self._methods["adjoint"] = AdjointGradient(self.simulator)
+        learning_rate: Any = cfg.learning_rate
+        if cfg.gradient_method == "spsa":  # Spall's step-size gains a_k
+            spsa = self._methods["spsa"]
+            learning_rate = spsa.learning_rate  # type: ignore[attr-defined]
+        self.optimizer = optimizer_from_config(cfg.optimizer, learning_rate,
+                                               clip_value=cfg.gradient_clip_value,
+                                               clip_norm=cfg.gradient_clip_norm,
+                                               momentum=cfg.momentum)
+        self.loss_fn = None if cfg.loss is None else get_loss(cfg.loss)
+        self.opt_state: Any = None
+        self.epoch = 0
+        self.step = 0
+        self.history: dict[str, list[Any]] = {"losses": [], "val_losses": [], "accuracy": [],
+                                               "val_accuracy": [], "epoch_times": [],
+                                               "gradient_methods": []}
+        self._adaptive = {"method": "spsa", "stall": 0, "best": math.inf}
+        self._early = {"best": math.inf, "stall": 0}
+        self._best_weights: np.ndarray | None = None
+        self._stats = {"circuits": 0, "batches": 0, "batch_time": 0.0, "total_time": 0.0}
+        self._method_counts: dict[str, int] = {}
+
+    # -- public API ------------------------------------------------------------------------------
+    async def train(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
+                    epochs: int | None = None, *, resume_from: str | Path | None = None
+                    ) -> dict[str, list[Any]]:
+        """Train; ``epochs`` more epochs, or by default up to ``config.epochs`` in total (so a
+        run resumed from a checkpoint finishes the original schedule)."""
+        if not isinstance(model, QuantumModel):
+            raise ValidationError(f"expected a QuantumModel, got {type(model).__name__}")
+        if resume_from is not None:
+            self.restore(resume_from, model)
+        target = self.epoch + epochs if epochs is not None else self.config.epochs
+        if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+            raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+        if self.opt_state is None:
+            self.opt_state = self.optimizer.init(model.weights)
+        start = time.perf_counter()
+        while self.epoch < target:
+            t0 = time.perf_counter()
+            loss, acc = await self.train_epoch(model, train_loader)
+            self.epoch += 1
+            self.history["losses"].append(loss)
+            self.history["accuracy"].append(acc)
+            monitored = loss
+            if val_loader is not None:
+                vloss, vacc = await self.evaluate(model, val_loader)
+                self.history["val_losses"].append(vloss)
+                self.history["val_accuracy"].append(vacc)
+                monitored = vloss
+            self.history["epoch_times"].append(time.perf_counter() - t0)
+            self.history["gradient_methods"].append(dict(self._method_counts))
+            self._method_counts = {}
+            self._after_epoch(loss)
+            log.info("epoch %d: loss %.6f%s", self.epoch, loss,
+                     "" if val_loader is None else f", val_loss {monitored:.6f}")
+            stop = self._early_stopping(model, monitored)
+            self._stats["total_time"] += time.perf_counter() - t0
+            self._save_periodic(model)
+            if stop:
+                log.info("early stopping after epoch %d", self.epoch)
+                break
+        log.debug("trained in %.3f s", time.perf_counter() - start)
+        return self.history
+
+    def fit(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
+            epochs: int | None = None, **kw: Any) -> dict[str, list[Any]]:
+        """Synchronous :meth:`train`."""
+        return asyncio.run(self.train(model, train_loader, val_loader, epochs, **kw))
+
+    async def train_epoch(self, model: QuantumModel, loader: Any) -> tuple[float, float | None]:
+        """One pass over ``loader``: mean loss (and accuracy for classification)."""
+        if self.opt_state is None:
+            self.opt_state = self.optimizer.init(model.weights)
+        total, count, correct = 0.0, 0, 0
+        async for xb, yb in _batches(loader, self.epoch):
+            t0 = time.perf_counter()
+            loss, out = self._train_step(model, xb, yb)
+            n = len(xb)
+            total += loss * n
+            count += n
+            if model.task == "classification":
+                correct += int(np.sum(np.argmax(out, axis=1) == np.asarray(yb).astype(int)))
+            self._stats["batches"] += 1
+            self._stats["batch_time"] += time.perf_counter() - t0
+        if count == 0:
+            raise ValidationError("the training loader produced no batches")
+        return total / count, (correct / count if model.task == "classification" else None)
+
+    async def evaluate(self, model: QuantumModel, loader: Any) -> tuple[float, float | None]:
+        """Mean loss (and accuracy) on ``loader`` without training."""
+        total, count, correct = 0.0, 0, 0
+        loss_fn = self._loss(model)
+        async for xb, yb in _batches(loader, None):
+            out = self._predict(model, xb)
+            loss, _ = loss_fn(out, _targets(model, yb))
+            total += loss * len(xb)
+            count += len(xb)
+            if model.task == "classification":
+                correct += int(np.sum(np.argmax(out, axis=1) == np.asarray(yb).astype(int)))
+        if count == 0:
+            raise ValidationError("the validation loader produced no batches")
+        return total / count, (correct / count if model.task == "classification" else None)
+
+    def get_performance_stats(self) -> dict[str, float]:
+        s = self._stats
+        batches = max(1, s["batches"])
+        return {"avg_circuits": s["circuits"] / batches,
+                "cache_hit_rate": self.cache.get_stats()["hit_rate"],
+                "total_time": s["total_time"], "avg_batch_time": s["batch_time"] / batches,
+                "total_circuits": float(s["circuits"]), "batches": float(s["batches"])}
+
+    def clear_caches(self) -> None:
+        self.cache.clear()
+
+    # -- one step --------------------------------------------------------------------------------
+    def _loss(self, model: QuantumModel) -> Any:
+        if self.loss_fn is not None:
+            return self.loss_fn
+        return get_loss("mse" if model.task == "regression" else "cross_entropy")
+
+    def _predict(self, model: QuantumModel, xb: np.ndarray) -> np.ndarray:
+        self._stats["circuits"] += len(xb)
+        return model.predict(xb, simulator=self.simulator)
+
+    def _method_for_step(self) -> str:
+        method = self.config.gradient_method
+        if method == "adaptive":
+            method = self._adaptive["method"]
+            if method == "spsa" and self.step % self.config.adaptive_refine_every == 0:
+                method = "parameter_shift"  # periodic exact refinement
+        return method
+
+    def _train_step(self, model: QuantumModel, xb: Any, yb: Any) -> tuple[float, np.ndarray]:
+        method = self._method_for_step()
+        self._method_counts[method] = self._method_counts.get(method, 0) + 1
+        x = np.asarray(xb, dtype=float)
+        y = _targets(model, yb)
+        if self.config.enable_batch_execution:
+            loss, out, grad = self._loss_and_grad(model, x, y, method)
+        else:  # one circuit evaluation per sample
+            parts = [self._loss_and_grad(model, x[i : i + 1], y[i : i + 1], method)
+                     for i in range(len(x))]
+            loss = float(np.mean([p[0] for p in parts]))
+            out = np.concatenate([p[1] for p in parts])
+            grad = np.mean([p[2] for p in parts], axis=0)
+        grad = np.where(model.trainable_mask, grad, 0.0)
+        updates, self.opt_state = self.optimizer.update(grad, self.opt_state, model.weights)
+        updates = np.where(model.trainable_mask, updates, 0.0)
+        model.weights = apply_updates(model.weights, updates)
+        self.step += 1
+        return loss, out
+
+    def _loss_and_grad(self, model: QuantumModel, x: np.ndarray, y: np.ndarray, method: str
+                       ) -> tuple[float, np.ndarray, np.ndarray]:
+        inputs, states = model.encode(x)
+        w = model.weights
+        size = len(x)
+        loss_fn = self._loss(model)
+        if method in ("adjoint", "natural_gradient"):
+            if "adjoint" not in self._methods:
+                raise ConfigError(f"{method} needs exact expectation values; unset shots")
+            res = self._methods["adjoint"].jacobian(model.circuit, model.observables, w, inputs,
+                                                    initial_state=states)
+            evals = 2
+        else:
+            res = self._methods[method].jacobian(model.circuit, model.observables, w, inputs,
+                                                 initial_state=states)
+            evals = res.evaluations
+        raw = res.values
+        out = model.postprocess(raw)
+        loss, d_out = loss_fn(out, y)
+        d_raw = model.postprocess_vjp(raw, d_out)
+        grad = np.einsum("bk,bkp->p", d_raw, res.weights)
+        if method == "natural_gradient":
+            if states is not None:
+                raise NotSupportedError("natural_gradient with amplitude encoding is not "
+                                        "supported yet; use an angle, basis or ZZ encoding")
+            g = metric_tensor(model.circuit, w, inputs, simulator=self.simulator)
+            g = g.mean(axis=0) if g.ndim == 3 else g
+            reg = self.config.natural_gradient_regularization
+            grad = np.linalg.solve(g + reg * np.eye(len(g)), grad)
+            evals += model.n_parameters
+        self._stats["circuits"] += evals * size
+        return float(loss), out, grad
+
+    # -- epoch bookkeeping -----------------------------------------------------------------------
+    def _after_epoch(self, loss: float) -> None:
+        if self.config.gradient_method != "adaptive" or self._adaptive["method"] != "spsa":
+            return
+        if loss < self._adaptive["best"] - 1e-3 * abs(self._adaptive["best"]):
+            self._adaptive["best"], self._adaptive["stall"] = loss, 0
+            return
+        self._adaptive["stall"] += 1
+        if self._adaptive["stall"] >= self.config.adaptive_switch_patience:
+            self._adaptive["method"] = "parameter_shift"
+            log.info("adaptive: SPSA stalled for %d epochs; switching to parameter shift",
+                     self._adaptive["stall"])
+
+    def _early_stopping(self, model: QuantumModel, monitored: float) -> bool:
+        patience = self.config.early_stopping_patience
+        if patience is None:
+            return False
+        if monitored < self._early["best"] - self.config.early_stopping_min_delta:
+            self._early["best"], self._early["stall"] = monitored, 0
+            self._best_weights = model.weights.copy()
+            return False
+        self._early["stall"] += 1
+        if self._early["stall"] >= patience:
+            if self._best_weights is not None:
+                model.weights = self._best_weights
+            return True
+        return False
+
+    def _save_periodic(self, model: QuantumModel) -> None:
+        cfg = self.config
+        if cfg.checkpoint_dir is not None and self.epoch % cfg.checkpoint_every == 0:
+            d = Path(cfg.checkpoint_dir)
+            self.save_checkpoint(d / f"epoch_{self.epoch:04d}.npz", model=model)
+            self.save_checkpoint(d / "latest.npz", model=model)
+        if cfg.performance_log_dir is not None:
+            p = Path(cfg.performance_log_dir)
+            save_checkpoint_file(p / "performance.npz", {}, {
+                "epoch": self.epoch, "stats": self.get_performance_stats(),
+                "history": _jsonable(self.history)})
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def save_checkpoint(self, checkpoint: Any, path: str | Path | None = None, *,
+                        model: QuantumModel | None = None) -> Path:
+        """Save the training state: ``save_checkpoint(path, model=model)``; or the spec's
+        ``save_checkpoint(dict, path)`` for a dict of arrays and plain values."""
+        if isinstance(checkpoint, dict):
+            if path is None:
+                raise ValidationError("save_checkpoint(dict, path) needs a path")
+            arrays, meta = _flatten(checkpoint)
+            return save_checkpoint_file(path, arrays, {"format": _FORMAT, "user": meta})
+        if model is None:
+            raise ValidationError("save_checkpoint(path, model=...) needs the model")
+        if self.opt_state is None:
+            self.opt_state = self.optimizer.init(model.weights)
+        arrays = {"weights": model.weights, "trainable": model.trainable_mask}
+        arrays.update({f"opt.{k}": v for k, v in state_to_arrays(self.opt_state).items()})
+        spsa = self._methods["spsa"]
+        meta = {"format": _FORMAT, "epoch": self.epoch, "step": self.step,
+                "model": model.describe(), "config": _jsonable(self.config.to_dict()),
+                "rng": _jsonable(self.rng.bit_generator.state),
+                "spsa_k": spsa.k,  # type: ignore[attr-defined]
+                "adaptive": _jsonable(self._adaptive), "early": _jsonable(self._early),
+                "history": _jsonable(self.history), "stats": self._stats}
+        return save_checkpoint_file(checkpoint, arrays, meta)
+
+    def load_checkpoint(self, path: str | Path) -> dict[str, Any]:
+        """Read a checkpoint: the spec's dicts come back as saved; a training-state checkpoint
+        comes back as ``{"model_state", "epoch", ...}`` (see :meth:`restore` to resume)."""
+        arrays, meta = load_checkpoint_file(path)
+        if meta.get("format") != _FORMAT:
+            raise ValidationError(f"{path} is not a q_store training checkpoint")
+        if "user" in meta:
+            return _unflatten(arrays, meta["user"])
+        return {"model_state": {"weights": arrays["weights"], "trainable": arrays["trainable"],
+                                "architecture": meta["model"]},
+                "epoch": meta["epoch"], "history": meta["history"], "config": meta["config"]}
+
+    def restore(self, path: str | Path, model: QuantumModel) -> None:
+        """Load model weights and the complete trainer state to resume training exactly."""
+        arrays, meta = load_checkpoint_file(path)
+        if meta.get("format") != _FORMAT or "user" in meta:
+            raise ValidationError(f"{path} is not a q_store training checkpoint")
+        model.load_state({"weights": arrays["weights"], "trainable": arrays["trainable"],
+                          "architecture": meta["model"]})
+        template = self.optimizer.init(model.weights)
+        self.opt_state = state_from_arrays(
+            template, {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        self.rng.bit_generator.state = meta["rng"]
+        self._methods["spsa"].k = int(meta["spsa_k"])  # type: ignore[attr-defined]
+        self._adaptive = meta["adaptive"]
+        self._early = meta["early"]
+        self.history = meta["history"]
+        self._stats = meta["stats"]
+
+
+async def _batches(loader: Any, epoch: int | None) -> AsyncIterator[tuple[Any, Any]]:
+    """Batches from a DataLoader, an (X, y) pair, an iterable or an async iterable."""
+    if isinstance(loader, tuple) and len(loader) == 2 and not isinstance(loader[0], tuple):
+        loader = DataLoader(loader[0], loader[1], batch_size=len(loader[0]), shuffle=False)
+    if epoch is not None and hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    if hasattr(loader, "__aiter__") and not hasattr(loader, "__iter__"):
+        async for batch in loader:
+            yield _split(batch)
+        return
+    if not isinstance(loader, Iterable):
+        raise ValidationError(f"expected a data loader or iterable of (X, y), got {loader!r}")
+    for batch in loader:
+        yield _split(batch)
+
+
+def _split(batch: Any) -> tuple[Any, Any]:
+    if isinstance(batch, dict):
+        return batch["inputs"], batch["targets"]
+    xb, yb = batch
+    return xb, yb
+
+
+def _targets(model: QuantumModel, yb: Any) -> np.ndarray:
+    y = np.asarray(yb)
+    if model.task == "classification":
+        if y.ndim != 1:
+            raise ValidationError(f"classification targets must be class indices (B,), got "
+                                  f"{y.shape}")
+        return y.astype(int)
+    y = y.astype(float)
+    return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.tolist() if isinstance(
+        v, np.ndarray) else (v.item() if isinstance(v, np.generic) else str(v))))
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> tuple[dict[str, np.ndarray], Any]:
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, np.ndarray):
+            arrays[key] = v
+            meta[k] = {"__array__": key}
+        elif isinstance(v, dict):
+            sub_arrays, sub_meta = _flatten(v, key + ".")
+            arrays.update(sub_arrays)
+            meta[k] = sub_meta
+        else:
+            meta[k] = _jsonable(v)
+    return arrays, meta
+
+
+def _unflatten(arrays: dict[str, np.ndarray], meta: Any) -> Any:
+    if isinstance(meta, dict):
+        if set(meta) == {"__array__"}:
+            return arrays[meta["__array__"]]
+        return {k: _unflatten(arrays, v) for k, v in meta.items()}
+    return meta
