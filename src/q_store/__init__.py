@@ -29,6 +29,7 @@ from q_store.gradients import (
     metric_tensor,
     quantum_fisher_information,
 )
+from q_store.ml import QuantumModel, QuantumTrainer, TrainingConfig
 from q_store.sim import StatevectorSimulator, normalize_state
 
 __version__ = "0.1.0"
@@ -43,9 +44,12 @@ __all__ = [
     "PauliString",
     "PauliSum",
     "Projector",
+    "QuantumModel",
+    "QuantumTrainer",
     "SPSAGradient",
     "SPSAGradientEstimator",
     "StatevectorSimulator",
+    "TrainingConfig",
     "X",
     "Y",
     "Z",

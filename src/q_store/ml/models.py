@@ -70,6 +70,21 @@ class QuantumModel:
         self._build()
         self.init_parameters(np.random.default_rng(seed), init_scale)
 
+    @classmethod
+    def from_config(cls, config: Any, input_dim: int, output_dim: int, **options: Any
+                    ) -> QuantumModel:
+        """A model shaped by a :class:`~q_store.ml.config.TrainingConfig`: ``n_qubits``,
+        ``circuit_depth`` (layers), ``hardware_efficient_ansatz``, ``entanglement``, ``seed``
+        (explicit ``options`` win)."""
+        kw: dict[str, Any] = {"n_qubits": config.n_qubits,
+                              "hardware_efficient": config.hardware_efficient_ansatz,
+                              "entanglement": config.entanglement, "seed": config.seed}
+        if str(options.get("encoding", "angle")).lower() == "amplitude":
+            kw.pop("n_qubits")
+        kw.update(options)
+        n_layers = kw.pop("n_layers", config.circuit_depth)
+        return cls(input_dim, output_dim, n_layers, **kw)
+
     # -- structure -------------------------------------------------------------------------------
     def _build(self) -> None:
         b = Circuit.builder(self.n_qubits).extend(self.encoder.circuit().operations)

@@ -144,7 +144,8 @@ class QuantumTrainer:
             log.info("epoch %d: loss %.6f%s", self.epoch, loss,
                      "" if val_loader is None else f", val_loss {monitored:.6f}")
             stop = self._early_stopping(model, monitored)
-            self._stats["total_time"] += time.perf_counter() - t0
+            if self.config.enable_performance_tracking:
+                self._stats["total_time"] += time.perf_counter() - t0
             self._save_periodic(model)
             if stop:
                 log.info("early stopping after epoch %d", self.epoch)
@@ -162,7 +163,7 @@ class QuantumTrainer:
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
         total, count, correct = 0.0, 0, 0
-        async for xb, yb in _batches(loader, self.epoch):
+        async for xb, yb in _batches(self._loader(loader), self.epoch):
             t0 = time.perf_counter()
             loss, out = self._train_step(model, xb, yb)
             n = len(xb)
@@ -170,8 +171,9 @@ class QuantumTrainer:
             count += n
             if model.task == "classification":
                 correct += int(np.sum(np.argmax(out, axis=1) == np.asarray(yb).astype(int)))
-            self._stats["batches"] += 1
-            self._stats["batch_time"] += time.perf_counter() - t0
+            if self.config.enable_performance_tracking:
+                self._stats["batches"] += 1
+                self._stats["batch_time"] += time.perf_counter() - t0
         if count == 0:
             raise ValidationError("the training loader produced no batches")
         return total / count, (correct / count if model.task == "classification" else None)
@@ -180,7 +182,7 @@ class QuantumTrainer:
         """Mean loss (and accuracy) on ``loader`` without training."""
         total, count, correct = 0.0, 0, 0
         loss_fn = self._loss(model)
-        async for xb, yb in _batches(loader, None):
+        async for xb, yb in _batches(self._loader(loader, shuffle=False), None):
             out = self._predict(model, xb)
             loss, _ = loss_fn(out, _targets(model, yb))
             total += loss * len(xb)
@@ -191,7 +193,21 @@ class QuantumTrainer:
             raise ValidationError("the validation loader produced no batches")
         return total / count, (correct / count if model.task == "classification" else None)
 
+    def _loader(self, loader: Any, shuffle: bool | None = None) -> Any:
+        """An ``(X, y)`` pair becomes a DataLoader with the configured batch size, shuffling
+        and seed."""
+        if isinstance(loader, tuple) and len(loader) == 2 and not isinstance(loader[0], tuple):
+            cfg = self.config
+            return DataLoader(loader[0], loader[1], batch_size=cfg.batch_size,
+                              shuffle=cfg.shuffle if shuffle is None else shuffle,
+                              seed=cfg.seed)
+        return loader
+
     def get_performance_stats(self) -> dict[str, float]:
+        """The spec's statistics: average circuits per batch, template-cache hit rate, total
+        and average batch time."""
+        if not self.config.enable_performance_tracking:
+            raise ConfigError("performance tracking is off (enable_performance_tracking=False)")
         s = self._stats
         batches = max(1, s["batches"])
         return {"avg_circuits": s["circuits"] / batches,
@@ -209,7 +225,8 @@ class QuantumTrainer:
         return get_loss("mse" if model.task == "regression" else "cross_entropy")
 
     def _predict(self, model: QuantumModel, xb: np.ndarray) -> np.ndarray:
-        self._stats["circuits"] += len(xb)
+        if self.config.enable_performance_tracking:
+            self._stats["circuits"] += len(xb)
         return model.predict(xb, simulator=self.simulator)
 
     def _method_for_step(self) -> str:
@@ -270,7 +287,8 @@ class QuantumTrainer:
             reg = self.config.natural_gradient_regularization
             grad = np.linalg.solve(g + reg * np.eye(len(g)), grad)
             evals += model.n_parameters
-        self._stats["circuits"] += evals * size
+        if self.config.enable_performance_tracking:
+            self._stats["circuits"] += evals * size
         return float(loss), out, grad
 
     # -- epoch bookkeeping -----------------------------------------------------------------------
@@ -307,7 +325,7 @@ class QuantumTrainer:
             d = Path(cfg.checkpoint_dir)
             self.save_checkpoint(d / f"epoch_{self.epoch:04d}.npz", model=model)
             self.save_checkpoint(d / "latest.npz", model=model)
-        if cfg.performance_log_dir is not None:
+        if cfg.performance_log_dir is not None and cfg.enable_performance_tracking:
             p = Path(cfg.performance_log_dir)
             save_checkpoint_file(p / "performance.npz", {}, {
                 "epoch": self.epoch, "stats": self.get_performance_stats(),
@@ -371,8 +389,6 @@ class QuantumTrainer:
 
 async def _batches(loader: Any, epoch: int | None) -> AsyncIterator[tuple[Any, Any]]:
     """Batches from a DataLoader, an (X, y) pair, an iterable or an async iterable."""
-    if isinstance(loader, tuple) and len(loader) == 2 and not isinstance(loader[0], tuple):
-        loader = DataLoader(loader[0], loader[1], batch_size=len(loader[0]), shuffle=False)
     if epoch is not None and hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
     if hasattr(loader, "__aiter__") and not hasattr(loader, "__iter__"):

@@ -1,0 +1,25 @@
+"""The spec's ``q_store.core`` import path: re-exports only."""
+
+from q_store.backends import BackendManager
+from q_store.gradients import SPSAGradientEstimator
+from q_store.ml import (
+    HardwareEfficientQuantumLayer,
+    QuantumConvolutionalLayer,
+    QuantumLayer,
+    QuantumModel,
+    QuantumPoolingLayer,
+    QuantumTrainer,
+    TrainingConfig,
+)
+
+__all__ = [
+    "BackendManager",
+    "HardwareEfficientQuantumLayer",
+    "QuantumConvolutionalLayer",
+    "QuantumLayer",
+    "QuantumModel",
+    "QuantumPoolingLayer",
+    "QuantumTrainer",
+    "SPSAGradientEstimator",
+    "TrainingConfig",
+]

@@ -1,0 +1,54 @@
+"""The machine-learning API: configuration, encoders, layers, models, losses, optimisers,
+trainer and checkpoints (the spec's ``q_store.ml``)."""
+
+from q_store.data.loaders import DataBatch, DataLoader
+from q_store.gradients import SPSAGradientEstimator
+from q_store.ml.config import TrainingConfig
+from q_store.ml.encoders import (
+    AmplitudeEncoder,
+    AngleEncoder,
+    BasisEncoder,
+    EncodedBatch,
+    QuantumDataEncoder,
+    ZZFeatureMap,
+    get_encoder,
+)
+from q_store.ml.layers import (
+    HardwareEfficientQuantumLayer,
+    Layer,
+    QuantumConvolutionalLayer,
+    QuantumLayer,
+    QuantumPoolingLayer,
+)
+from q_store.ml.losses import cross_entropy, get_loss, mse
+from q_store.ml.models import QuantumModel
+from q_store.ml.optimizers import adam, apply_updates, chain, sgd
+from q_store.ml.trainer import QuantumTrainer
+
+__all__ = [
+    "AmplitudeEncoder",
+    "AngleEncoder",
+    "BasisEncoder",
+    "DataBatch",
+    "DataLoader",
+    "EncodedBatch",
+    "HardwareEfficientQuantumLayer",
+    "Layer",
+    "QuantumConvolutionalLayer",
+    "QuantumDataEncoder",
+    "QuantumLayer",
+    "QuantumModel",
+    "QuantumPoolingLayer",
+    "QuantumTrainer",
+    "SPSAGradientEstimator",
+    "TrainingConfig",
+    "ZZFeatureMap",
+    "adam",
+    "apply_updates",
+    "chain",
+    "cross_entropy",
+    "get_encoder",
+    "get_loss",
+    "mse",
+    "sgd",
+]
