@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -103,8 +102,8 @@ class QuantumTrainer:
         self.history: dict[str, list[Any]] = {"losses": [], "val_losses": [], "accuracy": [],
                                                "val_accuracy": [], "epoch_times": [],
                                                "gradient_methods": []}
-        self._adaptive = {"method": "spsa", "stall": 0, "best": math.inf}
-        self._early = {"best": math.inf, "stall": 0}
+        self._adaptive: dict[str, Any] = {"method": "spsa", "stall": 0, "best": None}
+        self._early: dict[str, Any] = {"best": None, "stall": 0}
         self._best_weights: np.ndarray | None = None
         self._stats = {"circuits": 0, "batches": 0, "batch_time": 0.0, "total_time": 0.0}
         self._method_counts: dict[str, int] = {}
@@ -218,6 +217,15 @@ class QuantumTrainer:
     def clear_caches(self) -> None:
         self.cache.clear()
 
+    def loss_and_gradient(self, model: QuantumModel, x: object, y: object,
+                          method: str | None = None) -> tuple[float, np.ndarray]:
+        """The batch loss and its gradient with respect to the weights (no update), by the
+        configured gradient method or ``method``."""
+        loss, _, grad = self._loss_and_grad(model, np.asarray(x, dtype=float),
+                                            _targets(model, y),
+                                            method or self._method_for_step())
+        return loss, grad
+
     # -- one step --------------------------------------------------------------------------------
     def _loss(self, model: QuantumModel) -> Any:
         if self.loss_fn is not None:
@@ -295,7 +303,8 @@ class QuantumTrainer:
     def _after_epoch(self, loss: float) -> None:
         if self.config.gradient_method != "adaptive" or self._adaptive["method"] != "spsa":
             return
-        if loss < self._adaptive["best"] - 1e-3 * abs(self._adaptive["best"]):
+        best = self._adaptive["best"]
+        if best is None or loss < best - 1e-3 * abs(best):
             self._adaptive["best"], self._adaptive["stall"] = loss, 0
             return
         self._adaptive["stall"] += 1
@@ -308,7 +317,8 @@ class QuantumTrainer:
         patience = self.config.early_stopping_patience
         if patience is None:
             return False
-        if monitored < self._early["best"] - self.config.early_stopping_min_delta:
+        best = self._early["best"]
+        if best is None or monitored < best - self.config.early_stopping_min_delta:
             self._early["best"], self._early["stall"] = monitored, 0
             self._best_weights = model.weights.copy()
             return False

@@ -1,0 +1,77 @@
+"""TrainingConfig: every spec field accepted, bad values rejected, secrets hidden."""
+
+from __future__ import annotations
+
+import pytest
+
+from q_store import TrainingConfig
+from q_store.errors import ConfigError, NotSupportedError
+
+
+def test_spec_fields_are_accepted():
+    cfg = TrainingConfig(
+        pinecone_api_key="pc-123", quantum_sdk="mock", learning_rate=0.01, epochs=5,
+        batch_size=10, n_qubits=8, circuit_depth=2, gradient_method="adaptive",
+        enable_circuit_cache=True, enable_batch_execution=True, hardware_efficient_ansatz=True,
+        cache_size=1000, batch_timeout=60.0, spsa_c_initial=0.1, spsa_a_initial=0.01,
+        enable_performance_tracking=True, performance_log_dir=None, gradient_clip_value=1.0,
+        gradient_clip_norm=2.0, natural_gradient_regularization=0.01, qfim_cache_size=100,
+        log_level="DEBUG", debug_mode=True)
+    assert cfg.gradient_method == "adaptive"
+    assert TrainingConfig(gradient_method="natural").gradient_method == "natural_gradient"
+
+
+def test_unknown_field_names_the_closest():
+    with pytest.raises(ConfigError, match="did you mean 'learning_rate'"):
+        TrainingConfig(learnig_rate=0.1)
+    cfg = TrainingConfig()
+    with pytest.raises(ConfigError, match="did you mean 'batch_size'"):
+        cfg.batchsize = 4
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("learning_rate", 0.0, "positive"),
+    ("learning_rate", float("nan"), "positive"),
+    ("epochs", 0, "integer >= 1"),
+    ("batch_size", 2.5, "integer"),
+    ("gradient_method", "backprop", "choose one of adjoint, parameter_shift"),
+    ("optimizer", "rmsprop", "adam, sgd"),
+    ("entanglement", "ring", "linear, circular, full"),
+    ("quantum_sdk", "braket", "mock, cirq, qiskit, ionq"),
+    ("momentum", 1.0, r"in \[0.0, 1.0\)"),
+    ("gradient_clip_norm", -1.0, "positive"),
+    ("shuffle", "yes", "True or False"),
+])
+def test_bad_values_say_what_is_allowed(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainingConfig(**{field: value})
+
+
+def test_assignment_is_validated_and_rolled_back():
+    cfg = TrainingConfig(epochs=3)
+    with pytest.raises(ConfigError):
+        cfg.epochs = -1
+    assert cfg.epochs == 3
+
+
+@pytest.mark.parametrize("field,value", [
+    ("use_native_gates", True), ("enable_multi_backend", True), ("adaptive_shot_allocation", True),
+    ("connection_pool_size", 8), ("quantum_sdk", "ionq"), ("quantum_target", "qpu"),
+    ("enable_dashboard", True),
+])
+def test_later_features_are_not_silently_ignored(field, value):
+    with pytest.raises(NotSupportedError, match="not yet supported"):
+        TrainingConfig(**{field: value})
+
+
+def test_shots_need_a_hardware_gradient_method():
+    with pytest.raises(ConfigError, match="exact expectation values"):
+        TrainingConfig(shots=1000)
+    assert TrainingConfig(shots=1000, gradient_method="parameter_shift").shots == 1000
+
+
+def test_keys_never_in_repr_or_dict():
+    cfg = TrainingConfig(pinecone_api_key="pc-SECRET", quantum_api_key="ionq-SECRET")
+    assert "SECRET" not in repr(cfg)
+    assert "SECRET" not in str(cfg.to_dict())
+    assert cfg.to_dict(include_secrets=True)["quantum_api_key"] == "ionq-SECRET"
