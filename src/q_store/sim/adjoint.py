@@ -117,7 +117,10 @@ def _stashed(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Obs
     else:
         cot = np.zeros((0, n_obs))
         grads = np.zeros((size, n_obs, n_params))
-    K.stash_adjoint_batch(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par,
-                          tape.mats1, tape.mats2, tape.dmats1, tape.dmats2, obs_index, perm,
-                          factor, cot, values, grads)
+    args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
+            tape.mats2, tape.dmats1, tape.dmats2, obs_index, perm, factor, cot, values, grads)
+    if _serial(size, n, len(tape.blk)):
+        K.stash_adjoint_serial(*args)
+    else:
+        K.stash_adjoint_batch(*args, True)
     return AdjointResult(values, grads[:, 0] if cotangent is not None else grads, batch)

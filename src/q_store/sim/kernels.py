@@ -629,74 +629,95 @@ def _tlam_range(lam, phi_in, blk, t, md, lo, hi, want_t, tm):
     tm[1, 1] += t11
 
 
+@njit(cache=_CACHE)
+def _stash_chunk(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
+                 term_obs, term_perm, term_factor, cot, values, grads, work, lo, hi):
+    """Samples lo..hi of :func:`stash_adjoint_batch` on the calling thread."""
+    size, d = states.shape
+    n_obs = values.shape[1]
+    nw = work.shape[0]
+    stash = np.empty((nw, d), dtype=np.complex128)
+    lam = np.empty(d, dtype=np.complex128)
+    opsi = np.empty(d, dtype=np.complex128)
+    m = np.zeros((4, 4), dtype=np.complex128)
+    md = np.zeros((4, 4), dtype=np.complex128)
+    tm = np.zeros((4, 4), dtype=np.complex128)
+    vecs = np.empty((n, 2), dtype=np.complex128)
+    buf = np.empty(max(4, 3 * d // 4), dtype=np.complex128)
+    for b in range(lo, hi):
+        psi = states[b]
+        if use_prefix:
+            _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0,
+                            vecs)
+            _kron_into(psi, vecs, 0, n)
+        for j in range(nw):
+            t = work[j]
+            stash[j, :] = psi
+            _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
+            _apply_range(psi, blk, t, m, 0, _block_total(blk, t, n))
+        for k in range(n_obs):
+            values[b, k] = 0.0
+        n_sweeps = 1 if cot.shape[0] == size else n_obs
+        for s in range(n_sweeps):
+            lam[:] = 0.0
+            for q in range(term_obs.shape[0]):
+                k = term_obs[q]
+                for i in range(d):
+                    opsi[i] = term_factor[q, i] * psi[term_perm[q, i]]
+                if s == 0:
+                    acc = 0.0
+                    for i in range(d):
+                        acc += (np.conj(psi[i]) * opsi[i]).real
+                    values[b, k] += acc
+                if cot.shape[0] == size:
+                    w = cot[b, k]
+                else:
+                    w = 1.0 if k == s else 0.0
+                if w != 0.0:
+                    for i in range(d):
+                        lam[i] += w * opsi[i]
+            g = grads[b, s]
+            for j in range(nw - 1, -1, -1):
+                t = work[j]
+                _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
+                _dagger(m, md, 4 if blk[t, K_KIND] == 1 else 2)
+                want = blk[t, K_HASPAR] != 0
+                if want:
+                    tm[:, :] = 0.0
+                _tlam_range(lam, stash[j], blk, t, md, 0, _block_total(blk, t, n), want, tm)
+                if want:
+                    _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, g)
+            if use_prefix:
+                _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs,
+                                  buf, g, 1)
+
+
 @njit(cache=_CACHE, parallel=True)
 def stash_adjoint_batch(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                        dmats2, term_obs, term_perm, term_factor, cot, values, grads):
+                        dmats2, term_obs, term_perm, term_factor, cot, values, grads, parallel):
     """Values and adjoint gradients of a batch in one pass per sample.
 
     Observable k is ``sum`` of its terms ``(O psi)[i] = factor[i] * psi[perm[i]]``. With
     ``cot (B, K)`` given (``cot.shape[0] == B``) one backward sweep yields the vector-Jacobian
     product into ``grads[b, 0]``; otherwise (``cot.shape[0] == 0``) one sweep per observable
     yields the Jacobian ``grads[b, k]``. ``states`` hold initial states (ignored with
-    ``use_prefix``) and receive the final states; ``values[b, k] = <O_k>``.
+    ``use_prefix``) and receive the final states; ``values[b, k] = <O_k>``. Small batches
+    (``parallel`` False) stay on the calling thread.
     """
-    size, d = states.shape
-    n_obs = values.shape[1]
+    size = states.shape[0]
     work = np.flatnonzero(blk[:, K_PREFIX] == 0) if use_prefix else np.arange(blk.shape[0])
-    nw = work.shape[0]
-    nthreads = min(size, 64)
-    for c in prange(nthreads):
-        stash = np.empty((nw, d), dtype=np.complex128)
-        lam = np.empty(d, dtype=np.complex128)
-        opsi = np.empty(d, dtype=np.complex128)
-        m = np.zeros((4, 4), dtype=np.complex128)
-        md = np.zeros((4, 4), dtype=np.complex128)
-        tm = np.zeros((4, 4), dtype=np.complex128)
-        vecs = np.empty((n, 2), dtype=np.complex128)
-        buf = np.empty(max(4, 3 * d // 4), dtype=np.complex128)
-        for b in range(size * c // nthreads, size * (c + 1) // nthreads):
-            psi = states[b]
-            if use_prefix:
-                _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1,
-                                0, vecs)
-                _kron_into(psi, vecs, 0, n)
-            for j in range(nw):
-                t = work[j]
-                stash[j, :] = psi
-                _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
-                _apply_range(psi, blk, t, m, 0, _block_total(blk, t, n))
-            for k in range(n_obs):
-                values[b, k] = 0.0
-            n_sweeps = 1 if cot.shape[0] == size else n_obs
-            for s in range(n_sweeps):
-                lam[:] = 0.0
-                for q in range(term_obs.shape[0]):
-                    k = term_obs[q]
-                    for i in range(d):
-                        opsi[i] = term_factor[q, i] * psi[term_perm[q, i]]
-                    if s == 0:
-                        acc = 0.0
-                        for i in range(d):
-                            acc += (np.conj(psi[i]) * opsi[i]).real
-                        values[b, k] += acc
-                    if cot.shape[0] == size:
-                        w = cot[b, k]
-                    else:
-                        w = 1.0 if k == s else 0.0
-                    if w != 0.0:
-                        for i in range(d):
-                            lam[i] += w * opsi[i]
-                g = grads[b, s]
-                for j in range(nw - 1, -1, -1):
-                    t = work[j]
-                    _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
-                    _dagger(m, md, 4 if blk[t, K_KIND] == 1 else 2)
-                    want = blk[t, K_HASPAR] != 0
-                    if want:
-                        tm[:, :] = 0.0
-                    _tlam_range(lam, stash[j], blk, t, md, 0, _block_total(blk, t, n), want, tm)
-                    if want:
-                        _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, g)
-                if use_prefix:
-                    _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b,
-                                      vecs, buf, g, 1)
+    nchunks = min(size, 64) if parallel else 1
+    for c in prange(nchunks):
+        _stash_chunk(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
+                     term_obs, term_perm, term_factor, cot, values, grads, work,
+                     size * c // nchunks, size * (c + 1) // nchunks)
+
+
+@njit(cache=_CACHE)
+def stash_adjoint_serial(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
+                         dmats2, term_obs, term_perm, term_factor, cot, values, grads):
+    """:func:`stash_adjoint_batch` entirely on the calling thread."""
+    work = np.flatnonzero(blk[:, K_PREFIX] == 0) if use_prefix else np.arange(blk.shape[0])
+    _stash_chunk(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
+                 term_obs, term_perm, term_factor, cot, values, grads, work, 0,
+                 states.shape[0])

@@ -34,7 +34,7 @@ __all__ = [
 
 MAX_QUBITS = 30
 _SINGLE_STATE_QUBITS = 14  # from here on a single state is split across threads
-_SERIAL_WORK = 2**12  # amplitude-block updates below which threads cost more than they save
+_SERIAL_WORK = 2**17  # amplitude-block updates below which threads cost more than they save
 
 
 def _serial(rows: int, n: int, n_blocks: int) -> bool:
