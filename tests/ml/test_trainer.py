@@ -176,3 +176,15 @@ def test_bad_inputs():
         trainer.fit(object(), (np.zeros((4, 4)), np.zeros(4)))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="epochs"):
         trainer.fit(m, (np.zeros((4, 4)), np.zeros(4)), epochs=0)
+
+
+def test_adaptive_uses_spsa_refines_periodically_and_switches_when_stalled():
+    x, y = blobs(40)
+    cfg = TrainingConfig(epochs=6, batch_size=10, gradient_method="adaptive",
+                         adaptive_refine_every=2, adaptive_switch_patience=2,
+                         learning_rate=1e-7, seed=0)  # no progress: SPSA must be abandoned
+    m = QuantumModel(4, 2, 1, task="classification", seed=0)
+    hist = QuantumTrainer(cfg).fit(m, (x, y))
+    first, last = hist["gradient_methods"][0], hist["gradient_methods"][-1]
+    assert first == {"parameter_shift": 2, "spsa": 2}  # steps 0 and 2 refine exactly
+    assert last == {"parameter_shift": 4}
