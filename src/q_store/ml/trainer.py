@@ -357,6 +357,8 @@ class QuantumTrainer:
             self.opt_state = self.optimizer.init(model.weights)
         arrays = {"weights": model.weights, "trainable": model.trainable_mask}
         arrays.update({f"opt.{k}": v for k, v in state_to_arrays(self.opt_state).items()})
+        if self._best_weights is not None:
+            arrays["best_weights"] = self._best_weights
         spsa = self._methods["spsa"]
         meta = {"format": _FORMAT, "epoch": self.epoch, "step": self.step,
                 "model": model.describe(), "config": _jsonable(self.config.to_dict()),
@@ -393,6 +395,7 @@ class QuantumTrainer:
         self._methods["spsa"].k = int(meta["spsa_k"])  # type: ignore[attr-defined]
         self._adaptive = meta["adaptive"]
         self._early = meta["early"]
+        self._best_weights = arrays.get("best_weights")
         self.history = meta["history"]
         self._stats = meta["stats"]
 
