@@ -106,12 +106,8 @@ class TrainingConfig:
     dashboard_port: int = 8080
 
     def __init__(self, **kwargs: Any) -> None:
-        names = {f.name for f in dataclasses.fields(self)}
         for key in kwargs:
-            if key not in names:
-                close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.5)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown TrainingConfig field {key!r}{hint}")
+            _check_field(key)
         for f in dataclasses.fields(self):
             if f.name in kwargs:
                 value = kwargs[f.name]
@@ -123,11 +119,7 @@ class TrainingConfig:
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in {f.name for f in dataclasses.fields(self)}:
-            close = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(self)],
-                                              n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown TrainingConfig field {name!r}{hint}")
+        _check_field(name)
         old = getattr(self, name)
         object.__setattr__(self, name, value)
         try:
@@ -226,6 +218,14 @@ class TrainingConfig:
 
     def replace(self, **changes: Any) -> TrainingConfig:
         return TrainingConfig(**{**self.to_dict(include_secrets=True), **changes})
+
+
+def _check_field(name: str) -> None:
+    names = sorted(f.name for f in dataclasses.fields(TrainingConfig))
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown TrainingConfig field {name!r}{hint}")
 
 
 def _choice(name: str, value: object, allowed: tuple[str, ...], prefix_ok: bool = False) -> None:
