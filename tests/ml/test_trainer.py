@@ -188,3 +188,29 @@ def test_adaptive_uses_spsa_refines_periodically_and_switches_when_stalled():
     first, last = hist["gradient_methods"][0], hist["gradient_methods"][-1]
     assert first == {"parameter_shift": 2, "spsa": 2}  # steps 0 and 2 refine exactly
     assert last == {"parameter_shift": 4}
+
+
+@pytest.mark.parametrize("schedule", ["exponential", "cosine"])
+def test_learning_rate_schedules_decay_to_the_final_fraction(schedule):
+    x, y = blobs(20)
+    cfg = TrainingConfig(epochs=3, batch_size=10, learning_rate=0.1,
+                         learning_rate_schedule=schedule, learning_rate_final_fraction=0.05)
+    trainer = QuantumTrainer(cfg)
+    trainer.fit(QuantumModel(4, 2, 1, task="classification", seed=0), (x, y))
+    assert trainer._planned_steps == 6
+    assert trainer._scheduled_learning_rate(0) == pytest.approx(0.1)
+    assert trainer._scheduled_learning_rate(6) == pytest.approx(0.005)
+    mid = trainer._scheduled_learning_rate(3)
+    assert 0.005 < mid < 0.1
+    with pytest.raises(ConfigError, match="constant, exponential, cosine"):
+        TrainingConfig(learning_rate_schedule="linear")
+
+
+def test_layer_rotations_option():
+    from q_store.ml import QuantumLayer
+
+    layer = QuantumLayer(6, depth=3, rotations=("RY",), entanglement="full")
+    m = QuantumModel(6, 1, layers=[layer])
+    assert m.n_parameters == 18 and set(m.circuit.count_ops()) == {"RX", "RY", "CNOT"}
+    with pytest.raises(ConfigError, match="rotations"):
+        QuantumLayer(2, rotations=("H",))

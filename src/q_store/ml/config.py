@@ -48,6 +48,8 @@ class TrainingConfig:
     entanglement: str = "circular"
     # training
     learning_rate: float = 0.01
+    learning_rate_schedule: str = "constant"  # constant | exponential | cosine
+    learning_rate_final_fraction: float = 0.05  # final lr / initial lr for decaying schedules
     epochs: int = 10
     batch_size: int = 10
     optimizer: str = "adam"
@@ -141,6 +143,9 @@ class TrainingConfig:
         _int("circuit_depth", self.circuit_depth, 1)
         _choice("entanglement", self.entanglement, ("linear", "circular", "full"))
         _positive("learning_rate", self.learning_rate)
+        _choice("learning_rate_schedule", self.learning_rate_schedule,
+                ("constant", "exponential", "cosine"))
+        _real("learning_rate_final_fraction", self.learning_rate_final_fraction, 0.0, 1.0)
         _int("epochs", self.epochs, 1)
         _int("batch_size", self.batch_size, 1)
         _choice("optimizer", self.optimizer, ("adam", "sgd"))

@@ -108,14 +108,22 @@ class Layer(ABC):
 
 
 class QuantumLayer(Layer):
-    """``depth`` repetitions of RX, RY, RZ on every qubit followed by CNOT entanglement."""
+    """``depth`` repetitions of rotations on every qubit (RX, RY, RZ unless ``rotations``
+    names others, e.g. ``("RY",)`` for a real-amplitude ansatz) followed by CNOTs."""
 
     rotations: tuple[str, ...] = ("RX", "RY", "RZ")
 
     def __init__(self, n_qubits: int, depth: int = 1, entanglement: str = "circular",
-                 backend: Any = None, **_: Any) -> None:
+                 backend: Any = None, rotations: Sequence[str] | None = None,
+                 **_: Any) -> None:
         if not isinstance(depth, int) or depth < 1:
             raise ConfigError(f"depth must be a positive integer, got {depth!r}")
+        if rotations is not None:
+            rots = tuple(str(r).upper() for r in rotations)
+            if not rots or any(r not in ("RX", "RY", "RZ") for r in rots):
+                raise ConfigError(f"rotations must be a non-empty sequence of 'RX', 'RY', 'RZ', "
+                                  f"got {rotations!r}")
+            self.rotations = rots
         self.depth = depth
         self.entanglement = entanglement
         entangling_pairs(2, entanglement)  # validates the name

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -88,6 +89,9 @@ class QuantumTrainer:
         if cfg.shots is None:
             self._methods["adjoint"] = AdjointGradient(self.simulator)
         learning_rate: Any = cfg.learning_rate
+        self._planned_steps = 1
+        if cfg.learning_rate_schedule != "constant":
+            learning_rate = self._scheduled_learning_rate
         if cfg.gradient_method == "spsa":  # Spall's step-size gains a_k
             spsa = self._methods["spsa"]
             learning_rate = spsa.learning_rate  # type: ignore[attr-defined]
@@ -108,6 +112,16 @@ class QuantumTrainer:
         self._stats = {"circuits": 0, "batches": 0, "batch_time": 0.0, "total_time": 0.0}
         self._method_counts: dict[str, int] = {}
 
+    def _scheduled_learning_rate(self, count: int) -> float:
+        """Decay from ``learning_rate`` to ``final_fraction * learning_rate`` over the planned
+        steps (``config.epochs`` times the batches per epoch)."""
+        cfg = self.config
+        frac = min(1.0, count / max(1, self._planned_steps))
+        f = cfg.learning_rate_final_fraction
+        if cfg.learning_rate_schedule == "exponential":
+            return cfg.learning_rate * (f**frac if f > 0 else 1.0 - frac)
+        return cfg.learning_rate * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * frac)))
+
     # -- public API ------------------------------------------------------------------------------
     async def train(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
                     epochs: int | None = None, *, resume_from: str | Path | None = None
@@ -123,6 +137,8 @@ class QuantumTrainer:
             raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
+        batches = _count_batches(self._loader(train_loader))
+        self._planned_steps = max(1, self.config.epochs * batches) if batches else 1
         start = time.perf_counter()
         while self.epoch < target:
             t0 = time.perf_counter()
@@ -274,6 +290,17 @@ class QuantumTrainer:
         if method in ("adjoint", "natural_gradient"):
             if "adjoint" not in self._methods:
                 raise ConfigError(f"{method} needs exact expectation values; unset shots")
+            if len(model.observables) > 2:  # one backward sweep for the loss, not one per output
+                raw = np.atleast_2d(self.simulator.expectation(
+                    model.circuit, model.observables, w, inputs, initial_state=states))
+                out = model.postprocess(raw)
+                loss, d_out = loss_fn(out, y)
+                d_raw = model.postprocess_vjp(raw, d_out)
+                vjp = self._methods["adjoint"].vjp(model.circuit, model.observables, w, inputs,
+                                                   d_raw, initial_state=states)
+                grad = vjp.weights.sum(axis=0)
+                return self._finish(model, method, float(loss), out, grad, inputs, states, size,
+                                    3)
             res = self._methods["adjoint"].jacobian(model.circuit, model.observables, w, inputs,
                                                     initial_state=states)
             evals = 2
@@ -286,6 +313,13 @@ class QuantumTrainer:
         loss, d_out = loss_fn(out, y)
         d_raw = model.postprocess_vjp(raw, d_out)
         grad = np.einsum("bk,bkp->p", d_raw, res.weights)
+        return self._finish(model, method, float(loss), out, grad, inputs, states, size, evals)
+
+    def _finish(self, model: QuantumModel, method: str, loss: float, out: np.ndarray,
+                grad: np.ndarray, inputs: np.ndarray | None, states: np.ndarray | None,
+                size: int, evals: int) -> tuple[float, np.ndarray, np.ndarray]:
+        """Natural-gradient preconditioning and circuit accounting."""
+        w = model.weights
         if method == "natural_gradient":
             if states is not None:
                 raise NotSupportedError("natural_gradient with amplitude encoding is not "
@@ -412,6 +446,13 @@ async def _batches(loader: Any, epoch: int | None) -> AsyncIterator[tuple[Any, A
         raise ValidationError(f"expected a data loader or iterable of (X, y), got {loader!r}")
     for batch in loader:
         yield _split(batch)
+
+
+def _count_batches(loader: Any) -> int:
+    try:
+        return len(loader)
+    except TypeError:
+        return 0
 
 
 def _split(batch: Any) -> tuple[Any, Any]:
