@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -63,6 +62,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
+from benchenv import cpu_model, load_average, package_version
 from q_store.data.loaders import DataLoader
 from q_store.ml.config import TrainingConfig
 from q_store.ml.layers import HardwareEfficientQuantumLayer, Layer, QuantumLayer
@@ -221,28 +221,10 @@ def warm_up() -> None:
 
 
 # -- output ---------------------------------------------------------------------------------------
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
-def _load_average() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def environment() -> dict[str, Any]:
@@ -250,11 +232,11 @@ def environment() -> dict[str, Any]:
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
-        "load_average_at_start": _load_average(),
-        "versions": {d: _version(d) for d in ("q-store", "numpy", "numba", "scikit-learn")},
+        "load_average_at_start": load_average(),
+        "versions": {d: package_version(d) for d in ("q-store", "numpy", "numba", "scikit-learn")},
     }
 
 
@@ -360,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] training {c.name} ({c.describe()}) ...", file=sys.stderr, flush=True)
         results.append(train(c, data))
     results.append(logistic_baseline(data))
-    env["load_average_at_end"] = _load_average()
+    env["load_average_at_end"] = load_average()
     headline = None if args.select else results[1]
     notes = summary(results, headline)
     split_name = ("validation split (20 % of the training part; the test split is not used)"

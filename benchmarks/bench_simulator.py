@@ -73,6 +73,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from benchenv import cpu_model, package_version
 from q_store.circuit import Z
 from q_store.demo import hardware_efficient_circuit
 from q_store.gradients import AdjointGradient
@@ -421,21 +422,8 @@ def run_case(case: Case, settings: Settings, with_torch: bool,
 
 
 # -- environment and output -----------------------------------------------------------------------
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def _load_average() -> list[float] | None:
@@ -450,14 +438,15 @@ def environment(with_torch: bool) -> dict[str, Any]:
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "load_average_at_start": _load_average(),
-        "versions": {d: _version(d) for d in ("q-store", "numpy", "scipy", "numba", "pennylane",
-                                              "pennylane_lightning", "autograd", "torch")},
+        "versions": {d: package_version(d)
+                     for d in ("q-store", "numpy", "scipy", "numba", "pennylane",
+                               "pennylane_lightning", "autograd", "torch")},
     }
     if with_torch:
         import torch

@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -66,6 +65,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from benchenv import cpu_model, load_average, package_version
 from q_store.circuit import Z
 from q_store.data.loaders import DataLoader
 from q_store.ml.config import TrainingConfig
@@ -281,28 +281,10 @@ def check_predictions(p: Problem, all_systems: list[System]) -> float:
 
 
 # -- output ---------------------------------------------------------------------------------------
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
-def _load_average() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def environment() -> dict[str, Any]:
@@ -310,11 +292,11 @@ def environment() -> dict[str, Any]:
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
-        "load_average_at_start": _load_average(),
-        "versions": {d: _version(d) for d in ("q-store", "numpy", "numba", "pennylane",
+        "load_average_at_start": load_average(),
+        "versions": {d: package_version(d) for d in ("q-store", "numpy", "numba", "pennylane",
                                               "pennylane_lightning", "autograd")},
     }
 
@@ -434,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for r in rows[1:]:
         compare(r, rows[0])
-    env["load_average_at_end"] = _load_average()
+    env["load_average_at_end"] = load_average()
     notes = summary(rows, check_err, final_mse(problem, problem.w0), float(np.var(problem.y)))
     md = markdown(rows, env, notes)
     print(text_table(rows))
