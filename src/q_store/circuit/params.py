@@ -9,6 +9,7 @@ the common case, go through two dense matrix products; other expressions are eva
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -17,7 +18,7 @@ from q_store.circuit.expr import Expr, Symbol
 from q_store.circuit.ir import Circuit
 from q_store.errors import BindingError
 
-__all__ = ["Batch", "ParameterMap", "resolve_batch"]
+__all__ = ["Batch", "ParameterMap", "parameter_map_for", "resolve_batch"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,12 @@ class ParameterMap:
                     dv = de.evaluate(wb, xb).reshape(rows, *extra)
                     target[..., s.index] += d_angles[..., j] * dv
         return gw, gx
+
+
+@lru_cache(maxsize=256)
+def parameter_map_for(circuit: Circuit) -> ParameterMap:
+    """The angle map of a circuit, cached by circuit value."""
+    return ParameterMap(circuit)
 
 
 def _right_multiply(d: np.ndarray, a: sparse.csr_matrix) -> np.ndarray:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from threading import Lock
 
 from q_store.circuit.ir import Circuit
-from q_store.circuit.params import ParameterMap
+from q_store.circuit.params import ParameterMap, parameter_map_for
 from q_store.errors import ConfigError
 from q_store.sim.program import Program
 
@@ -43,7 +43,7 @@ class CircuitCache:
                 self.hits += 1
                 return item
             self.misses += 1
-        item = CompiledCircuit(Program(circuit), ParameterMap(circuit))
+        item = CompiledCircuit(Program(circuit), parameter_map_for(circuit))
         if self.max_size:
             with self._lock:
                 self._items[circuit] = item

@@ -10,7 +10,6 @@ type, shared across the batch where the angles do not vary.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from q_store.circuit.ir import Circuit
 from q_store.sim import kernels as K
 from q_store.sim.gatemath import CODES, FIXED, fill_matrices
 
-__all__ = ["BoundTape", "Program", "program_for"]
+__all__ = ["BoundTape", "Program"]
 
 
 @dataclass(frozen=True)
@@ -182,9 +181,3 @@ class Program:
                 table[sel, col] = np.cumsum(counts) - counts
                 sizes.append(int(counts.sum()))
         return mem, par, mem_rows, (sizes[0], sizes[1], sizes[2], sizes[3])
-
-
-@lru_cache(maxsize=256)
-def program_for(circuit: Circuit) -> Program:
-    """The lowered program of a circuit, cached by circuit value (the template cache)."""
-    return Program(circuit)

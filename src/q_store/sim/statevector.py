@@ -11,14 +11,13 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import lru_cache
 
 import numba
 import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, as_observable
-from q_store.circuit.params import Batch, ParameterMap, resolve_batch
+from q_store.circuit.params import Batch, parameter_map_for, resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.execution.cache import CircuitCache
 from q_store.sim import kernels as K
@@ -39,11 +38,6 @@ _SERIAL_WORK = 2**17  # amplitude-block updates below which threads cost more th
 
 def _serial(rows: int, n: int, n_blocks: int) -> bool:
     return rows * 2**n * max(1, n_blocks) < _SERIAL_WORK
-
-
-@lru_cache(maxsize=256)
-def parameter_map_for(circuit: Circuit) -> ParameterMap:
-    return ParameterMap(circuit)
 
 
 _DEFAULT_CACHE = CircuitCache(256)
