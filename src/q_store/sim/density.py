@@ -27,7 +27,8 @@ from q_store.circuit.params import resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.sim.measure import _diagonal, marginal_probabilities, sample_bits
 from q_store.sim.noise import KrausChannel, NoiseModel
-from q_store.sim.statevector import _as_observables, _check_shots, _shape, parameter_map_for
+from q_store.sim.sampling import SamplingMixin, check_shots
+from q_store.sim.statevector import _as_observables, _shape, parameter_map_for
 
 __all__ = ["MAX_QUBITS", "DensityMatrixSimulator"]
 
@@ -78,7 +79,7 @@ def _parity(k: int) -> np.ndarray:
     return 1.0 - 2.0 * (bits.sum(axis=1) % 2)
 
 
-class DensityMatrixSimulator:
+class DensityMatrixSimulator(SamplingMixin):
     """Mixed-state simulator of :class:`Circuit` templates under a :class:`NoiseModel`.
 
     Every method takes ``weights`` (``(n_w,)`` or ``(B, n_w)``) and ``inputs`` (``(n_x,)`` or
@@ -275,27 +276,6 @@ class DensityMatrixSimulator:
                                  lambda rho: marginal_probabilities(self._probs(rho, n), n, ws))
         return out if batched else out[0]
 
-    def sample(self, circuit: Circuit, shots: int, weights: object = None,
-               inputs: object = None, wires: Sequence[int] | None = None,
-               seed: int | np.random.Generator | None = None,
-               initial_state: object = None) -> np.ndarray:
-        """Measured bits ``(B, shots, k)`` (or ``(shots, k)``); reproducible for a given seed."""
-        shots = _check_shots(shots)
-        ws = tuple(range(circuit.n_qubits)) if wires is None else tuple(wires)
-        probs = self.probabilities(circuit, weights, inputs, ws, initial_state)
-        bits = sample_bits(np.atleast_2d(probs), shots, len(ws), np.random.default_rng(seed))
-        return bits if probs.ndim == 2 else bits[0]
-
-    def counts(self, circuit: Circuit, shots: int, weights: object = None,
-               inputs: object = None, wires: Sequence[int] | None = None,
-               seed: int | np.random.Generator | None = None) -> dict[str, int]:
-        """Histogram of measured bitstrings for one (unbatched) call."""
-        bits = self.sample(circuit, shots, weights, inputs, wires, seed)
-        if bits.ndim != 2:
-            raise ValidationError("counts() takes one circuit binding; use sample() for batches")
-        keys, freq = np.unique(bits, axis=0, return_counts=True)
-        return {"".join(map(str, k)): int(c) for k, c in zip(keys, freq, strict=True)}
-
     def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
                            observables: Observable | Sequence[Observable] | str, *,
                            shots: int | None = None,
@@ -319,7 +299,7 @@ class DensityMatrixSimulator:
         if not np.all(np.isfinite(angles)):
             raise ValidationError("angles must be finite; found NaN or infinity")
         if shots is not None:
-            shots = _check_shots(shots)
+            shots = check_shots(shots)
         rng = np.random.default_rng(seed)
         return self._map(circuit, angles, initial_state,
                          lambda rho: self._expectations(rho, obs, n, shots, rng))

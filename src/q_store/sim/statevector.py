@@ -21,8 +21,9 @@ from q_store.circuit.params import Batch, parameter_map_for, resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.execution.cache import CircuitCache
 from q_store.sim import kernels as K
-from q_store.sim.measure import expectations, marginal_probabilities, sample_bits
+from q_store.sim.measure import expectations, marginal_probabilities
 from q_store.sim.program import BoundTape
+from q_store.sim.sampling import SamplingMixin, check_shots
 
 __all__ = [
     "MAX_QUBITS",
@@ -64,7 +65,7 @@ def normalize_state(state: object, n_qubits: int | None = None) -> np.ndarray:
     return arr / norms
 
 
-class StatevectorSimulator:
+class StatevectorSimulator(SamplingMixin):
     """Exact simulator of :class:`Circuit` templates over batches of weights and inputs.
 
     Every method takes ``weights`` (``(n_w,)`` or ``(B, n_w)``) and ``inputs`` (``(n_x,)`` or
@@ -185,7 +186,7 @@ class StatevectorSimulator:
             return expectations(states, obs, circuit.n_qubits)
         from q_store.sim.shots import estimate_expectations
 
-        return estimate_expectations(self, states, obs, circuit.n_qubits, _check_shots(shots),
+        return estimate_expectations(self, states, obs, circuit.n_qubits, check_shots(shots),
                                      np.random.default_rng(seed))
 
     def evolve(self, circuit: Circuit, weights: object = None, inputs: object = None,
@@ -225,28 +226,6 @@ class StatevectorSimulator:
                                        None if wires is None else tuple(wires))
         return probs if batch.batched else probs[0]
 
-    def sample(self, circuit: Circuit, shots: int, weights: object = None,
-               inputs: object = None, wires: Sequence[int] | None = None,
-               seed: int | np.random.Generator | None = None,
-               initial_state: object = None) -> np.ndarray:
-        """Measured bits ``(B, shots, k)`` (or ``(shots, k)``); reproducible for a given seed."""
-        shots = _check_shots(shots)
-        ws = tuple(range(circuit.n_qubits)) if wires is None else tuple(wires)
-        probs = self.probabilities(circuit, weights, inputs, ws, initial_state)
-        batched = probs.ndim == 2
-        bits = sample_bits(np.atleast_2d(probs), shots, len(ws), np.random.default_rng(seed))
-        return bits if batched else bits[0]
-
-    def counts(self, circuit: Circuit, shots: int, weights: object = None,
-               inputs: object = None, wires: Sequence[int] | None = None,
-               seed: int | np.random.Generator | None = None) -> dict[str, int]:
-        """Histogram of bitstrings for one (unbatched) call."""
-        bits = self.sample(circuit, shots, weights, inputs, wires, seed)
-        if bits.ndim != 2:
-            raise ValidationError("counts() takes one circuit binding; use sample() for batches")
-        keys, freq = np.unique(bits, axis=0, return_counts=True)
-        return {"".join(map(str, k)): int(c) for k, c in zip(keys, freq, strict=True)}
-
     def sample_expectation(self, circuit: Circuit,
                            observables: Observable | Sequence[Observable] | str, shots: int,
                            weights: object = None, inputs: object = None,
@@ -256,7 +235,7 @@ class StatevectorSimulator:
 
         obs, single = _as_observables(observables)
         states, batch = self.evolve(circuit, weights, inputs)
-        vals = estimate_expectations(self, states, obs, circuit.n_qubits, _check_shots(shots),
+        vals = estimate_expectations(self, states, obs, circuit.n_qubits, check_shots(shots),
                                      np.random.default_rng(seed))
         return _shape(vals, batch.batched, single)
 
@@ -312,9 +291,3 @@ def _as_observables(observables: object) -> tuple[tuple[Observable, ...], bool]:
 def _shape(vals: np.ndarray, batched: bool, single: bool) -> np.ndarray:
     out = vals if batched else vals[0]
     return out[..., 0] if single else out
-
-
-def _check_shots(shots: object) -> int:
-    if not isinstance(shots, numbers.Integral) or isinstance(shots, bool) or shots < 1:
-        raise ValidationError(f"shots must be a positive integer, got {shots!r}")
-    return int(shots)
