@@ -62,7 +62,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from benchenv import cpu_model, load_average, package_version
+from benchenv import cpu_model, load_average, package_version, text_table
 from q_store.data.loaders import DataLoader
 from q_store.ml.config import TrainingConfig
 from q_store.ml.layers import HardwareEfficientQuantumLayer, Layer, QuantumLayer
@@ -256,15 +256,6 @@ def cells(results: list[Result]) -> list[list[str]]:
     return out
 
 
-def text_table(results: list[Result]) -> str:
-    body = cells(results)
-    widths = [max(len(h), *(len(c[i]) for c in body)) for i, h in enumerate(COLUMNS)]
-
-    def line(vals: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(v.rjust(w) if i >= 1 else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(vals, widths, strict=True)))
-
-    return "\n".join([line(COLUMNS), line(["-" * w for w in widths])] + [line(c) for c in body])
 
 
 def markdown(results: list[Result], env: dict[str, Any], notes: list[str],
@@ -352,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"Best validation accuracy: {best.name} "
                      f"({100 * best.accuracy:.2f} %).")
     md = markdown(results, env, notes, split_name)
-    print(text_table(results))
+    print(text_table(COLUMNS, cells(results), left=1))
     for n in notes:
         print(f"note: {n}")
     print()

@@ -65,7 +65,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from benchenv import cpu_model, load_average, package_version
+from benchenv import cpu_model, load_average, package_version, text_table
 from q_store.circuit import Z
 from q_store.data.loaders import DataLoader
 from q_store.ml.config import TrainingConfig
@@ -316,15 +316,6 @@ def cells(rows: list[Row]) -> list[list[str]]:
             for r in rows]
 
 
-def text_table(rows: list[Row]) -> str:
-    body = cells(rows)
-    widths = [max(len(h), *(len(c[i]) for c in body)) for i, h in enumerate(COLUMNS)]
-
-    def line(vals: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(v.rjust(w) if i >= 2 else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(vals, widths, strict=True)))
-
-    return "\n".join([line(COLUMNS), line(["-" * w for w in widths])] + [line(c) for c in body])
 
 
 def summary(rows: list[Row], check_err: float, initial_mse: float, target_variance: float
@@ -419,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     env["load_average_at_end"] = load_average()
     notes = summary(rows, check_err, final_mse(problem, problem.w0), float(np.var(problem.y)))
     md = markdown(rows, env, notes)
-    print(text_table(rows))
+    print(text_table(COLUMNS, cells(rows), left=2))
     for n in notes:
         print(f"note: {n}")
     print()

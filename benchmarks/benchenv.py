@@ -33,3 +33,14 @@ def load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except OSError:
         return None
+
+
+def text_table(columns: tuple[str, ...], body: list[list[str]], left: int = 1) -> str:
+    """A fixed-width text table; the first ``left`` columns are left-aligned."""
+    widths = [max(len(h), *(len(c[i]) for c in body)) for i, h in enumerate(columns)]
+
+    def line(vals: list[str] | tuple[str, ...]) -> str:
+        return "  ".join(v.rjust(w) if i >= left else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(vals, widths, strict=True)))
+
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(c) for c in body])
