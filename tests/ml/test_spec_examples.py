@@ -99,7 +99,7 @@ def test_v33_readme_quick_start():
 
     x, y = _data(40, 8, seed=2)
 
-    async def train() -> list[float]:
+    async def train() -> tuple[list[float], dict[str, float], dict[str, int]]:
         config = TrainingConfig(n_qubits=8, circuit_depth=2, gradient_method="spsa",
                                 hardware_efficient_ansatz=True, enable_circuit_cache=True,
                                 enable_batch_execution=True, enable_performance_tracking=True,
@@ -110,7 +110,10 @@ def test_v33_readme_quick_start():
         model = QuantumModel(input_dim=8, n_qubits=8, output_dim=2,
                              backend=backend_manager.get_backend(), hardware_efficient=True)
         history = await trainer.train(model, DataLoader(x, np.stack([y, 1 - y], 1) * 1.0, 10))
-        return history["losses"]
+        return history["losses"], trainer.get_performance_stats(), history["gradient_methods"][0]
 
-    losses = asyncio.run(train())
+    losses, stats, methods = asyncio.run(train())
     assert len(losses) == 5 and all(np.isfinite(losses))
+    # SPSA: per sample one run for the values and two perturbed runs, whatever the weight count
+    assert methods == {"spsa": 4}
+    assert stats["avg_circuits"] == 10 * 3
