@@ -10,9 +10,11 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BindingError",
+    "BudgetExceededError",
     "CircuitError",
     "ConfigError",
     "JobFailedError",
+    "JobTimeoutError",
     "NotSupportedError",
     "ObservableError",
     "QASMError",
@@ -64,3 +66,12 @@ class BackendError(QStoreError):
 
 class JobFailedError(BackendError):
     """A submitted job ended in a failed or cancelled state."""
+
+
+class JobTimeoutError(BackendError):
+    """A job did not finish within the time allowed (it may still be running remotely)."""
+
+
+class BudgetExceededError(QStoreError):
+    """Running the next circuits would exceed the configured cost budget; nothing was
+    submitted."""

@@ -1,0 +1,97 @@
+"""Cost and hardware-time estimates, from a backend's published per-gate-shot pricing.
+
+IonQ's pricing (as published through Azure Quantum) bills each circuit run as
+``max(minimum, 0.000220 * N1q * shots + 0.000975 * N2q * shots)`` USD on Aria-class hardware,
+with the minimum USD 97.50 per program when error mitigation is on and USD 12.4166 when off. A
+gate on ``k >= 3`` qubits is billed as ``6 * (k - 2)`` two-qubit gates. Times are the gate-time
+lower bound (1q 135 us, 2q 600 us on Aria, gates run one after another): readout, cooling and
+queueing come on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from q_store.circuit.ir import Circuit
+
+__all__ = ["CostEstimate", "CostModel", "count_billed_gates"]
+
+
+def count_billed_gates(circuit: Circuit) -> tuple[int, int]:
+    """``(one-qubit, two-qubit)`` gate counts as a provider bills them (identities are free)."""
+    n1 = n2 = 0
+    for op in circuit.operations:
+        k = len(op.wires)
+        if op.gate == "I":
+            continue
+        if k == 1:
+            n1 += 1
+        elif k == 2:
+            n2 += 1
+        else:
+            n2 += 6 * (k - 2)
+    return n1, n2
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What running some circuits would take: counts, dollars and a gate-time lower bound."""
+
+    circuits: int
+    shots: int
+    one_qubit_gates: int
+    two_qubit_gates: int
+    usd: float
+    seconds: float
+
+    @property
+    def gate_shots(self) -> int:
+        return (self.one_qubit_gates + self.two_qubit_gates) * self.shots
+
+    def __add__(self, other: CostEstimate) -> CostEstimate:
+        return CostEstimate(self.circuits + other.circuits, max(self.shots, other.shots),
+                            self.one_qubit_gates + other.one_qubit_gates,
+                            self.two_qubit_gates + other.two_qubit_gates,
+                            self.usd + other.usd, self.seconds + other.seconds)
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Per-gate-shot prices (USD), a minimum charge per circuit run, and gate times (s)."""
+
+    name: str = "free"
+    usd_per_1q_gate_shot: float = 0.0
+    usd_per_2q_gate_shot: float = 0.0
+    minimum_per_circuit: float = 0.0
+    seconds_per_1q_gate: float = 0.0
+    seconds_per_2q_gate: float = 0.0
+
+    @classmethod
+    def free(cls) -> CostModel:
+        return cls()
+
+    @classmethod
+    def ionq_aria(cls, error_mitigation: bool = True) -> CostModel:
+        return cls("ionq-aria", 0.000220, 0.000975, 97.50 if error_mitigation else 12.4166,
+                   135e-6, 600e-6)
+
+    @property
+    def is_free(self) -> bool:
+        return not (self.usd_per_1q_gate_shot or self.usd_per_2q_gate_shot
+                    or self.minimum_per_circuit)
+
+    def estimate(self, circuits: Sequence[Circuit], shots: int | None) -> CostEstimate:
+        """Cost of running each circuit ``shots`` times (exact runs, ``shots=None``, bill as
+        one shot)."""
+        s = 1 if shots is None else int(shots)
+        total_1q = total_2q = 0
+        usd = seconds = 0.0
+        for c in circuits:
+            n1, n2 = count_billed_gates(c)
+            total_1q += n1
+            total_2q += n2
+            price = (self.usd_per_1q_gate_shot * n1 + self.usd_per_2q_gate_shot * n2) * s
+            usd += max(price, self.minimum_per_circuit)
+            seconds += (self.seconds_per_1q_gate * n1 + self.seconds_per_2q_gate * n2) * s
+        return CostEstimate(len(circuits), s, total_1q, total_2q, usd, seconds)
