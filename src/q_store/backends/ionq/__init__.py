@@ -1,0 +1,1 @@
+"""IonQ: JSON serialization, HTTP client, backend, and a local IonQ-compatible server."""
