@@ -20,7 +20,7 @@ from q_store.compile import (
     parse_target,
 )
 from q_store.compile.ionq_native import _INTERACTIONS, _TO_CORE
-from q_store.compile.passes import normalize_turns, rz_matrix
+from q_store.compile.passes import native_before_xx, normalize_turns, rz_matrix
 from q_store.errors import CircuitError, ConfigError, ValidationError
 from q_store.sim import StatevectorSimulator
 from tests.reference import random_circuit, reference_unitary
@@ -176,6 +176,44 @@ def test_single_qubit_decomposition_of_random_unitaries() -> None:
         assert [g for g, _ in pulses] == ["GPI2", "GPI2"]  # generic: exactly two
         assert all(0.0 <= p < 1.0 for _, p in pulses)
         assert_equal_up_to_phase(_pulses_matrix(pulses, frame), u, DEF_ATOL * 100)
+
+
+def test_only_one_gpi2_before_an_ms() -> None:
+    """u = deferred . GPI2 where deferred = RX(beta) RZ(frame) passes an XX interaction."""
+    rng = np.random.default_rng(9)
+    xx = expm(-0.3j * np.kron(PX, PX))
+    for u in [_haar_2x2(rng) for _ in range(100)] + [GATES["H"].matrix(), rz_matrix(0.7)]:
+        pulses, d, frame = native_before_xx(u)
+        assert len(pulses) <= 1
+        assert_equal_up_to_phase(d @ _pulses_matrix(pulses, 0.0), u, DEF_ATOL * 100)
+        rx = d @ rz_matrix(-frame)  # must be a rotation about X: commutes with X
+        np.testing.assert_allclose(rx @ PX, PX @ rx, atol=DEF_ATOL * 100)
+        # so d (x) I slides through the XX interaction, leaving its frame in the MS phase
+        d2 = np.kron(d, np.eye(2))
+        ms = GATES["MS"].matrix([-frame / (2 * np.pi), 0.0, 0.3 / np.pi])
+        np.testing.assert_allclose(xx @ d2, d2 @ ms, atol=DEF_ATOL * 100)
+    assert native_before_xx(GATES["RX"].matrix([1.1]) @ rz_matrix(0.7))[0] == ()
+
+
+def _longest_runs(c: Circuit) -> tuple[int, int]:
+    """Most one-qubit gates on one wire (inside a run ended by a two-qubit gate, at the end)."""
+    run = [0] * c.n_qubits
+    inner = 0
+    for op in c.operations:
+        if len(op.wires) == 1:
+            run[op.wires[0]] += 1
+            continue
+        for w in op.wires:
+            inner, run[w] = max(inner, run[w]), 0
+    return inner, max(run)
+
+
+@pytest.mark.parametrize(("target", "inner"), [("aria", 1), ("forte", 2)])
+def test_runs_between_two_qubit_gates_are_short(target: str, inner: int) -> None:
+    c = random_circuit(4, 60, np.random.default_rng(10))
+    cc = check_compiled(c, target)
+    longest_inner, longest_last = _longest_runs(cc.circuit)
+    assert longest_inner <= inner and longest_last <= 2
 
 
 @pytest.mark.parametrize(("gate", "params", "expected"), [

@@ -5,7 +5,8 @@ How it works, in one pass over the gates with 2x2 algebra only:
 - Every one-qubit gate is multiplied into a pending 2x2 unitary of its wire. Pending unitaries
   are emitted only when a two-qubit gate (or the end) needs them, as at most two GPI2 or one
   GPI plus a *virtual Z* that stays pending (:mod:`q_store.compile.passes`); Z rotations are
-  never emitted, they end up in the phases of later GPI/GPI2/MS gates.
+  never emitted, they end up in the phases of later GPI/GPI2/MS gates. Before an MS at most
+  one GPI2 is needed: the RX part of the run commutes with the MS and stays pending.
 - Every two-qubit gate is one Pauli interaction ``exp(-i theta/2 P(x)Q)`` between local gates
   (table :data:`_INTERACTIONS`; controlled rotations ``CR_P(t) = R_P(t/2)_target .
   exp(+i t/4 Z (x) P)``, ``CNOT = RZ(pi/2) (x) RX(pi/2) . exp(+i pi/4 Z (x) X)`` up to phase).
@@ -37,7 +38,14 @@ import numpy as np
 from q_store.circuit.expr import Const
 from q_store.circuit.gates import GATES
 from q_store.circuit.ir import Circuit, Operation
-from q_store.compile.passes import ATOL, TWO_PI, native_single_qubit, normalize_turns, rz_matrix
+from q_store.compile.passes import (
+    ATOL,
+    TWO_PI,
+    native_before_xx,
+    native_single_qubit,
+    normalize_turns,
+    rz_matrix,
+)
 from q_store.errors import CircuitError, ConfigError, ValidationError
 
 __all__ = ["NATIVE_GATES", "CompiledCircuit", "IonQNativeGateCompiler", "parse_target"]
@@ -313,7 +321,7 @@ class _Run:
             self._flush(b)
             self.ops.append(Operation("ZZ", (a, b), (Const(abs(t)),)))
             return
-        fa, fb = self._flush(a), self._flush(b)
+        fa, fb = self._flush_before_xx(a), self._flush_before_xx(b)
         base0 = 0.5 if t < 0.0 else 0.0  # (-X)(x)X: the phase pi on ion a flips the sign
         p0 = normalize_turns(base0 - fa / TWO_PI, 1.0, self.atol)
         p1 = normalize_turns(-fb / TWO_PI, 1.0, self.atol)
@@ -325,6 +333,15 @@ class _Run:
         for g, phase in pulses:
             self.ops.append(Operation(g, (q,), (Const(phase),)))
         self.pending[q] = rz_matrix(frame)
+        return frame
+
+    def _flush_before_xx(self, q: int) -> float:
+        """Emit at most one GPI2 of wire q's pending unitary before an MS; the part that
+        passes the MS stays pending, its Z frame (radians) is returned for the MS phase."""
+        pulses, deferred, frame = native_before_xx(self.pending[q], self.atol)
+        for g, phase in pulses:
+            self.ops.append(Operation(g, (q,), (Const(phase),)))
+        self.pending[q] = deferred
         return frame
 
     def finish(self) -> list[float]:

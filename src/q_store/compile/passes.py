@@ -15,6 +15,10 @@ Derivation (ZYZ Euler angles, ``U ~ RZ(a) RY(b) RZ(c)``, ``b`` in ``[0, pi]``):
 - otherwise ``RY(b) = RZ(pi) RX(pi/2) RZ(b - pi) RX(pi/2)`` and ``RX(pi/2) = GPI2(0)``; sliding
   the Z rotations left gives ``GPI2(-c/2pi)`` then ``GPI2((pi - b - c)/2pi)``, frame
   ``a + b + c``.
+
+Before an MS gate more can wait: ``RX`` commutes with the ``X(x)X`` interaction, so a run
+``U = RX(beta) RZ(alpha) . GPI2(p)`` needs only the GPI2 now (:func:`native_before_xx`); the
+rest stays pending after the MS.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ import math
 
 import numpy as np
 
-__all__ = ["ATOL", "Pulse", "native_single_qubit", "normalize_turns", "rz_matrix"]
+__all__ = [
+    "ATOL",
+    "Pulse",
+    "native_before_xx",
+    "native_single_qubit",
+    "normalize_turns",
+    "rz_matrix",
+]
 
 ATOL = 1e-12
 TWO_PI = 2.0 * math.pi
@@ -71,3 +82,32 @@ def native_single_qubit(u: np.ndarray, atol: float = ATOL) -> tuple[tuple[Pulse,
     first = normalize_turns(-c / TWO_PI, 1.0, atol)
     second = normalize_turns((math.pi - b - c) / TWO_PI, 1.0, atol)
     return (("GPI2", first), ("GPI2", second)), a + b + c
+
+
+def native_before_xx(u: np.ndarray,
+                     atol: float = ATOL) -> tuple[tuple[Pulse, ...], np.ndarray, float]:
+    """``(pulses, deferred, frame)`` with ``u = deferred . pulses``, at most one GPI2, and
+    ``deferred = e^{ig} RX(beta) RZ(frame)`` (``frame`` in radians), which passes an
+    ``exp(-i t X(x)X)`` interaction: RX commutes with it, RZ moves into the MS phases.
+
+    ``deferred`` has that form iff ``deferred^dag X deferred`` lies in the XY plane. With
+    ``u^dag X u = n . sigma``, the GPI2 (a pi/2 turn about ``(cos f, sin f, 0)``) must rotate
+    ``n`` into that plane: ``f = atan2(n_y, n_x)``; none is needed when ``n_z = 0``.
+    """
+    m = u.conj().T @ np.array([[0.0, 1.0], [1.0, 0.0]]) @ u  # n . sigma
+    nz, nx, ny = m[0, 0].real, m[1, 0].real, m[1, 0].imag
+    pulses: tuple[Pulse, ...] = ()
+    d = u
+    if abs(nz) > atol:
+        f = math.atan2(ny, nx) if math.hypot(nx, ny) > atol else 0.0
+        e = cmath.exp(1j * f)
+        r = 1.0 / math.sqrt(2.0)
+        g_dag = np.array([[r, 1j * r * e.conjugate()], [1j * r * e, r]])  # GPI2(f / 2pi)^dag
+        d = u @ g_dag
+        pulses = (("GPI2", normalize_turns(f / TWO_PI, 1.0, atol)),)
+    # d = RX(beta) RZ(frame): d11 / d00 = d01 / d10 = e^{i frame}
+    if abs(d[0, 0]) >= abs(d[0, 1]):
+        frame = cmath.phase(d[1, 1] / d[0, 0])
+    else:
+        frame = cmath.phase(d[0, 1] / d[1, 0])
+    return pulses, d, frame
