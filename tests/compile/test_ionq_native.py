@@ -329,6 +329,11 @@ def test_negative_angles_use_phases_or_positive_zz() -> None:
     assert float(op.params[0]) == pytest.approx(0.5)
     cc = check_compiled(Circuit(2).h(0).rzz(0, 1, -0.8).h(0), "forte")
     assert cc.circuit.count_ops()["ZZ"] == 1
+    # a full negative turn is +1/4 turn and virtual Z: CZ on Forte is one ZZ and nothing else
+    cc = check_compiled(Circuit(2).cz(0, 1), "forte")
+    assert [(o.gate, float(o.params[0])) for o in cc.circuit] == [("ZZ", 0.25)]
+    cc = check_compiled(Circuit(2).cnot(0, 1), "forte")
+    assert cc.circuit.count_ops()["ZZ"] == 1 and cc.one_qubit_after == 2
 
 
 # --- SWAP relabelling -----------------------------------------------------------------------
@@ -351,8 +356,13 @@ def test_swap_is_relabelled(target: str) -> None:
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_swap_as_gates_when_relabelling_is_off(target: str) -> None:
-    cc = check_compiled(Circuit(2).ry(0, 0.4).swap(0, 1).rx(1, 0.2), target, relabel_swaps=False)
+    c = Circuit(2).ry(0, 0.4).swap(0, 1).rx(1, 0.2)
+    cc = check_compiled(c, target, relabel_swaps=False)
     assert cc.output_permutation == (0, 1) and cc.two_qubit_after == 3
+    # compile_circuit returns no permutation, so it never relabels
+    native = IonQNativeGateCompiler(target).compile_circuit(c)
+    assert native == cc.circuit
+    np.testing.assert_allclose(SIM.probabilities(native), SIM.probabilities(c), atol=ATOL)
 
 
 def test_restore_probabilities_checks_shape() -> None:
@@ -389,6 +399,20 @@ def test_random_circuit_against_dense_reference() -> None:
         cc = IonQNativeGateCompiler(target).compile(c)
         u = reference_unitary(cc.circuit_with_final_z())
         assert_equal_up_to_phase(cc.restore_probabilities(u.T).T, reference_unitary(c))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_compiled_circuit_survives_ionq_json(target: str) -> None:
+    """The compiled circuit is a valid IonQ native-gateset job and means the same thing."""
+    from q_store.backends.ionq.serialize import circuit_from_ionq, circuit_to_ionq
+
+    c = random_circuit(3, 30, np.random.default_rng(11))
+    cc = IonQNativeGateCompiler(target).compile(c)
+    gateset, gates = circuit_to_ionq(cc.circuit)
+    assert gateset == "native"
+    assert {g["gate"] for g in gates} <= {"gpi", "gpi2", "ms" if target == "aria" else "zz"}
+    back = circuit_from_ionq(3, gates, gateset)
+    np.testing.assert_allclose(SIM.unitary(back), SIM.unitary(cc.circuit), atol=DEF_ATOL)
 
 
 # --- API ------------------------------------------------------------------------------------

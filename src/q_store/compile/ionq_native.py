@@ -251,9 +251,13 @@ class IonQNativeGateCompiler:
             tuple(perm), circuit.count_ops(), out.count_ops(), b1, a1, b2, a2)
 
     def compile_circuit(self, circuit: Circuit) -> Circuit:
-        """Just the native circuit (final Z dropped; mind ``output_permutation`` when it
-        matters: use :meth:`compile` to get it)."""
-        return self.compile(circuit).circuit
+        """Just the native circuit, with the same measured probabilities as the input: final
+        Z dropped, SWAPs always compiled to gates (three interactions each) since no
+        permutation is returned; :meth:`compile` relabels them for free."""
+        if not self.relabel_swaps:
+            return self.compile(circuit).circuit
+        no_relabel = IonQNativeGateCompiler(self.target, relabel_swaps=False, atol=self.atol)
+        return no_relabel.compile(circuit).circuit
 
 
 class _Run:
@@ -300,7 +304,10 @@ class _Run:
             self.pending[q] = u if m is _I else m @ u
         t = inter.theta / TWO_PI  # exp(-i pi t C(x)C), t in turns
         k = round(2.0 * t)
-        t -= 0.5 * k  # now |t| <= 1/4; exp(-i pi/2 C(x)C) = -i C(x)C is local
+        t -= 0.5 * k  # exp(-i pi/2 C(x)C) = -i C(x)C is local
+        if t < self.atol - 0.25:  # a full negative turn: +1/4 and local Paulis, no sign flip
+            t, k = t + 0.5, k - 1
+        t = min(t, 0.25)  # now -1/4 < t <= 1/4
         post = [_I, _I] if k % 2 == 0 else [_PAULI[self.core], _PAULI[self.core]]
         if abs(t) > self.atol:
             self._emit_core(a, b, t, post)
