@@ -351,7 +351,7 @@ def _aer_readout(r: Any) -> Any:
     return ReadoutError([[1.0 - b, b], [a, 1.0 - a]])
 
 
-def apply_readout(probs: np.ndarray, noise_model: NoiseModel | None) -> np.ndarray:
+def _apply_readout(probs: np.ndarray, noise_model: NoiseModel | None) -> np.ndarray:
     """Readout errors of ``noise_model`` applied to big-endian probabilities over all wires."""
     if noise_model is None or not noise_model.has_readout_error:
         return probs
@@ -492,7 +492,7 @@ class QiskitAerBackend(InProcessBackend):
             n = c.n_qubits
             if shots is None:
                 p = big_endian_probabilities(result.data(i)["probabilities"], n)
-                out.append(CircuitResult(apply_readout(p, self._ours)))
+                out.append(CircuitResult(_apply_readout(p, self._ours)))
                 continue
             counts: dict[int, int] = {}
             for key, v in result.get_counts(i).items():
