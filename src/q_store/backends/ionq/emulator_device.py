@@ -11,6 +11,7 @@ least the :class:`LatencyModel`'s modelled time (simulation time counts towards 
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 import uuid
@@ -36,6 +37,7 @@ SUBMITTED, READY, STARTED = "submitted", "ready", "started"
 COMPLETED, FAILED, CANCELED = "completed", "failed", "canceled"
 ACTIVE = (SUBMITTED, READY, STARTED)
 EXACT_TOL = 1e-14  # exact probabilities below this are rounding noise of zero amplitudes
+_log = logging.getLogger(__name__)
 
 
 def forte_noise_model() -> NoiseModel:
@@ -79,6 +81,14 @@ class EmulatedJob:
     exact: bool = field(default=True, repr=False)
     rng: np.random.Generator | None = field(default=None, repr=False)
     fail_with: Fault | None = field(default=None, repr=False)
+
+
+def _snapshot(job: EmulatedJob) -> EmulatedJob:
+    """A copy of a record that later updates do not reach (and that cannot change it)."""
+    snap = copy.copy(job)
+    snap.metadata = dict(job.metadata)
+    snap.children = [_snapshot(c) for c in job.children]
+    return snap
 
 
 class EmulatedDevice:
@@ -150,7 +160,7 @@ class EmulatedDevice:
             self._queue.append(job)
             self.created += 1
             self._cond.notify_all()
-            return copy.copy(job)
+            return _snapshot(job)
 
     def _promote(self) -> None:
         now = time.monotonic()
@@ -169,8 +179,8 @@ class EmulatedDevice:
         """Snapshots of a job and of its children."""
         with self._cond:
             self._promote()
-            job = self._get(job_id)
-            return copy.copy(job), [copy.copy(c) for c in job.children]
+            snap = _snapshot(self._get(job_id))
+            return snap, snap.children
 
     def page(self, limit: int, cursor: str | None) -> tuple[list[EmulatedJob], str | None]:
         """Top-level jobs newest first, ``limit`` at a time after job ``cursor``."""
@@ -184,7 +194,7 @@ class EmulatedDevice:
                 begin = ids.index(cursor) + 1
             chosen = ids[begin:begin + limit]
             more = begin + limit < len(ids)
-            return [copy.copy(self._jobs[i]) for i in chosen], chosen[-1] if more else None
+            return [_snapshot(self._jobs[i]) for i in chosen], chosen[-1] if more else None
 
     def cancel(self, job_id: str) -> str:
         """Cancel a job that has not finished (a started job stops before its next circuit);
@@ -207,12 +217,12 @@ class EmulatedDevice:
             return job.status
 
     def delete(self, job_id: str) -> None:
-        with self._cond:
+        """Cancel a job if it has not finished, then forget it and its children."""
+        with self._cond:  # re-entrant: cancel() takes the same lock
             if self._get(job_id).parent_id is not None:
                 raise ApiError(400, "BadRequest", f"job {job_id} is a child job; delete its "
                                "parent")
-        self.cancel(job_id)
-        with self._cond:
+            self.cancel(job_id)
             job = self._jobs.pop(job_id)
             for child in job.children:
                 self._jobs.pop(child.id, None)
@@ -221,7 +231,7 @@ class EmulatedDevice:
     def snapshot(self) -> dict[str, EmulatedJob]:
         with self._cond:
             self._promote()
-            return {k: copy.copy(v) for k, v in self._jobs.items()}
+            return {k: _snapshot(v) for k, v in self._jobs.items()}
 
     # -- the device --------------------------------------------------------------------------
     def _next(self) -> EmulatedJob | None:
@@ -252,7 +262,14 @@ class EmulatedDevice:
 
     def _loop(self) -> None:
         while (job := self._next()) is not None:
-            self._execute(job)
+            try:
+                self._execute(job)
+            except Exception as exc:  # a bug here must not stop the device silently
+                _log.exception("IonQ emulator: job %s crashed the device", job.id)
+                with self._cond:
+                    if job.status in ACTIVE:
+                        self._finish(job, FAILED, {"error": f"emulator error: {exc!r}",
+                                                   "code": "InternalError"})
 
     def _simulate(self, unit: EmulatedJob, rng: np.random.Generator) -> dict[str, float]:
         assert unit.circuit is not None
