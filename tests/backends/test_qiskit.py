@@ -15,6 +15,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import U1Gate, U3Gate
 from qiskit.quantum_info import Operator
+from qiskit_aer import AerSimulator
 from qiskit_aer import noise as aer_noise
 
 from q_store.backends.base import JobStatus
@@ -174,19 +175,39 @@ def test_missing_qiskit_names_the_pip_extra():
 
 # -- noise conversion ----------------------------------------------------------------------------
 def test_noise_model_conversion_matches_hand_built_aer_model():
-    nm = NoiseModel().add_gate_error(depolarizing(0.1), gates="X").add_readout_error(
-        ReadoutError(0.2, 0.05))
-    aer = to_aer_noise_model(nm, 2)
-    assert set(aer.noise_instructions) == {"x", "measure"}
-    qc = QuantumCircuit(2)
-    qc.x(0)
-    qc.x(1)
-    qc.save_probabilities()
-    from qiskit_aer import AerSimulator
-
-    p = AerSimulator(method="density_matrix", noise_model=aer).run(qc).result().data()[
-        "probabilities"]
-    np.testing.assert_allclose(p, np.kron([0.05, 0.95], [0.05, 0.95]), atol=EXACT)
+    """Our model's meaning written out by hand in Aer's terms: errors compose in the order
+    added, a one-qubit channel hits every wire of a gate, a local error only its qubit."""
+    one = ("X", "H", "RY", "PhaseShift", "U3")
+    nm = (NoiseModel()
+          .add_gate_error(depolarizing(0.02), gates=one)
+          .add_gate_error(depolarizing(0.05, 2))
+          .add_gate_error(amplitude_damping(0.04))
+          .add_gate_error(phase_damping(0.3), qubits=2)
+          .add_readout_error(ReadoutError(0.2, 0.05)))
+    amp, dep1 = aer_noise.amplitude_damping_error(0.04), aer_noise.depolarizing_error(0.02, 1)
+    dph = aer_noise.phase_damping_error(0.3)
+    hand = aer_noise.NoiseModel()
+    for q in range(3):
+        local = dph if q == 2 else None
+        for g in ("x", "h", "ry", "p", "u"):
+            err = dep1.compose(amp)
+            hand.add_quantum_error(err if local is None else err.compose(local), g, [q])
+        for r in range(3):
+            if r != q:  # error qubit 0 is the gate's first wire
+                err = aer_noise.depolarizing_error(0.05, 2).compose(amp.tensor(amp))
+                if 2 in (q, r):
+                    err = err.compose(dph, qargs=[(q, r).index(2)])
+                hand.add_quantum_error(err, ["cx", "rzz"], [q, r])
+    converted = to_aer_noise_model(nm, 3)
+    assert "measure" in converted.noise_instructions
+    rng = np.random.default_rng(15)
+    gates = ("X", "H", "RY", "PhaseShift", "U3", "CNOT", "RZZ")
+    for _ in range(3):
+        qc = to_qiskit(random_circuit(3, 30, rng, gates=gates))
+        qc.save_density_matrix()
+        rho = [np.asarray(AerSimulator(method="density_matrix", noise_model=m).run(qc)
+                          .result().data()["density_matrix"]) for m in (converted, hand)]
+        np.testing.assert_allclose(rho[0], rho[1], atol=1e-12)
 
 
 # -- the backend ---------------------------------------------------------------------------------

@@ -144,18 +144,11 @@ def test_batched_weights_inputs_and_initial_state():
 @pytest.mark.parametrize("n", [2, 3, 4])
 def test_random_noisy_circuits_match_aer(n):
     from qiskit_aer import AerSimulator
-    from qiskit_aer import noise as aer_noise
 
-    amp = aer_noise.amplitude_damping_error(0.04)
-    err1 = (aer_noise.depolarizing_error(0.02, 1).compose(amp)
-            .compose(aer_noise.phase_damping_error(0.03)))
-    err2 = aer_noise.depolarizing_error(0.05, 2).compose(amp.tensor(amp))
-    names = {"I": "id", "PhaseShift": "p", "U3": "u", "CNOT": "cx", "Toffoli": "ccx"}
-    aer_nm = aer_noise.NoiseModel()
-    for g in AER_GATES:
-        err = {1: err1, 2: err2, 3: amp.tensor(amp).tensor(amp)}[GATES[g].num_wires]
-        aer_nm.add_all_qubit_quantum_error(err, names.get(g, g.lower()))
-    aer = AerSimulator(method="density_matrix", noise_model=aer_nm, fusion_enable=False)
+    from q_store.backends.qiskit import to_aer_noise_model
+
+    aer = AerSimulator(method="density_matrix", noise_model=to_aer_noise_model(_noise(), n),
+                       fusion_enable=False)
     dm = DensityMatrixSimulator(_noise())
     rng = np.random.default_rng(3 * n)
     for _ in range(3):
