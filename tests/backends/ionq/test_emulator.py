@@ -496,6 +496,19 @@ def test_queue_wait_and_execution_time(client, emu):
     assert expected - SLACK <= job["response"] - job["start"] < expected + 0.25
 
 
+def test_job_waits_ready_while_the_device_is_busy(client, emu):
+    emu.latency = LatencyModel(seconds_per_circuit=100, time_scale=0.002)  # 0.2 s a circuit
+    first, second = submit(client, job_body()), submit(client, job_body())
+    seen = []
+    while (status := client.get(f"/jobs/{second}").json()["status"]) != "completed":
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        time.sleep(0.005)
+    assert seen[-2:] == ["ready", "started"] and seen[0] in ("submitted", "ready")
+    a, b = client.get(f"/jobs/{first}").json(), client.get(f"/jobs/{second}").json()
+    assert a["response"] <= b["start"]
+
+
 def test_device_runs_one_circuit_at_a_time_fifo(emu):
     emu.latency = LatencyModel(seconds_per_circuit=30, time_scale=0.001)  # 30 ms a circuit
     ids: list[str] = [""] * 4
