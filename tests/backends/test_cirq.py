@@ -191,6 +191,8 @@ def test_job_protocol():
         sampled = await backend.get_job_result(
             await backend.submit_job_async(circuits[:2], shots=10, seed=0))
         assert [r.bitstring_counts() for r in sampled] == [{"01": 10}, {"10": 10}]
+        twins = await backend.execute_batch([Circuit(3).h(0).h(1).h(2)] * 2, 200, seed=4)
+        assert twins[0].counts != twins[1].counts  # each circuit samples independently
         with pytest.raises(CircuitError, match="unbound"):
             await backend.submit_job_async(Circuit(1).rx(0, theta[0]))
         with pytest.raises(BackendError, match="no job"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 import subprocess
 import sys
 
@@ -96,6 +97,7 @@ def test_native_gate_matrix_and_definition_agree(name):
         ours = SV.unitary(c)
         np.testing.assert_allclose(reverse_qubits(np.asarray(gate)), ours, atol=EXACT)
         np.testing.assert_allclose(theirs(gate.definition), ours, atol=EXACT)
+        assert from_qiskit(pickle.loads(pickle.dumps(to_qiskit(c)))) == c
 
 
 def test_import_of_standard_gates_keeps_global_phase():
@@ -278,6 +280,7 @@ def test_options_pass_through_to_aer():
         QiskitAerBackend(bogus_option=1)
     with pytest.raises(BackendError, match="allowed"):
         QiskitAerBackend(method="unitary")
+    assert not QiskitAerBackend(method="extended_stabilizer").capabilities.exact_expectations
     noisy_sv = QiskitAerBackend(method="statevector", noise_model=NoiseModel.ionq_aria())
     assert not noisy_sv.capabilities.exact_expectations  # noise by trajectories only samples
     r = run(noisy_sv.run(Circuit(1).x(0), shots=200, seed=2))
@@ -299,6 +302,8 @@ def test_job_protocol():
         sampled = await backend.get_job_result(
             await backend.submit_job_async(circuits[:2], shots=10, seed=0))
         assert [r.bitstring_counts() for r in sampled] == [{"01": 10}, {"10": 10}]
+        twins = await backend.execute_batch([Circuit(3).h(0).h(1).h(2)] * 2, 200, seed=4)
+        assert twins[0].counts != twins[1].counts  # each circuit samples independently
         with pytest.raises(CircuitError, match="unbound"):
             await backend.submit_job_async(Circuit(1).rx(0, theta[0]))
         with pytest.raises(BackendError, match="no job"):

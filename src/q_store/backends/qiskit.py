@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from qiskit import QuantumCircuit
     from qiskit_aer.noise import NoiseModel as AerNoiseModel
 
-__all__ = ["QiskitAerBackend", "from_qiskit", "to_aer_noise_model", "to_qiskit"]
+__all__ = ["QiskitAerBackend", "from_qiskit", "native_gates", "to_aer_noise_model", "to_qiskit"]
 
 _INSTALL = 'pip install "q-store[qiskit]"'
 
@@ -91,7 +91,7 @@ def big_endian_probabilities(probs: np.ndarray, n: int) -> np.ndarray:
 
 # -- IonQ native gates as Qiskit gates -----------------------------------------------------------
 @functools.cache
-def _native_gates() -> dict[str, type]:
+def native_gates() -> dict[str, type]:
     """Qiskit gate classes for GPI, GPI2, MS and ZZ (angles in turns), built on first use.
 
     Each has the exact matrix (``__array__``, bound angles) and an exact definition in standard
@@ -135,10 +135,18 @@ def _native_gates() -> dict[str, type]:
             self.definition = define(_our, list(self.params))
 
         classes[our] = type(f"{our}Gate", (Gate,), {
-            "__init__": init, "__array__": array, "_define": _define,
+            "__init__": init, "__array__": array, "_define": _define, "__module__": __name__,
             "__doc__": f"IonQ's native {our} gate (angles in turns), from q_store.",
         })
     return classes
+
+
+def __getattr__(name: str) -> type:
+    """``GPIGate``, ``GPI2Gate``, ``MSGate``, ``ZZGate`` by name (so circuits holding them
+    pickle, e.g. for Qiskit's parallel transpiler)."""
+    if name.endswith("Gate") and name[:-4] in _NATIVE:
+        return native_gates()[name[:-4]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.cache
@@ -150,7 +158,7 @@ def _standard_gates() -> dict[str, type]:
 
 def _qiskit_gate(op: Operation, params: list[Any]) -> Any:
     if op.gate in _NATIVE:
-        return _native_gates()[op.gate](*params)
+        return native_gates()[op.gate](*params)
     return _standard_gates()[QISKIT_NAMES[op.gate]](*params)
 
 
@@ -237,7 +245,7 @@ def from_qiskit(qc: QuantumCircuit) -> Circuit:
     symbols. Anything else raises :class:`CircuitError` naming the instruction.
     """
     _qiskit()
-    natives = {cls: name for name, cls in _native_gates().items()}
+    natives = {cls: name for name, cls in native_gates().items()}
     standard = _standard_gates()
     b = Circuit.builder(max(qc.num_qubits, 1))
     measured: set[int] = set()
@@ -449,8 +457,9 @@ class QiskitAerBackend(InProcessBackend):
     @property
     def capabilities(self) -> BackendCapabilities:
         density = self.method == "density_matrix" or (self.noisy and self.method == "automatic")
-        exact = not self.noisy or (self.method in _EXACT_NOISY and (
-            self._theirs is None or "measure" not in self._theirs.noise_instructions))
+        exact = self.method != "extended_stabilizer" and (not self.noisy or (
+            self.method in _EXACT_NOISY and (
+                self._theirs is None or "measure" not in self._theirs.noise_instructions)))
         return BackendCapabilities(
             max_qubits=MAX_DENSITY_QUBITS if density else MAX_STATEVECTOR_QUBITS,
             exact_expectations=exact, noisy=self.noisy)
