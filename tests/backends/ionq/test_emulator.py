@@ -304,6 +304,7 @@ BAD = [
     (job_body([{"gate": "x", "target": True}]), "integer qubit index"),
     (job_body(["x"]), "must be an object"),
     (job_body([{"gate": "rx", "target": 0}]), "malformed"),
+    (job_body([{"gate": "rx", "target": 0, "rotation": "0.5"}]), "must be a number"),
     (job_body(backend="qpu.harmony"), "'backend' must be one of"),
     ({**job_body(), "type": "ionq.multi-circuit.v1"}, "does not fit"),
     (job_body(noise={"model": "harmony"}), "unknown noise model"),

@@ -39,6 +39,7 @@ _TOP_KEYS = {"v0.4": {"type", "backend", "shots", "name", "metadata", "noise", "
 _INPUT_KEYS = {"v0.4": {"gateset", "qubits", "circuit", "circuits"},
                "v0.3": {"format", "gateset", "qubits", "circuit", "circuits"}}
 _WIRE_KEYS = (("target", "targets"), ("control", "controls"))
+_NUMBER_KEYS = ("rotation", "phase", "angle")
 
 
 class ApiError(QStoreError):
@@ -96,7 +97,8 @@ def _check_keys(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 
 def _gate_wires(i: int, gate: object) -> list[int]:
-    """Check a gate's shape (an object with a string ``gate`` and integer wires)."""
+    """Check a gate's shape (an object with a string ``gate``, integer wires, numeric angles);
+    return its wires."""
     if not isinstance(gate, Mapping):
         raise bad_request(f"gate {i} must be an object like {{\"gate\": \"h\", \"target\": 0}}, "
                           f"got {gate!r}")
@@ -115,6 +117,16 @@ def _gate_wires(i: int, gate: object) -> list[int]:
                 raise bad_request(f"gate {i}: {many!r} must be a non-empty list of integer qubit "
                                   f"indices, got {ws!r}")
             wires += [int(w) for w in ws]
+    numbers_given = [(k, gate[k]) for k in _NUMBER_KEYS if k in gate]
+    if "phases" in gate:
+        ph = gate["phases"]
+        if not isinstance(ph, list) or len(ph) != 2:
+            raise bad_request(f"gate {i}: 'phases' must be a list of two numbers (turns), "
+                              f"got {ph!r}")
+        numbers_given += [("phases", p) for p in ph]
+    for key, value in numbers_given:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise bad_request(f"gate {i}: {key!r} must be a number, got {value!r}")
     return wires
 
 
