@@ -189,13 +189,17 @@ def _from_parameter(p: Any) -> Expr | float:
         return float(p)
     if not getattr(p, "parameters", None):
         return float(p)
-    return _from_sympy(p.sympify())
+    try:
+        return _from_sympy(p.sympify())
+    except ImportError as e:
+        raise NotSupportedError("importing symbolic Qiskit parameters needs sympy "
+                                "(pip install sympy); or bind the parameters first") from e
 
 
 def _from_sympy(s: Any) -> Expr:
     import sympy
 
-    if s.is_Number:
+    if s.is_number:  # numbers and constants such as pi
         return Const(float(s))
     if s.is_Symbol:
         m = _SYMBOL.match(s.name)
