@@ -18,7 +18,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--depth", type=int, default=2)
     demo.add_argument("--batch-size", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
+    emulator = sub.add_parser("ionq-emulator",
+                              help="serve a local IonQ-compatible API (offline development)")
+    from q_store.backends.ionq.emulator import add_arguments
+
+    add_arguments(emulator)
     args = parser.parse_args(argv)
+    if args.command == "ionq-emulator":
+        from q_store.backends.ionq.emulator import run_from_args
+
+        return int(run_from_args(args))
     if args.command == "demo":
         from q_store.demo import run_demo
 

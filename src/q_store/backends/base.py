@@ -210,7 +210,7 @@ class QuantumBackend(ABC):
         """Gate counts, dollars and hardware time of running ``circuits`` here."""
         return self.capabilities.cost_model.estimate(as_circuit_list(circuits), shots)
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections and worker threads."""
 
     async def __aenter__(self) -> QuantumBackend:

@@ -252,15 +252,7 @@ def from_cirq(circuit: cirq.AbstractCircuit, qubits: Sequence[Any] | None = None
 # -- the backend ---------------------------------------------------------------------------------
 def _readout(probs: np.ndarray, noise_model: NoiseModel | None) -> np.ndarray:
     """Readout errors applied to big-endian probabilities over all wires."""
-    if noise_model is None or not noise_model.has_readout_error:
-        return probs
-    n = int(probs.shape[-1]).bit_length() - 1
-    t = probs.reshape((2,) * n)
-    for w in range(n):
-        err = noise_model.readout(w)
-        if err is not None:
-            t = np.moveaxis(np.tensordot(err.matrix, t, axes=([1], [w])), 0, w)
-    return t.reshape(-1)
+    return probs if noise_model is None else noise_model.apply_readout(probs)
 
 
 class CirqSimulatorBackend(InProcessBackend):

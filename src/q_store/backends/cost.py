@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from q_store.circuit.ir import Circuit
+from q_store.errors import BudgetExceededError, ConfigError
 
-__all__ = ["CostEstimate", "CostModel", "count_billed_gates"]
+__all__ = ["CostBudget", "CostEstimate", "CostModel", "count_billed_gates"]
 
 
 def count_billed_gates(circuit: Circuit) -> tuple[int, int]:
@@ -95,3 +96,36 @@ class CostModel:
             usd += max(price, self.minimum_per_circuit)
             seconds += (self.seconds_per_1q_gate * n1 + self.seconds_per_2q_gate * n2) * s
         return CostEstimate(len(circuits), s, total_1q, total_2q, usd, seconds)
+
+
+class CostBudget:
+    """A spending limit in USD: :meth:`charge` refuses, before anything runs, work that would
+    take the total past the limit."""
+
+    def __init__(self, limit_usd: float | None) -> None:
+        if limit_usd is not None and (not isinstance(limit_usd, (int, float))
+                                      or isinstance(limit_usd, bool) or not limit_usd >= 0):
+            raise ConfigError(f"the budget must be a non-negative number of USD or None, got "
+                              f"{limit_usd!r}")
+        self.limit_usd = None if limit_usd is None else float(limit_usd)
+        self.spent_usd = 0.0
+        self.circuits = 0
+
+    @property
+    def remaining_usd(self) -> float:
+        return float("inf") if self.limit_usd is None else self.limit_usd - self.spent_usd
+
+    def charge(self, estimate: CostEstimate) -> None:
+        """Record ``estimate`` as spent, or raise :class:`BudgetExceededError` (recording
+        nothing) if it does not fit."""
+        if estimate.usd > self.remaining_usd + 1e-12:
+            raise BudgetExceededError(
+                f"running {estimate.circuits} circuits x {estimate.shots} shots would cost about "
+                f"${estimate.usd:.2f}, but only ${self.remaining_usd:.2f} of the "
+                f"${self.limit_usd:.2f} budget is left (spent ${self.spent_usd:.2f}); nothing "
+                "was submitted")
+        self.spent_usd += estimate.usd
+        self.circuits += estimate.circuits
+
+    def __repr__(self) -> str:
+        return f"CostBudget(limit_usd={self.limit_usd}, spent_usd={self.spent_usd:.4f})"

@@ -1,52 +1,137 @@
 """``BackendManager``: the spec's entry point for choosing where circuits run.
 
-This release provides the exact local simulator (``mock_ideal``); noisy simulation, Qiskit,
-Cirq and IonQ backends come with the backends release and are named here so that asking for
-them gives a clear error instead of a silent substitute.
+Names (the spec's): ``mock_ideal`` (exact local state vectors), ``mock_noisy`` (local density
+matrices under IonQ Aria's published noise), ``qiskit`` / ``qiskit_aer`` (Qiskit Aer), ``cirq``
+(Cirq's simulator), ``ionq`` / ``ionq_simulator`` / ``cirq_ionq`` (IonQ's cloud simulator) and
+``ionq_qpu`` (IonQ Aria). Backends are built on first use, so asking for Qiskit without Qiskit
+installed, or for IonQ without an API key, fails then, with an error that says what to install
+or set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from q_store.backends.local import LocalSimulatorBackend
-from q_store.errors import ConfigError, NotSupportedError
+from q_store.backends.base import QuantumBackend
+from q_store.backends.local import LocalSimulatorBackend, NoisySimulatorBackend
+from q_store.errors import ConfigError
 
-__all__ = ["BackendManager"]
+__all__ = ["BACKEND_NAMES", "SDK_DEFAULTS", "BackendManager"]
 
-_AVAILABLE = ("mock_ideal",)
-_PLANNED = ("mock_noisy", "cirq", "qiskit", "qiskit_aer", "cirq_ionq", "ionq",
-            "ionq_simulator", "ionq_qpu")
-_DEFAULT_FOR_SDK = {"mock": "mock_ideal", "cirq": "cirq", "qiskit": "qiskit_aer",
-                    "ionq": "ionq_simulator"}
+SDK_DEFAULTS = {"mock": "mock_ideal", "cirq": "cirq", "qiskit": "qiskit_aer",
+                "ionq": "ionq_simulator"}
+BACKEND_NAMES = ("mock_ideal", "mock_noisy", "qiskit", "qiskit_aer", "cirq", "ionq",
+                 "ionq_simulator", "ionq_qpu", "cirq_ionq")
+
+
+def _option(config: Any, name: str, default: Any) -> Any:
+    return default if config is None else getattr(config, name, default)
+
+
+def _ionq_options(config: Any) -> dict[str, Any]:
+    target = _option(config, "quantum_target", "simulator")
+    return {
+        "api_key": _option(config, "quantum_api_key", None),
+        "pool_size": _option(config, "connection_pool_size", 5),
+        "job_timeout": _option(config, "max_queue_wait_time", None),
+        "native_gates": bool(_option(config, "use_native_gates", False)),
+        "backend": "qpu.aria-1" if target == "qpu" else target,
+        "noise_model": _option(config, "ionq_noise_model", "ideal"),
+        "base_url": _option(config, "ionq_base_url", None),
+    }
+
+
+def _ionq(config: Any, **override: Any) -> QuantumBackend:
+    from q_store.backends.ionq.backend import IonQBackend
+
+    opts = {**_ionq_options(config), **override}
+    if opts["backend"] != "simulator":
+        opts["noise_model"] = "ideal"
+    return IonQBackend(**opts)
+
+
+def _cirq_ionq(config: Any) -> QuantumBackend:
+    from q_store.backends.ionq.batch import CirqIonQBackend
+
+    opts = _ionq_options(config)
+    return CirqIonQBackend(target=opts.pop("backend"), **opts)
+
+
+def _qiskit(config: Any) -> QuantumBackend:
+    from q_store.backends.qiskit import QiskitAerBackend
+
+    return QiskitAerBackend()
+
+
+def _cirq(config: Any) -> QuantumBackend:
+    from q_store.backends.cirq import CirqSimulatorBackend
+
+    return CirqSimulatorBackend()
+
+
+_FACTORIES: dict[str, Callable[[Any], QuantumBackend]] = {
+    "mock_ideal": lambda config: LocalSimulatorBackend(),
+    "mock_noisy": lambda config: NoisySimulatorBackend(),
+    "qiskit_aer": _qiskit,
+    "cirq": _cirq,
+    "ionq_simulator": _ionq,
+    "ionq_qpu": lambda config: _ionq(config, backend="qpu.aria-1"),
+    "cirq_ionq": _cirq_ionq,
+}
+_ALIASES = {"qiskit": "qiskit_aer", "ionq": "ionq_simulator"}
 
 
 class BackendManager:
-    """Creates and hands out backends by name."""
+    """Creates (on first use) and hands out backends by name; ``register`` adds your own."""
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
-        self.sdk = getattr(config, "quantum_sdk", "mock")
-        self._backends: dict[str, Any] = {"mock_ideal": LocalSimulatorBackend()}
+        self.sdk = _option(config, "quantum_sdk", "mock")
+        self._backends: dict[str, QuantumBackend] = {}
+        self._factories = dict(_FACTORIES)
 
     async def initialize(self, sdk: str | None = None) -> BackendManager:
         """Select the SDK whose default backend :meth:`get_backend` returns."""
         if sdk is not None:
-            if sdk not in _DEFAULT_FOR_SDK:
+            if sdk not in SDK_DEFAULTS:
                 raise ConfigError(f"unknown sdk {sdk!r}; choose one of "
-                                  f"{', '.join(_DEFAULT_FOR_SDK)}")
+                                  f"{', '.join(SDK_DEFAULTS)}")
             self.sdk = sdk
         return self
 
     def list_backends(self) -> list[str]:
-        return list(_AVAILABLE)
+        return sorted({*self._factories, *_ALIASES})
 
-    def get_backend(self, name: str | None = None) -> Any:
+    def register(self, name: str, backend: QuantumBackend) -> None:
+        """Make ``backend`` available as ``name`` (replacing a built-in of that name)."""
+        if not isinstance(backend, QuantumBackend):
+            raise ConfigError(f"{name!r}: expected a QuantumBackend, got "
+                              f"{type(backend).__name__}")
+        self._backends[name] = backend
+
+    @property
+    def default_name(self) -> str:
+        name = SDK_DEFAULTS.get(self.sdk, "mock_ideal")
+        if name == "ionq_simulator" and _option(self.config, "quantum_target",
+                                                "simulator") != "simulator":
+            return "ionq_qpu"
+        return name
+
+    def get_backend(self, name: str | None = None) -> QuantumBackend:
         """The backend called ``name`` (default: the selected SDK's default backend)."""
-        key = name if name is not None else _DEFAULT_FOR_SDK.get(self.sdk, "mock_ideal")
-        if key in self._backends:
-            return self._backends[key]
-        if key in _PLANNED:
-            raise NotSupportedError(f"backend {key!r} is not available in this release; "
-                                    f"available: {', '.join(_AVAILABLE)}")
-        raise ConfigError(f"unknown backend {key!r}; available: {', '.join(_AVAILABLE)}")
+        key = self.default_name if name is None else name
+        if not isinstance(key, str):
+            raise ConfigError(f"backend names are strings, got {key!r}")
+        key = _ALIASES.get(key, key)
+        if key not in self._backends:
+            if key not in self._factories:
+                raise ConfigError(f"unknown backend {name!r}; available: "
+                                  f"{', '.join(self.list_backends())}")
+            self._backends[key] = self._factories[key](self.config)
+        return self._backends[key]
+
+    async def close(self) -> None:
+        """Close every backend created so far."""
+        for backend in self._backends.values():
+            await backend.close()

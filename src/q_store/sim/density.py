@@ -186,14 +186,7 @@ class DensityMatrixSimulator(SamplingMixin):
     # -- measurement ---------------------------------------------------------------------------
     def _readout(self, probs: np.ndarray, wires: Sequence[int]) -> np.ndarray:
         """Readout errors of ``wires`` applied to probabilities over those wires."""
-        if not self.noise_model.has_readout_error:
-            return probs
-        t = probs.reshape(probs.shape[0], *(2,) * len(wires))
-        for axis, w in enumerate(wires, start=1):
-            err = self.noise_model.readout(w)
-            if err is not None:
-                t = np.moveaxis(np.tensordot(err.matrix, t, axes=([1], [axis])), 0, axis)
-        return t.reshape(probs.shape)
+        return self.noise_model.apply_readout(probs, wires)
 
     def _probs(self, rho: np.ndarray, n: int) -> np.ndarray:
         return self._readout(_diag(rho, n), range(n))

@@ -258,6 +258,22 @@ class NoiseModel:
     def has_readout_error(self) -> bool:
         return bool(self._readout)
 
+    def apply_readout(self, probs: np.ndarray, wires: Sequence[int] | None = None
+                      ) -> np.ndarray:
+        """Readout errors applied to probabilities ``(..., 2**k)`` over ``wires`` (big-endian;
+        default: all wires ``0..k-1``)."""
+        if not self._readout:
+            return probs
+        k = int(probs.shape[-1]).bit_length() - 1
+        ws = range(k) if wires is None else wires
+        lead = probs.ndim - 1
+        t = probs.reshape(*probs.shape[:-1], *(2,) * k)
+        for axis, w in enumerate(ws, start=lead):
+            err = self.readout(w)
+            if err is not None:
+                t = np.moveaxis(np.tensordot(err.matrix, t, axes=([1], [axis])), 0, axis)
+        return t.reshape(probs.shape)
+
     @property
     def is_ideal(self) -> bool:
         return not self._errors and not self._readout

@@ -457,3 +457,17 @@ async def _cirq_run(backend: CirqIonQBackend, circuit: Any) -> Any:
     async with backend:
         job_id = await backend.submit_job_async(circuit)
         return (await backend.get_job_result(job_id))[0]
+
+
+
+def test_native_gates_option_compiles_and_restores_wire_order(emu: IonQEmulator) -> None:
+    """``native_gates=True`` sends GPI/GPI2/MS circuits; SWAP relabelling and the final Z
+    phases are undone, so probabilities equal the original circuit's."""
+    c = Circuit(3).x(0).ry(1, 0.7).swap(0, 2).cnot(2, 1).rz(0, 0.3).h(1)
+    only_z = Circuit(3).rz(0, 0.4)
+    got = run(execute(make(emu, native_gates=True), [c, only_z]))
+    np.testing.assert_allclose(got[0].probabilities, SIM.probabilities(c), atol=EXACT)
+    np.testing.assert_allclose(got[1].probabilities, SIM.probabilities(only_z), atol=EXACT)
+    sent = [j.circuit for j in emu.jobs.values() if j.circuit is not None]
+    assert len(sent) == 2
+    assert {op.gate for c in sent for op in c.operations} <= {"GPI", "GPI2", "MS"}

@@ -35,6 +35,7 @@ from q_store.backends.ionq.client import IonQAPIError, IonQClient, check_metadat
 from q_store.backends.ionq.ledger import JobLedger, request_fingerprint
 from q_store.backends.ionq.serialize import circuit_to_ionq, probabilities_from_ionq
 from q_store.circuit.ir import Circuit
+from q_store.compile import CompiledCircuit, IonQNativeGateCompiler
 from q_store.errors import BackendError, CircuitError, ConfigError, JobFailedError, JobTimeoutError
 
 __all__ = ["BACKEND_QUBITS", "NOISE_MODELS", "IonQBackend"]
@@ -55,6 +56,7 @@ class _JobInfo:
     """What a submitted job's results need: each circuit's qubit count."""
 
     qubits: tuple[int, ...]
+    compiled: tuple[CompiledCircuit, ...] | None = None
 
 
 def _seconds(name: str, value: object) -> float:
@@ -73,7 +75,9 @@ class IonQBackend(QuantumBackend):
     ``https://api.ionq.co``); ``pool_size``: HTTP connections kept; ``connect_timeout`` and
     ``read_timeout`` per request, ``job_timeout`` for a whole :meth:`get_job_result` (None: no
     limit); ``max_retries`` per request; ``poll_min``/``poll_max``: status polling interval
-    bounds; ``ledger`` (path or :class:`JobLedger`) with ``run_key``: re-attach to jobs of an
+    bounds; ``native_gates``: compile QIS circuits to GPI/GPI2/MS (ZZ on Forte) with
+    :class:`IonQNativeGateCompiler` before sending (results come back in the original wire
+    order); ``ledger`` (path or :class:`JobLedger`) with ``run_key``: re-attach to jobs of an
     earlier run of the same requests. The ideal simulator returns exact probabilities (results
     have ``shots=None`` even when shots were given); noisy models and QPUs return shot
     histograms with ``counts``.
@@ -87,7 +91,7 @@ class IonQBackend(QuantumBackend):
                  backoff_base: float = 0.5, backoff_max: float = 30.0,
                  poll_min: float = 0.5, poll_max: float = 10.0,
                  ledger: str | os.PathLike[str] | JobLedger | None = None, run_key: str = "",
-                 error_mitigation: bool = True,
+                 error_mitigation: bool = True, native_gates: bool = False,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         if backend not in BACKEND_QUBITS:
             raise ConfigError(f"unknown IonQ backend {backend!r}; use one of "
@@ -100,7 +104,11 @@ class IonQBackend(QuantumBackend):
                               "noise (use noise_model='ideal', the default)")
         if not isinstance(run_key, str):
             raise ConfigError(f"run_key must be a string, got {type(run_key).__name__}")
+        if not isinstance(native_gates, bool):
+            raise ConfigError(f"native_gates must be True or False, got {native_gates!r}")
         self.backend = backend
+        self.compiler = (IonQNativeGateCompiler("forte" if "forte" in backend else "aria")
+                         if native_gates else None)
         self.noise_model = noise_model
         self.name = f"ionq.{backend}" + ("" if noise_model == "ideal" else f".{noise_model}")
         self.job_timeout = None if job_timeout is None else _seconds("job_timeout", job_timeout)
@@ -151,8 +159,13 @@ class IonQBackend(QuantumBackend):
         if name is not None and not isinstance(name, str):
             raise BackendError(f"name must be a string, got {type(name).__name__}")
         meta = check_metadata(metadata)
+        self._last_compiled: tuple[CompiledCircuit, ...] | None = None
+        if self.compiler is not None:
+            compiled = tuple(self.compiler.compile(c) for c in items)
+            self._last_compiled = compiled
+            items = [cc.circuit for cc in compiled]
         serialized = [circuit_to_ionq(c) for c in items]
-        gatesets = sorted({g for g, _ in serialized})
+        gatesets = sorted({g for g, gates in serialized if gates}) or ["qis"]
         if len(gatesets) > 1:
             raise CircuitError("a job's circuits must all use one gate set, but these mix IonQ "
                                "native circuits (GPI, GPI2, MS, ZZ) with QIS circuits; submit "
@@ -180,7 +193,7 @@ class IonQBackend(QuantumBackend):
             job_id = str((await self.client.create_job(body))["id"])
         else:
             job_id = await self._submit_with_ledger(body)
-        self._jobs[job_id] = _JobInfo(qubits)
+        self._jobs[job_id] = _JobInfo(qubits, self._last_compiled)
         return job_id
 
     def request_key(self, body: Mapping[str, Any]) -> str:
@@ -274,8 +287,10 @@ class IonQBackend(QuantumBackend):
         backend = job.get("backend", job.get("target", self.backend))
         model = (job.get("noise") or {}).get("model", "ideal")
         shots = None if backend == "simulator" and model == "ideal" else int(job["shots"])
-        return JobResult(job_id, self.name, tuple(
-            _circuit_result(m, n, shots) for m, n in zip(maps, info.qubits, strict=True)))
+        results = [_circuit_result(m, n, shots) for m, n in zip(maps, info.qubits, strict=True)]
+        if info.compiled is not None:
+            results = [_restore(r, cc) for r, cc in zip(results, info.compiled, strict=True)]
+        return JobResult(job_id, self.name, tuple(results))
 
     async def cancel_job(self, job_id: str) -> None:
         """Cancel a job; one that already completed keeps its results (logged)."""
@@ -313,3 +328,18 @@ def _circuit_result(probs: Mapping[str, Any], n_qubits: int, shots: int | None
         nz = np.flatnonzero(rounded)
         return CircuitResult(p, shots, {int(i): int(rounded[i]) for i in nz})
     return CircuitResult(p, shots)  # error-mitigated results are not shot histograms
+
+
+def _restore(result: CircuitResult, compiled: CompiledCircuit) -> CircuitResult:
+    """A compiled circuit's result in the original circuit's wire order."""
+    if not compiled.is_permuted:
+        return result
+    p = compiled.restore_probabilities(result.probabilities)
+    if result.counts is None:
+        return CircuitResult(p, result.shots)
+    counts = np.zeros_like(result.probabilities)
+    for k, v in result.counts.items():
+        counts[k] = v
+    restored = np.rint(compiled.restore_probabilities(counts)).astype(int)
+    return CircuitResult(p, result.shots, {int(i): int(restored[i])
+                                           for i in np.flatnonzero(restored)})

@@ -105,11 +105,25 @@ def circuit_to_ionq(circuit: Circuit) -> tuple[str, list[dict[str, Any]]]:
     return gateset, [d for op in circuit.operations for d in _qis(op)]
 
 
+def _qubit(q: object) -> int:
+    if not isinstance(q, int) or isinstance(q, bool):
+        raise CircuitError(f"qubit indices must be JSON integers, got {q!r}")
+    return q
+
+
+def _number(v: object, what: str) -> float:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise CircuitError(f"{what} must be a JSON number, got {v!r}")
+    return float(v)
+
+
 def _wires(d: Mapping[str, Any], key: str, plural: str) -> list[int]:
     if plural in d:
-        return [int(q) for q in d[plural]]
+        if not isinstance(d[plural], list):
+            raise CircuitError(f"{plural!r} must be a list of qubit indices")
+        return [_qubit(q) for q in d[plural]]
     if key in d:
-        return [int(d[key])]
+        return [_qubit(d[key])]
     return []
 
 
@@ -120,6 +134,8 @@ def circuit_from_ionq(n_qubits: int, gates: Sequence[Mapping[str, Any]],
         raise CircuitError(f"unknown gateset {gateset!r}; use 'qis' or 'native'")
     b = Circuit.builder(n_qubits)
     for i, d in enumerate(gates):
+        if not isinstance(d, Mapping):
+            raise CircuitError(f"gate {i} must be a JSON object, got {d!r}")
         try:
             name = str(d["gate"]).lower()
             targets = _wires(d, "target", "targets")
@@ -130,14 +146,17 @@ def circuit_from_ionq(n_qubits: int, gates: Sequence[Mapping[str, Any]],
                                    f"({', '.join(allowed)})")
             if gateset == "native":
                 if name in ("gpi", "gpi2"):
-                    b.append(name.upper(), targets, float(d["phase"]))
+                    b.append(name.upper(), targets, _number(d["phase"], "phase"))
                 elif name == "ms":
                     ph = d.get("phases", [0.0, 0.0])
-                    b.append("MS", targets, float(ph[0]), float(ph[1]), float(d.get("angle", 0.25)))
+                    b.append("MS", targets, _number(ph[0], "phases"), _number(ph[1], "phases"),
+                             _number(d.get("angle", 0.25), "angle"))
                 else:
-                    b.append("ZZ", targets, float(d["angle"]))
+                    b.append("ZZ", targets, _number(d["angle"], "angle"))
                 continue
             rot = d.get("rotation")
+            if rot is not None:
+                rot = _number(rot, "rotation")
             if name in ("xx", "yy", "zz"):
                 b.append("R" + name.upper(), targets, float(rot))
             elif name == "swap":
