@@ -55,13 +55,32 @@ def test_assignment_is_validated_and_rolled_back():
 
 
 @pytest.mark.parametrize("field,value", [
-    ("use_native_gates", True), ("enable_multi_backend", True), ("adaptive_shot_allocation", True),
-    ("connection_pool_size", 8), ("quantum_sdk", "ionq"), ("quantum_target", "qpu"),
-    ("enable_dashboard", True),
+    ("enable_multi_backend", True), ("adaptive_shot_allocation", True),
+    ("enable_smart_caching", True), ("enable_dashboard", True),
 ])
 def test_later_features_are_not_silently_ignored(field, value):
     with pytest.raises(NotSupportedError, match="not yet supported"):
         TrainingConfig(**{field: value})
+
+
+def test_hardware_options_are_validated():
+    cfg = TrainingConfig(quantum_sdk="ionq", quantum_target="qpu.aria-1", use_native_gates=True,
+                         connection_pool_size=8, gradient_method="spsa", shots=100,
+                         max_cost_usd=5.0)
+    assert (cfg.quantum_target, cfg.connection_pool_size, cfg.max_cost_usd) == (
+        "qpu.aria-1", 8, 5.0)
+    with pytest.raises(ConfigError, match="needs quantum_sdk='ionq'"):
+        TrainingConfig(quantum_sdk="qiskit", quantum_target="qpu")
+    with pytest.raises(ConfigError, match="simulator only"):
+        TrainingConfig(quantum_sdk="ionq", quantum_target="qpu", ionq_noise_model="aria-1")
+    with pytest.raises(ConfigError, match="ionq_noise_model"):
+        TrainingConfig(ionq_noise_model="harmony")
+    with pytest.raises(ConfigError, match="http"):
+        TrainingConfig(ionq_base_url="localhost:8000")
+    for bad in ({"max_cost_usd": -1.0}, {"connection_pool_size": 0}, {"batch_timeout": 0},
+                {"use_native_gates": "yes"}):
+        with pytest.raises(ConfigError):
+            TrainingConfig(**bad)
 
 
 def test_shots_need_a_hardware_gradient_method():

@@ -41,6 +41,9 @@ class TrainingConfig:
     quantum_api_key: str | None = _secret()
     pinecone_api_key: str | None = _secret()  # accepted for spec compatibility; never stored
     shots: int | None = None  # None: exact expectation values where the backend allows
+    ionq_noise_model: str = "ideal"  # IonQ cloud simulator noise: ideal | aria-1 | forte-1
+    ionq_base_url: str | None = None  # None: https://api.ionq.co; or a local IonQ emulator
+    max_cost_usd: float | None = None  # budget: training stops before it would be exceeded
     # model
     n_qubits: int = 4
     circuit_depth: int = 2
@@ -79,16 +82,17 @@ class TrainingConfig:
     performance_log_dir: str | None = None
     log_level: str = "INFO"
     debug_mode: bool = False
-    # accepted now, implemented with the backends and execution engine (later releases)
-    batch_timeout: float = 60.0
+    # hardware execution
+    batch_timeout: float = 60.0  # seconds to wait for one batch job's results
+    use_batch_api: bool = True  # many circuits per job (one request) instead of one job each
+    use_native_gates: bool = False  # compile to IonQ GPI/GPI2/MS (ZZ on Forte) before sending
+    connection_pool_size: int = 5  # HTTP connections to IonQ
+    max_queue_wait_time: float = 120.0  # seconds an IonQ job may take, queue included
+    retry_failed_circuits: bool = False  # resubmit a job that failed on the backend (twice)
+    # accepted now, implemented with the execution engine (later releases)
     enable_all_v34_features: bool = False
-    use_batch_api: bool = False
-    use_native_gates: bool = False
     enable_smart_caching: bool = False
     adaptive_batch_sizing: bool = False
-    connection_pool_size: int = 5
-    max_queue_wait_time: float = 120.0
-    retry_failed_circuits: bool = False
     use_concurrent_submission: bool = False
     enable_multi_backend: bool = False
     backend_configs: list[dict[str, Any]] | None = field(default=None, repr=False)
@@ -135,6 +139,22 @@ class TrainingConfig:
         """Check every field; raise ConfigError / NotSupportedError naming what is allowed."""
         _choice("quantum_sdk", self.quantum_sdk, _SDKS)
         _choice("quantum_target", self.quantum_target, ("simulator", "qpu"), prefix_ok=True)
+        if self.quantum_target != "simulator" and self.quantum_sdk != "ionq":
+            raise ConfigError(f"quantum_target={self.quantum_target!r} needs quantum_sdk='ionq'; "
+                              f"{self.quantum_sdk!r} runs on a simulator only")
+        _choice("ionq_noise_model", self.ionq_noise_model, ("ideal", "aria-1", "forte-1"))
+        if self.ionq_noise_model != "ideal" and self.quantum_target != "simulator":
+            raise ConfigError("ionq_noise_model applies to IonQ's simulator only; a QPU target "
+                              "has its own noise")
+        if self.ionq_base_url is not None and not (
+                isinstance(self.ionq_base_url, str)
+                and self.ionq_base_url.startswith(("http://", "https://"))):
+            raise ConfigError(f"ionq_base_url must be an http(s) URL, got {self.ionq_base_url!r}")
+        if self.max_cost_usd is not None:
+            _real("max_cost_usd", self.max_cost_usd, 0.0)
+        _positive("batch_timeout", self.batch_timeout)
+        _positive("max_queue_wait_time", self.max_queue_wait_time)
+        _int("connection_pool_size", self.connection_pool_size, 1, 100)
         for name in (*SECRET_FIELDS, "checkpoint_dir", "performance_log_dir"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
@@ -176,17 +196,16 @@ class TrainingConfig:
         _choice("log_level", str(self.log_level).upper(),
                 ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
         for name in ("hardware_efficient_ansatz", "shuffle", "enable_circuit_cache",
-                     "enable_batch_execution", "enable_performance_tracking", "debug_mode"):
+                     "enable_batch_execution", "enable_performance_tracking", "debug_mode",
+                     "use_batch_api", "use_native_gates", "retry_failed_circuits"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         self._check_not_yet_supported()
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("qfim_cache_size", "batch_timeout", "enable_all_v34_features", "use_batch_api",
-                 "use_native_gates", "enable_smart_caching", "adaptive_batch_sizing",
-                 "connection_pool_size",
-                 "max_queue_wait_time", "retry_failed_circuits", "use_concurrent_submission",
+        later = ("qfim_cache_size", "enable_all_v34_features", "enable_smart_caching",
+                 "adaptive_batch_sizing", "use_concurrent_submission",
                  "enable_multi_backend", "backend_configs", "adaptive_circuit_depth",
                  "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
                  "enable_circuit_optimization", "gate_merging", "identity_removal",
@@ -196,20 +215,12 @@ class TrainingConfig:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(
                     f"TrainingConfig.{name} is not yet supported by this release (it arrives with "
-                    f"the hardware backends and execution engine); leave it at its default "
+                    f"the execution engine); leave it at its default "
                     f"{defaults[name]!r}")
-        if self.quantum_target != "simulator":
-            raise NotSupportedError(
-                f"quantum_target={self.quantum_target!r} is not yet supported by this release; "
-                "use 'simulator'")
         if self.shots is not None and self.gradient_method in ("adjoint", "natural_gradient"):
             raise ConfigError(
                 f"gradient_method={self.gradient_method!r} needs exact expectation values; with "
                 "shots choose 'parameter_shift', 'finite_difference', 'spsa' or 'adaptive'")
-        if self.quantum_sdk != "mock":
-            raise NotSupportedError(
-                f"quantum_sdk={self.quantum_sdk!r} is not yet supported by this release; use "
-                "'mock' (the exact local simulator)")
 
     # -- views ---------------------------------------------------------------------------------
     def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:

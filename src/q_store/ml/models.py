@@ -202,14 +202,27 @@ class QuantumModel:
         p = raw / s
         return (d_out - np.sum(d_out * p, axis=1, keepdims=True)) / s
 
-    def predict(self, x: object, simulator: StatevectorSimulator | None = None) -> np.ndarray:
-        """Outputs ``(B, output_dim)`` on the exact local simulator."""
+    def predict(self, x: object, simulator: StatevectorSimulator | None = None, *,
+                executor: Any = None, shots: int | None = None) -> np.ndarray:
+        """Outputs ``(B, output_dim)``: on the exact local simulator, or on the model's
+        backend (or ``executor``) when that is a remote or noisy backend (``shots`` for
+        backends that only sample)."""
         inputs, states = self.encode(x)
-        sim = simulator or _simulator(self.backend)
-        raw = sim.expectation(self.circuit, self.observables, self.weights,
-                              inputs if inputs is not None else None, initial_state=states)
-        raw = np.atleast_2d(raw)
-        return self.postprocess(raw)
+        own = executor is None and simulator is None
+        if own:
+            executor = _executor(self.backend, shots)
+        if executor is not None:
+            try:
+                raw = executor.expectation(self.circuit, self.observables, self.weights,
+                                           inputs, initial_state=states)
+            finally:
+                if own:
+                    executor.close()
+        else:
+            sim = simulator or StatevectorSimulator()
+            raw = sim.expectation(self.circuit, self.observables, self.weights, inputs,
+                                  initial_state=states)
+        return self.postprocess(np.atleast_2d(raw))
 
     __call__ = predict
 
@@ -223,11 +236,25 @@ class QuantumModel:
                 f"{self.encoder.method!r}, parameters={self.n_parameters})")
 
 
-def _simulator(backend: Any) -> StatevectorSimulator:
+def _executor(backend: Any, shots: int | None) -> Any:
+    """The executor of a backend; None for the exact local simulator."""
+    from q_store.backends.base import QuantumBackend
+    from q_store.backends.local import LocalSimulatorBackend
+
     if backend is None:
-        return StatevectorSimulator()
-    sim = getattr(backend, "simulator", backend)
-    if not isinstance(sim, StatevectorSimulator):
-        raise ConfigError(f"backend {backend!r} cannot evaluate models in this release; use the "
-                          "exact local simulator ('mock_ideal')")
-    return sim
+        return None
+    if isinstance(backend, LocalSimulatorBackend):
+        return None if shots is None else _shots_executor(backend, shots)
+    if isinstance(backend, StatevectorSimulator):
+        return None if shots is None else _shots_executor(
+            LocalSimulatorBackend(simulator=backend), shots)
+    if not isinstance(backend, QuantumBackend):
+        raise ConfigError(f"a model's backend must be a QuantumBackend (from "
+                          f"BackendManager.get_backend), got {type(backend).__name__}")
+    return _shots_executor(backend, shots)
+
+
+def _shots_executor(backend: Any, shots: int | None) -> Any:
+    from q_store.execution.backend_executor import BackendExecutor
+
+    return BackendExecutor(backend, shots)

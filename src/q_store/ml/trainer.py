@@ -20,8 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from q_store.backends.base import QuantumBackend
+from q_store.backends.cost import CostBudget, CostEstimate
+from q_store.backends.local import LocalSimulatorBackend
 from q_store.data.loaders import DataLoader
-from q_store.errors import ConfigError, NotSupportedError, ValidationError
+from q_store.errors import BudgetExceededError, ConfigError, NotSupportedError, ValidationError
+from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.cache import CircuitCache
 from q_store.gradients import (
     AdjointGradient,
@@ -62,7 +66,14 @@ class _ShotExecutor:
 
 
 class QuantumTrainer:
-    """Trains a :class:`QuantumModel` as configured by a :class:`TrainingConfig`."""
+    """Trains a :class:`QuantumModel` as configured by a :class:`TrainingConfig`.
+
+    Circuits run on the model's backend, else the backend manager's default backend, else the
+    exact local simulator. Any backend other than the local exact one is reached through a
+    :class:`~q_store.execution.BackendExecutor` with hardware-compatible gradients (parameter
+    shift, finite differences, SPSA, adaptive) and the ``max_cost_usd`` budget: a step whose
+    circuits would pass the budget is not run, and training stops there (``stop_reason``).
+    """
 
     def __init__(self, config: TrainingConfig | None = None, backend_manager: Any = None
                  ) -> None:
@@ -111,6 +122,82 @@ class QuantumTrainer:
         self._best_weights: np.ndarray | None = None
         self._stats = {"circuits": 0, "batches": 0, "batch_time": 0.0, "total_time": 0.0}
         self._method_counts: dict[str, int] = {}
+        self.budget = CostBudget(cfg.max_cost_usd)
+        self.backend: QuantumBackend | None = None  # None: the exact local simulator
+        self.executor: BackendExecutor | None = None
+        self.stop_reason: str | None = None
+
+    # -- where circuits run ----------------------------------------------------------------------
+    def _use_backend(self, model: QuantumModel) -> None:
+        """Point the hardware-compatible gradient methods at the model's backend."""
+        backend = _remote_backend(model, self.backend_manager)
+        if backend is self.backend:
+            return
+        cfg = self.config
+        if self.executor is not None:
+            self.executor.close()
+        self.backend, self.executor = backend, None
+        executor: Any = self.simulator
+        if backend is not None:
+            executor = self.executor = BackendExecutor(
+                backend, cfg.shots, seed=int(self.rng.integers(2**31)), budget=self.budget,
+                batch_jobs=cfg.use_batch_api, timeout=cfg.batch_timeout,
+                retries=2 if cfg.retry_failed_circuits else 0)
+        elif cfg.shots is not None:
+            executor = _ShotExecutor(self.simulator, cfg.shots, self.rng)
+        for name in ("parameter_shift", "finite_difference", "spsa"):
+            self._methods[name].executor = executor
+
+    def close(self) -> None:
+        """Close the connections of a remote backend (the trainer can be used again)."""
+        if self.executor is not None:
+            self.executor.close()
+        self.backend, self.executor = None, None
+
+    def estimate_cost(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
+                      epochs: int | None = None) -> CostEstimate:
+        """Circuits, shots, gate counts, dollars and gate time that training ``epochs`` more
+        epochs (default: the configured total) would submit to the model's backend, counted
+        by running the configured gradient method's circuit generation without executing it."""
+        self._use_backend(model)
+        backend = self.backend or LocalSimulatorBackend(simulator=self.simulator)
+        n_epochs = self.config.epochs - self.epoch if epochs is None else epochs
+        x_train = _first_batch(self._loader(train_loader, shuffle=False))
+        per_sample = {m: self._dry_run(model, x_train, m) for m in self._step_methods()}
+        n_train = _count_samples(self._loader(train_loader, shuffle=False))
+        rows = n_train * sum(per_sample.values()) / len(per_sample) * n_epochs
+        if val_loader is not None:
+            rows += _count_samples(self._loader(val_loader, shuffle=False)) * n_epochs
+        shots = self.config.shots if self.backend is not None else None
+        one = backend.estimate_cost(_measured_circuits(model, x_train[:1]), shots)
+        total = int(math.ceil(rows))
+        return CostEstimate(total * one.circuits, one.shots, total * one.one_qubit_gates,
+                            total * one.two_qubit_gates, total * one.usd, total * one.seconds)
+
+    def _step_methods(self) -> list[str]:
+        method = self.config.gradient_method
+        if method == "adaptive":
+            every = self.config.adaptive_refine_every
+            return ["spsa"] * (every - 1) + ["parameter_shift"]
+        return [method]
+
+    def _dry_run(self, model: QuantumModel, x: np.ndarray, method: str) -> float:
+        """Circuit runs per sample of one training step with ``method`` (values included)."""
+        if method in ("adjoint", "natural_gradient"):
+            return 1.0
+        counter = _CountingExecutor()
+        grad = self._methods[method]
+        saved, grad.executor = grad.executor, counter
+        saved_k = getattr(grad, "k", None)
+        try:
+            inputs, states = model.encode(x[:1])
+            grad.jacobian(model.circuit, model.observables, model.weights, inputs,
+                          initial_state=states)
+        finally:
+            grad.executor = saved
+            if saved_k is not None:
+                grad.k = saved_k  # type: ignore[attr-defined]
+        return float(counter.rows)
 
     def _scheduled_learning_rate(self, count: int) -> float:
         """Decay from ``learning_rate`` to ``final_fraction * learning_rate`` over the planned
@@ -135,6 +222,7 @@ class QuantumTrainer:
         target = self.epoch + epochs if epochs is not None else self.config.epochs
         if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
             raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+        self._use_backend(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
         batches = _count_batches(self._loader(train_loader))
@@ -142,13 +230,21 @@ class QuantumTrainer:
         start = time.perf_counter()
         while self.epoch < target:
             t0 = time.perf_counter()
-            loss, acc = await self.train_epoch(model, train_loader)
+            try:
+                loss, acc = await self.train_epoch(model, train_loader)
+            except BudgetExceededError as exc:
+                self._stop_for_budget(model, exc)
+                break
             self.epoch += 1
             self.history["losses"].append(loss)
             self.history["accuracy"].append(acc)
             monitored = loss
             if val_loader is not None:
-                vloss, vacc = await self.evaluate(model, val_loader)
+                try:
+                    vloss, vacc = await self.evaluate(model, val_loader)
+                except BudgetExceededError as exc:
+                    self._stop_for_budget(model, exc)
+                    break
                 self.history["val_losses"].append(vloss)
                 self.history["val_accuracy"].append(vacc)
                 monitored = vloss
@@ -168,6 +264,13 @@ class QuantumTrainer:
         log.debug("trained in %.3f s", time.perf_counter() - start)
         return self.history
 
+    def _stop_for_budget(self, model: QuantumModel, exc: BudgetExceededError) -> None:
+        """Stop before the budget is passed: keep the weights so far, checkpoint them."""
+        self.stop_reason = f"budget: {exc}"
+        log.warning("training stopped in epoch %d: %s", self.epoch + 1, exc)
+        if self.config.checkpoint_dir is not None:
+            self.save_checkpoint(Path(self.config.checkpoint_dir) / "latest.npz", model=model)
+
     def fit(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
             epochs: int | None = None, **kw: Any) -> dict[str, list[Any]]:
         """Synchronous :meth:`train`."""
@@ -175,6 +278,7 @@ class QuantumTrainer:
 
     async def train_epoch(self, model: QuantumModel, loader: Any) -> tuple[float, float | None]:
         """One pass over ``loader``: mean loss (and accuracy for classification)."""
+        self._use_backend(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
         total, count, correct = 0.0, 0, 0
@@ -195,6 +299,7 @@ class QuantumTrainer:
 
     async def evaluate(self, model: QuantumModel, loader: Any) -> tuple[float, float | None]:
         """Mean loss (and accuracy) on ``loader`` without training."""
+        self._use_backend(model)
         total, count, correct = 0.0, 0, 0
         loss_fn = self._loss(model)
         async for xb, yb in _batches(self._loader(loader, shuffle=False), None):
@@ -225,10 +330,15 @@ class QuantumTrainer:
             raise ConfigError("performance tracking is off (enable_performance_tracking=False)")
         s = self._stats
         batches = max(1, s["batches"])
-        return {"avg_circuits": s["circuits"] / batches,
-                "cache_hit_rate": self.cache.get_stats()["hit_rate"],
-                "total_time": s["total_time"], "avg_batch_time": s["batch_time"] / batches,
-                "total_circuits": float(s["circuits"]), "batches": float(s["batches"])}
+        out = {"avg_circuits": s["circuits"] / batches,
+               "cache_hit_rate": self.cache.get_stats()["hit_rate"],
+               "total_time": s["total_time"], "avg_batch_time": s["batch_time"] / batches,
+               "total_circuits": float(s["circuits"]), "batches": float(s["batches"]),
+               "cost_usd": self.budget.spent_usd}
+        if self.executor is not None:
+            out.update({"backend_jobs": float(self.executor.stats["jobs"]),
+                        "backend_circuits": float(self.executor.stats["circuits"])})
+        return out
 
     def clear_caches(self) -> None:
         self.cache.clear()
@@ -237,6 +347,7 @@ class QuantumTrainer:
                           method: str | None = None) -> tuple[float, np.ndarray]:
         """The batch loss and its gradient with respect to the weights (no update), by the
         configured gradient method or ``method``."""
+        self._use_backend(model)
         loss, _, grad = self._loss_and_grad(model, np.asarray(x, dtype=float),
                                             _targets(model, y),
                                             method or self._method_for_step())
@@ -251,6 +362,8 @@ class QuantumTrainer:
     def _predict(self, model: QuantumModel, xb: np.ndarray) -> np.ndarray:
         if self.config.enable_performance_tracking:
             self._stats["circuits"] += len(xb)
+        if self.executor is not None:
+            return model.predict(xb, executor=self.executor)
         return model.predict(xb, simulator=self.simulator)
 
     def _method_for_step(self) -> str:
@@ -288,6 +401,11 @@ class QuantumTrainer:
         size = len(x)
         loss_fn = self._loss(model)
         if method in ("adjoint", "natural_gradient"):
+            if self.backend is not None:
+                raise ConfigError(
+                    f"gradient_method={method!r} needs the exact local simulator; on backend "
+                    f"{self.backend.name!r} use 'parameter_shift', 'finite_difference', 'spsa' "
+                    "or 'adaptive'")
             if "adjoint" not in self._methods:
                 raise ConfigError(f"{method} needs exact expectation values; unset shots")
             if len(model.observables) > 2:  # one backward sweep for the loss, not one per output
@@ -432,6 +550,61 @@ class QuantumTrainer:
         self._best_weights = arrays.get("best_weights")
         self.history = meta["history"]
         self._stats = meta["stats"]
+
+
+class _CountingExecutor:
+    """Counts the circuit runs a gradient method asks for, running nothing (cost estimates)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def expectation_angles(self, circuit: Any, angles: np.ndarray, observables: Any,
+                           **options: Any) -> np.ndarray:
+        self.rows += len(angles)
+        return np.zeros((len(angles), len(observables)))
+
+
+def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
+    """The circuits one sample's evaluation submits: the bound circuit (after its
+    state preparation, for amplitude encoding) in each measurement basis."""
+    from q_store.execution.measurement import measurement_plan
+    from q_store.ml._state_prep import prepare_state_circuit
+
+    inputs, states = model.encode(x)
+    bound = model.circuit.bind(model.weights, None if inputs is None else inputs[0])
+    if states is not None:
+        bound = prepare_state_circuit(states[0]).compose(bound)
+    return measurement_plan(tuple(model.observables), model.n_qubits).circuits(bound)
+
+
+def _remote_backend(model: QuantumModel, manager: Any) -> QuantumBackend | None:
+    """The backend the model's circuits go to; None for the exact local simulator."""
+    backend = model.backend
+    if backend is None and manager is not None:
+        backend = manager.get_backend()
+    if backend is None or isinstance(backend, (LocalSimulatorBackend, StatevectorSimulator)):
+        return None
+    if not isinstance(backend, QuantumBackend):
+        raise ConfigError(f"a model's backend must be a QuantumBackend (from "
+                          f"BackendManager.get_backend), got {type(backend).__name__}")
+    return backend
+
+
+def _sync_batches(loader: Any) -> list[tuple[Any, Any]]:
+    if not isinstance(loader, Iterable):
+        raise ValidationError("estimate_cost needs a loader that can be iterated "
+                              f"synchronously (a DataLoader or an (X, y) pair), got {loader!r}")
+    return [_split(b) for b in loader]
+
+
+def _first_batch(loader: Any) -> np.ndarray:
+    for xb, _ in _sync_batches(loader):
+        return np.atleast_2d(np.asarray(xb, dtype=float))
+    raise ValidationError("the training loader produced no batches")
+
+
+def _count_samples(loader: Any) -> int:
+    return sum(len(xb) for xb, _ in _sync_batches(loader))
 
 
 async def _batches(loader: Any, epoch: int | None) -> AsyncIterator[tuple[Any, Any]]:
