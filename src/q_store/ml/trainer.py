@@ -170,7 +170,7 @@ class QuantumTrainer:
             rows += _count_samples(self._loader(val_loader, shuffle=False)) * n_epochs
         shots = self.config.shots if self.backend is not None else None
         one = backend.estimate_cost(_measured_circuits(model, x_train[:1]), shots)
-        total = int(math.ceil(rows))
+        total = math.ceil(rows)
         return CostEstimate(total * one.circuits, one.shots, total * one.one_qubit_gates,
                             total * one.two_qubit_gates, total * one.usd, total * one.seconds)
 
