@@ -471,3 +471,16 @@ def test_native_gates_option_compiles_and_restores_wire_order(emu: IonQEmulator)
     sent = [j.circuit for j in emu.jobs.values() if j.circuit is not None]
     assert len(sent) == 2
     assert {op.gate for c in sent for op in c.operations} <= {"GPI", "GPI2", "MS"}
+
+
+def test_cost_estimate_counts_the_gates_ionq_bills(emu: IonQEmulator) -> None:
+    """With native gates the estimate counts the compiled circuit (merged 1q gates, one MS
+    per CNOT), priced per Aria gate-shot with the per-circuit minimum."""
+    c = Circuit(2).h(0).rx(0, 0.3).cnot(0, 1).ry(1, 0.2)
+    qpu = make(emu, backend="qpu.aria-1", native_gates=True, error_mitigation=False)
+    compiled = IonQNativeGateCompiler("aria").compile(c).circuit
+    est = qpu.estimate_cost(c, 10_000)
+    n1 = sum(1 for op in compiled.operations if len(op.wires) == 1)
+    assert (est.one_qubit_gates, est.two_qubit_gates) == (n1, 1)
+    assert est.usd == pytest.approx(max(12.4166, (0.000220 * n1 + 0.000975) * 10_000))
+    assert make(emu).estimate_cost(c, 10_000).usd == 0.0  # the simulator is free

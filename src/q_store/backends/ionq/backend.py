@@ -30,7 +30,7 @@ from q_store.backends.base import (
     as_circuit_list,
     check_job_shots,
 )
-from q_store.backends.cost import CostModel
+from q_store.backends.cost import CostEstimate, CostModel
 from q_store.backends.ionq.client import IonQAPIError, IonQClient, check_metadata, job_body
 from q_store.backends.ionq.ledger import JobLedger, request_fingerprint
 from q_store.backends.ionq.serialize import circuit_to_ionq, probabilities_from_ionq
@@ -237,6 +237,15 @@ class IonQBackend(QuantumBackend):
                 log.info("IonQ job %s in the ledger no longer exists", job_id)
                 return None
             raise
+
+    def estimate_cost(self, circuits: Circuit | Sequence[Circuit], shots: int | None
+                      ) -> CostEstimate:
+        """Cost of the circuits as they would be sent (compiled first with ``native_gates``,
+        which is what IonQ bills)."""
+        items = as_circuit_list(circuits)
+        if self.compiler is not None:
+            items = [self.compiler.compile(c).circuit for c in items]
+        return self.capabilities.cost_model.estimate(items, shots)
 
     # -- status, results, cancel -------------------------------------------------------------
 
