@@ -18,8 +18,9 @@ from q_store.backends.base import (
     QuantumBackend,
 )
 from q_store.backends.cost import CostEstimate, CostModel
-from q_store.backends.local import LocalSimulatorBackend, NoisySimulatorBackend
+from q_store.backends.local import LocalSimulatorBackend
 from q_store.backends.manager import BackendManager
+from q_store.backends.noisy import NoisySimulatorBackend
 
 _LAZY = {
     "QiskitAerBackend": "q_store.backends.qiskit",

@@ -1,5 +1,4 @@
-"""The local simulators as backends: exact state vectors (``mock_ideal``) and noisy density
-matrices (``mock_noisy``)."""
+"""The exact local simulator as a backend (``mock_ideal``)."""
 
 from __future__ import annotations
 
@@ -8,15 +7,14 @@ import numpy as np
 from q_store.backends.base import BackendCapabilities, CircuitResult, InProcessBackend
 from q_store.circuit.ir import Circuit
 from q_store.sim import MAX_QUBITS, StatevectorSimulator
-from q_store.sim.density import MAX_QUBITS as MAX_DENSITY_QUBITS
 from q_store.sim.density import DensityMatrixSimulator
-from q_store.sim.noise import NoiseModel
 
-__all__ = ["LocalSimulatorBackend", "NoisySimulatorBackend"]
+__all__ = ["LocalSimulatorBackend", "run_on_simulator"]
 
 
-def _run(sim: StatevectorSimulator | DensityMatrixSimulator, circuits: list[Circuit],
-         shots: int | None, rng: np.random.Generator) -> list[CircuitResult]:
+def run_on_simulator(sim: StatevectorSimulator | DensityMatrixSimulator, circuits: list[Circuit],
+                     shots: int | None, rng: np.random.Generator) -> list[CircuitResult]:
+    """Exact probabilities of each circuit, or seeded shot histograms."""
     out = []
     for c in circuits:
         p = sim.probabilities(c)
@@ -41,30 +39,7 @@ class LocalSimulatorBackend(InProcessBackend):
 
     def _execute(self, circuits: list[Circuit], shots: int | None,
                  rng: np.random.Generator) -> list[CircuitResult]:
-        return _run(self.simulator, circuits, shots, rng)
+        return run_on_simulator(self.simulator, circuits, shots, rng)
 
     def __repr__(self) -> str:
         return f"LocalSimulatorBackend(name={self.name!r})"
-
-
-class NoisySimulatorBackend(InProcessBackend):
-    """Density-matrix simulation under a :class:`NoiseModel` (default: IonQ Aria's published
-    fidelities); exact noisy probabilities or seeded shots."""
-
-    def __init__(self, name: str = "mock_noisy", noise_model: NoiseModel | None = None) -> None:
-        super().__init__()
-        self.name = name
-        self.noise_model = noise_model if noise_model is not None else NoiseModel.ionq_aria()
-        self.simulator = DensityMatrixSimulator(self.noise_model)
-
-    @property
-    def capabilities(self) -> BackendCapabilities:
-        return BackendCapabilities(max_qubits=MAX_DENSITY_QUBITS, exact_expectations=True,
-                                   noisy=True)
-
-    def _execute(self, circuits: list[Circuit], shots: int | None,
-                 rng: np.random.Generator) -> list[CircuitResult]:
-        return _run(self.simulator, circuits, shots, rng)
-
-    def __repr__(self) -> str:
-        return f"NoisySimulatorBackend(name={self.name!r}, noise_model={self.noise_model!r})"

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from q_store.backends.base import QuantumBackend
-from q_store.backends.local import LocalSimulatorBackend, NoisySimulatorBackend
+from q_store.backends.local import LocalSimulatorBackend
+from q_store.backends.noisy import NoisySimulatorBackend
 from q_store.errors import ConfigError
 
 __all__ = ["BACKEND_NAMES", "SDK_DEFAULTS", "BackendManager"]
