@@ -484,3 +484,51 @@ def test_cost_estimate_counts_the_gates_ionq_bills(emu: IonQEmulator) -> None:
     assert (est.one_qubit_gates, est.two_qubit_gates) == (n1, 1)
     assert est.usd == pytest.approx(max(12.4166, (0.000220 * n1 + 0.000975) * 10_000))
     assert make(emu).estimate_cost(c, 10_000).usd == 0.0  # the simulator is free
+
+
+_KILLED_CLIENT = """
+import asyncio, sys, time
+from q_store.backends.ionq.backend import IonQBackend
+from q_store.circuit.ir import Circuit
+
+async def main():
+    b = IonQBackend({key!r}, base_url={url!r}, ledger={ledger!r}, run_key="exp",
+                    poll_min=0.01, poll_max=0.05)
+    c = Circuit(3).x(0).ry(1, 0.7).cnot(1, 2).rx(2, 0.3).ry(0, 0.4)
+    job = await b.submit_job_async([c], 100)
+    print(job, flush=True)
+    await b.get_job_result(job)  # killed while waiting here
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_client_process_reattaches_after_restart(tmp_path) -> None:
+    """SIGKILL a client process while its job waits in the queue; a new process (here: a new
+    backend) with the same ledger and request gets the same job and its results."""
+    import signal
+    import subprocess
+
+    ledger = tmp_path / "jobs.json"
+    with IonQEmulator(api_key=KEY, latency=LatencyModel(queue_wait=3.0)) as emu:
+        script = _KILLED_CLIENT.format(key=KEY, url=emu.root_url, ledger=str(ledger))
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                text=True)
+        try:
+            assert proc.stdout is not None
+            job_id = proc.stdout.readline().strip()
+            assert job_id, "the client printed no job id"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        assert proc.returncode == -signal.SIGKILL
+        assert not emu.jobs[job_id].status == "completed"
+
+        async def restarted() -> tuple[str, Any]:
+            async with make(emu, ledger=ledger, run_key="exp") as b:
+                again = await b.submit_job_async([ASYM], 100)
+                return again, await b.get_job_result(again)
+
+        again, res = run(restarted())
+        assert again == job_id and emu.created_jobs_count == 1
+        np.testing.assert_allclose(res[0].probabilities, SIM.probabilities(ASYM), atol=EXACT)
