@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from q_store.backends.cost import count_billed_gates
 from q_store.circuit.expr import Const
 from q_store.circuit.gates import GATES
 from q_store.circuit.ir import Circuit, Operation
@@ -122,21 +123,6 @@ def parse_target(target: str) -> str:
     if m is None:
         raise ConfigError(f"unknown IonQ native-gate target {target!r}; allowed: {_ALLOWED}")
     return m.group(1)
-
-
-def billed_counts(circuit: Circuit) -> tuple[int, int]:
-    """``(one-qubit, two-qubit)`` counts as IonQ bills them: identities free, a k-qubit gate
-    ``6 (k - 2)`` two-qubit gates (same rule as ``backends.cost.count_billed_gates``)."""
-    n1 = n2 = 0
-    for op in circuit.operations:
-        k = len(op.wires)
-        if op.gate == "I":
-            continue
-        if k == 1:
-            n1 += 1
-        else:
-            n2 += 1 if k == 2 else 6 * (k - 2)
-    return n1, n2
 
 
 @dataclass(frozen=True)
@@ -244,8 +230,8 @@ class IonQNativeGateCompiler:
         perm = [0] * circuit.n_qubits
         for orig, w in enumerate(run.phys):
             perm[w] = orig
-        b1, b2 = billed_counts(circuit)
-        a1, a2 = billed_counts(out)
+        b1, b2 = count_billed_gates(circuit)
+        a1, a2 = count_billed_gates(out)
         return CompiledCircuit(
             out, self.target, tuple(normalize_turns(f / TWO_PI, 1.0, self.atol) for f in frames),
             tuple(perm), circuit.count_ops(), out.count_ops(), b1, a1, b2, a2)
