@@ -3,7 +3,8 @@ with the reference simulators exactly (where results are exact) or within shot n
 
 Backends: the local exact and noisy simulators, Qiskit Aer and Cirq (ideal and with IonQ Aria's
 noise model), and IonQ over real loopback HTTP against the local IonQ server (ideal simulator,
-the ``aria-1`` noise model, native-gate compilation, and the Cirq-flavoured IonQ backend).
+the ``aria-1`` noise model, native-gate compilation, API v0.3, and the Cirq-flavoured IonQ
+backend).
 References: :class:`StatevectorSimulator` for ideal backends, :class:`DensityMatrixSimulator`
 with the same :class:`NoiseModel` for noisy ones.
 """
@@ -110,6 +111,7 @@ SPECS = (
          wire_form=True),
     Spec("ionq_native", _ionq(native_gates=True), ionq=True, exact_when_sampled=True,
          native=True),
+    Spec("ionq_v03", _ionq(api_version="v0.3"), ionq=True, exact_when_sampled=True),
     Spec("cirq_ionq", _ionq(CirqIonQBackend), ionq=True, exact_when_sampled=True),
 )
 
