@@ -3,8 +3,8 @@ with the reference simulators exactly (where results are exact) or within shot n
 
 Backends: the local exact and noisy simulators, Qiskit Aer and Cirq (ideal and with IonQ Aria's
 noise model), and IonQ over real loopback HTTP against the local IonQ server (ideal simulator,
-the ``aria-1`` noise model, native-gate compilation, API v0.3, and the Cirq-flavoured IonQ
-backend).
+the ``aria-1`` noise model, native-gate compilation with and without it, API v0.3, and the
+Cirq-flavoured IonQ backend).
 References: :class:`StatevectorSimulator` for ideal backends, :class:`DensityMatrixSimulator`
 with the same :class:`NoiseModel` for noisy ones.
 """
@@ -46,6 +46,7 @@ SIGMAS = 5.0
 ARIA = NoiseModel.ionq_aria()
 SIM = StatevectorSimulator()
 NOISY_SIM = DensityMatrixSimulator(ARIA)
+COMPILER = IonQNativeGateCompiler("aria")
 
 # Fixed bound circuits: every gate family, asymmetric (no two basis states share a probability
 # and the distribution changes under bit reversal, so bit-order errors show), and every gate but
@@ -79,7 +80,7 @@ class Spec:
     when shots are asked for (IonQ's ideal simulator); ``wire_form``: the reference runs the
     circuit as IonQ's JSON carries it (U3 as three rotations, identities dropped), since noise
     follows each gate the device runs; ``native``: it compiles to IonQ's native gates before
-    sending, and bills those."""
+    sending, and bills those (a noisy reference then runs the compiled circuit)."""
 
     id: str
     make: Callable[[IonQEmulator], QuantumBackend]
@@ -111,6 +112,8 @@ SPECS = (
          wire_form=True),
     Spec("ionq_native", _ionq(native_gates=True), ionq=True, exact_when_sampled=True,
          native=True),
+    Spec("ionq_native_aria", _ionq(native_gates=True, noise_model="aria-1"), noisy=True,
+         exact=False, ionq=True, native=True),
     Spec("ionq_v03", _ionq(api_version="v0.3"), ionq=True, exact_when_sampled=True),
     Spec("cirq_ionq", _ionq(CirqIonQBackend), ionq=True, exact_when_sampled=True),
 )
@@ -144,13 +147,17 @@ def as_sent(circuit: Circuit) -> Circuit:
 
 
 @functools.cache
-def _reference(circuit: Circuit, noisy: bool, wire_form: bool) -> np.ndarray:
-    c = as_sent(circuit) if wire_form else circuit
-    return NOISY_SIM.probabilities(c) if noisy else SIM.probabilities(c)
+def _reference(circuit: Circuit, noisy: bool, wire_form: bool, native: bool) -> np.ndarray:
+    if not noisy:  # compiling and serialising keep the unitary: the ideal reference is exact
+        return SIM.probabilities(circuit)
+    if native:  # noise follows the native gates; SWAPs became a relabelling of the wires
+        compiled = COMPILER.compile(circuit)
+        return compiled.restore_probabilities(NOISY_SIM.probabilities(compiled.circuit))
+    return NOISY_SIM.probabilities(as_sent(circuit) if wire_form else circuit)
 
 
 def reference(spec: Spec, circuit: Circuit) -> np.ndarray:
-    return _reference(circuit, spec.noisy, spec.wire_form)
+    return _reference(circuit, spec.noisy, spec.wire_form, spec.native)
 
 
 def assert_exact(result: CircuitResult, expected: np.ndarray) -> None:
@@ -195,7 +202,8 @@ async def run_jobs(backend: QuantumBackend, shots: int | None, seed: int | None 
 
 # -- the reference circuits themselves --------------------------------------------------------
 
-@pytest.mark.parametrize("circuit", [c for job in JOBS for c in job], ids=lambda c: str(c.n_qubits))
+@pytest.mark.parametrize("circuit", [ONE_Q, TWO_Q, SMALL, NATIVE],
+                         ids=["one_q", "two_q", "small", "native"])
 def test_reference_circuits_are_sensitive(circuit: Circuit) -> None:
     """Guard on the test data: dropping any gate but an identity, or reading the result in the
     reversed bit order, changes the probabilities, so no backend can pass by ignoring a gate
@@ -352,8 +360,7 @@ def test_estimate_cost_counts_billed_gates(spec: Spec, emu: IonQEmulator,
     circuits = [c for job in JOBS for c in job]
     est = backend.estimate_cost(circuits, shots)
     assert isinstance(est, CostEstimate)
-    sent = ([IonQNativeGateCompiler("aria").compile(c).circuit for c in circuits] if spec.native
-            else circuits)
+    sent = [COMPILER.compile(c).circuit for c in circuits] if spec.native else circuits
     counts = [count_billed_gates(c) for c in sent]
     assert est.circuits == len(circuits)
     assert est.shots == (1 if shots is None else shots)
