@@ -164,9 +164,6 @@ def test_bad_seed_rejected(seed: object) -> None:
     assert backend.calls == []
 
 
-@pytest.mark.xfail(strict=True, reason="InProcessBackend takes seed=True as 1 (bool is an "
-                   "Integral); IonQBackend refuses it: exclude bool in InProcessBackend's seed "
-                   "check")
 def test_bool_seed_rejected_like_ionq() -> None:
     async def work(b: Recording) -> None:
         with pytest.raises(BackendError, match="seed"):
@@ -235,9 +232,6 @@ def test_cancel_before_start() -> None:
     assert backend.calls == []  # the simulator never saw it
 
 
-@pytest.mark.xfail(strict=True, reason="right after cancel_job, check_job_status still says "
-                   "SUBMITTED until the event loop runs the cancelled task; it should report "
-                   "CANCELED at once (check the job's canceled flag first)")
 def test_status_is_canceled_right_after_cancel() -> None:
     async def work(b: Recording) -> JobStatus:
         job = await b.submit_job_async(BELL, None)
@@ -293,10 +287,6 @@ def test_failing_job_raises_job_failed_error() -> None:
     assert run(backend, work) is JobStatus.FAILED
 
 
-@pytest.mark.xfail(strict=True, reason="a BackendError raised while a job runs (e.g. 'Qiskit "
-                   "Aer failed') reaches get_job_result unwrapped, though the job's status is "
-                   "FAILED: wrap it in JobFailedError (from the original) so callers and "
-                   "BackendExecutor's retries see one failure type")
 def test_backend_error_inside_a_job_is_a_job_failure() -> None:
     async def work(b: Recording) -> None:
         job = await b.submit_job_async(BELL, None)

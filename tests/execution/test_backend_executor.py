@@ -127,10 +127,6 @@ def test_amplitude_encoded_initial_states(local: BackendExecutor, complex_: bool
     np.testing.assert_allclose(one, want[1:2], rtol=0, atol=EXACT)
 
 
-@pytest.mark.xfail(strict=True, reason="BackendExecutor.expectation refuses one weight vector "
-                   "with a batch of initial states ('initial_state has 3 rows for 1 angle "
-                   "rows'), which StatevectorSimulator.expectation broadcasts: take rows = "
-                   "max(batch.size, number of initial-state rows) before repeating the angles")
 def test_one_weight_vector_broadcasts_over_initial_states(local: BackendExecutor) -> None:
     init = states(3, 3, seed=11, complex_=False)
     w = np.array([0.4, -1.3, 0.8])

@@ -247,7 +247,8 @@ class InProcessBackend(QuantumBackend):
         caps = self.capabilities
         items = as_circuit_list(circuits, caps.max_qubits)
         shots = check_job_shots(shots, caps.exact_expectations)
-        if seed is not None and (not isinstance(seed, numbers.Integral) or seed < 0):
+        if seed is not None and (not isinstance(seed, numbers.Integral)
+                                 or isinstance(seed, bool) or seed < 0):
             raise BackendError(f"seed must be a non-negative integer, got {seed!r}")
         job_id = f"{self.name}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
         rng = np.random.default_rng(seed)
@@ -272,6 +273,8 @@ class InProcessBackend(QuantumBackend):
     async def check_job_status(self, job_id: str) -> JobStatus:
         job = self._job(job_id)
         task = job.task
+        if job.canceled:
+            return JobStatus.CANCELED
         if not task.done():
             return JobStatus.STARTED if job.started else JobStatus.SUBMITTED
         if task.cancelled():
@@ -289,7 +292,7 @@ class InProcessBackend(QuantumBackend):
             if task.cancelled():
                 raise JobFailedError(f"job {job_id} on {self.name} was canceled") from None
             raise
-        except BackendError:
+        except (JobFailedError, JobTimeoutError):
             raise
         except Exception as exc:
             raise JobFailedError(f"job {job_id} on {self.name} failed: {exc}") from exc

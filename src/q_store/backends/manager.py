@@ -56,6 +56,8 @@ def _cirq_ionq(config: Any) -> QuantumBackend:
     from q_store.backends.ionq.batch import CirqIonQBackend
 
     opts = _ionq_options(config)
+    if opts["backend"] != "simulator":
+        opts["noise_model"] = "ideal"
     return CirqIonQBackend(target=opts.pop("backend"), **opts)
 
 
@@ -89,6 +91,9 @@ class BackendManager:
     def __init__(self, config: Any = None) -> None:
         self.config = config
         self.sdk = _option(config, "quantum_sdk", "mock")
+        if self.sdk not in SDK_DEFAULTS:
+            raise ConfigError(f"unknown quantum_sdk {self.sdk!r}; choose one of "
+                              f"{', '.join(SDK_DEFAULTS)}")
         self._backends: dict[str, QuantumBackend] = {}
         self._factories = dict(_FACTORIES)
 
@@ -102,14 +107,14 @@ class BackendManager:
         return self
 
     def list_backends(self) -> list[str]:
-        return sorted({*self._factories, *_ALIASES})
+        return sorted({*self._factories, *_ALIASES, *self._backends})
 
     def register(self, name: str, backend: QuantumBackend) -> None:
         """Make ``backend`` available as ``name`` (replacing a built-in of that name)."""
         if not isinstance(backend, QuantumBackend):
             raise ConfigError(f"{name!r}: expected a QuantumBackend, got "
                               f"{type(backend).__name__}")
-        self._backends[name] = backend
+        self._backends[_ALIASES.get(name, name)] = backend
 
     @property
     def default_name(self) -> str:

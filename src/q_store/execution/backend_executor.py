@@ -124,7 +124,9 @@ class BackendExecutor:
         """``(B, K)`` expectation values for weights/inputs, like the simulator's."""
         batch = resolve_batch(circuit, weights, inputs)
         angles = parameter_map_for(circuit).angles(batch)
-        rows = batch.size if initial_state is not None else max(batch.size, 1)
+        rows = max(batch.size, 1)
+        if initial_state is not None:
+            rows = max(rows, np.atleast_2d(np.asarray(initial_state)).shape[0])
         if angles.shape[0] == 1 and rows > 1:
             angles = np.repeat(angles, rows, axis=0)
         obs, _ = _as_observables(observables)

@@ -81,7 +81,7 @@ def _terms(o: Observable) -> list[tuple[dict[int, str], Observable]]:
 @lru_cache(maxsize=256)
 def measurement_plan(observables: tuple[Observable, ...], n_qubits: int) -> MeasurementPlan:
     """Group the terms of ``observables`` into as few measurement bases as a greedy pass finds
-    (the Z basis first)."""
+    (each term joins the first basis it is compatible with)."""
     groups: list[dict[int, str]] = [{}]
     placed: list[tuple[int, int, Observable]] = []  # (observable, group, term)
     for k, o in enumerate(observables):
