@@ -2,7 +2,9 @@
 
 IonQ's pricing (as published through Azure Quantum) bills each circuit run as
 ``max(minimum, 0.000220 * N1q * shots + 0.000975 * N2q * shots)`` USD on Aria-class hardware,
-with the minimum USD 97.50 per program when error mitigation is on and USD 12.4166 when off. A
+with the minimum USD 97.50 per program when error mitigation is on and USD 12.4166 when off.
+We apply the minimum to every circuit, also inside a multi-circuit job (each circuit is its own
+program and child job on IonQ): the conservative reading, so a budget is never underestimated. A
 gate on ``k >= 3`` qubits is billed as ``6 * (k - 2)`` two-qubit gates. Times are the gate-time
 lower bound (1q 135 us, 2q 600 us on Aria, gates run one after another): readout, cooling and
 queueing come on top.
