@@ -283,8 +283,11 @@ def test_wait_for_job_backs_off_and_times_out() -> None:
         return httpx.Response(200, json={"id": "j", "status": next(statuses)})
 
     client, delays = make_client(handler)
-    job = run(client.wait_for_job("j", poll_min=0.1, poll_max=0.3))
-    assert job["status"] == "completed" and delays == [0.1, 0.2, 0.3]
+    now = iter([0.0, 1.0, 20.0, 400.0])  # start, then the clock at each pause
+    client.clock = lambda: next(now)
+    job = run(client.wait_for_job("j", poll_min=0.1, poll_max=5.0, poll_fraction=0.02))
+    # pauses: 2 % of the time waited, within [poll_min, poll_max]
+    assert job["status"] == "completed" and delays == pytest.approx([0.1, 0.4, 5.0])
 
     client = IonQClient(KEY, base_url="https://ionq.test", transport=httpx.MockTransport(
         lambda r: httpx.Response(200, json={"id": "j", "status": "started"})))

@@ -89,7 +89,7 @@ class IonQBackend(QuantumBackend):
                  connect_timeout: float = 10.0, read_timeout: float = 60.0,
                  job_timeout: float | None = None, max_retries: int = 5,
                  backoff_base: float = 0.5, backoff_max: float = 30.0,
-                 poll_min: float = 0.5, poll_max: float = 10.0,
+                 poll_min: float = 0.25, poll_max: float = 10.0,
                  ledger: str | os.PathLike[str] | JobLedger | None = None, run_key: str = "",
                  error_mitigation: bool = True, native_gates: bool = False,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
