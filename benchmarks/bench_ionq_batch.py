@@ -30,8 +30,8 @@ client's own time constants (``poll_min``/``poll_max``) are scaled the same way,
 it would in real time. Fixed real costs (JSON, circuit parsing, Python) are NOT scaled: at 0.1
 they weigh 10 times more in the unscaled numbers than they would in real time; ``--time-scale 1``
 runs in real time. Each polling setting is run for each mode: ``defaults`` (the client's
-``poll_min=0.5, poll_max=10``: intervals doubling from 0.5 s to 10 s) and ``tuned``
-(``poll_min=poll_max=0.25``, public ``IonQBackend`` arguments).
+``poll_min=0.25, poll_max=10``: each pause is 2 % of the time waited so far, within those
+bounds) and ``fixed`` (``poll_min=poll_max=0.25``: a poll every 0.25 s, for comparison).
 
 Each run uses a fresh server and a fresh client whose connection pool is opened (one untimed
 ``GET /backends``) before the clock starts; requests are counted from then on. The numba kernels
@@ -44,7 +44,7 @@ device finished the batch, "lag" the time from then until the client had every r
 Usage::
 
     python benchmarks/bench_ionq_batch.py [--time-scale 0.1[,1.0]] [--repeats 3]
-        [--modes multi,concurrent,sequential] [--polling defaults,tuned] [--out PATH]
+        [--modes multi,concurrent,sequential] [--polling defaults,fixed] [--out PATH]
 
 Writes ``benchmarks/results/bench_ionq_batch.json`` (or ``--out``) and the Markdown table next
 to it.
@@ -96,8 +96,8 @@ MODES = {
     "sequential": "(c) job per circuit, sequential",
 }
 POLLING = {  # unscaled seconds: (poll_min, poll_max)
-    "defaults": (0.5, 10.0),
-    "tuned": (0.25, 0.25),
+    "defaults": (0.25, 10.0),
+    "fixed": (0.25, 0.25),
 }
 
 
@@ -282,9 +282,9 @@ def reference_lines() -> list[str]:
         "simulating took no real time: the excess is their real time divided by the time "
         "scale); lag: from then until the client held every result (at least 0.5 s, the "
         "results request)",
-        "requests: total (submit/status/results); polling 'defaults': poll_min 0.5 s doubling "
-        "to poll_max 10 s (the client's defaults); 'tuned': poll_min = poll_max = 0.25 s "
-        "(IonQBackend arguments); times unscaled (wall / time_scale)",
+        "requests: total (submit/status/results); polling 'defaults': pauses of 2 % of the "
+        "time waited, within poll_min 0.25 s and poll_max 10 s (the client's defaults); "
+        "'fixed': poll_min = poll_max = 0.25 s; times unscaled (wall / time_scale)",
     ]
 
 
