@@ -46,23 +46,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from benchenv import cpu_model, load_average, package_version, text_table
+from benchenv import environment as machine_environment
+from benchenv import load_average, text_table
 from q_store.data.loaders import DataLoader
 from q_store.ml.config import TrainingConfig
 from q_store.ml.layers import HardwareEfficientQuantumLayer, Layer, QuantumLayer
@@ -228,16 +225,7 @@ def warm_up() -> None:
 
 
 def environment() -> dict[str, Any]:
-    return {
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
-        "load_average_at_start": load_average(),
-        "versions": {d: package_version(d) for d in ("q-store", "numpy", "numba", "scikit-learn")},
-    }
+    return machine_environment(("q-store", "numpy", "numba", "scikit-learn"))
 
 
 COLUMNS = ("model", "weights", "accuracy", "train accuracy", "training s", "epochs",

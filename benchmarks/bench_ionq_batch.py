@@ -55,10 +55,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import datetime as dt
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -70,7 +67,8 @@ from typing import Any
 
 import numpy as np
 
-from benchenv import cpu_model, load_average, package_version, text_table
+from benchenv import environment as machine_environment
+from benchenv import load_average, text_table
 from q_store.backends.base import CircuitResult
 from q_store.backends.ionq.backend import IonQBackend
 from q_store.backends.ionq.batch import IonQBatchClient
@@ -289,15 +287,7 @@ def reference_lines() -> list[str]:
 
 
 def environment() -> dict[str, Any]:
-    return {
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": load_average(),
-        "versions": {d: package_version(d) for d in ("q-store", "numpy", "numba", "httpx")},
-    }
+    return machine_environment(("q-store", "numpy", "numba", "httpx"))
 
 
 def markdown(rows: list[Row], env: dict[str, Any], notes: list[str]) -> str:

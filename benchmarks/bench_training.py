@@ -50,10 +50,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -62,10 +59,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
-from benchenv import cpu_model, load_average, package_version, text_table
+from benchenv import environment as machine_environment
+from benchenv import load_average, text_table
 from q_store.circuit import Z
 from q_store.data.loaders import DataLoader
 from q_store.ml.config import TrainingConfig
@@ -288,17 +285,8 @@ def check_predictions(p: Problem, all_systems: list[System]) -> float:
 
 
 def environment() -> dict[str, Any]:
-    return {
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
-        "load_average_at_start": load_average(),
-        "versions": {d: package_version(d) for d in ("q-store", "numpy", "numba", "pennylane",
-                                              "pennylane_lightning", "autograd")},
-    }
+    return machine_environment(("q-store", "numpy", "numba", "pennylane",
+                                "pennylane_lightning", "autograd"))
 
 
 COLUMNS = ("system", "method", "training s", "first run s", "ratio", "final epoch loss",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.metadata
 import os
 import platform
+import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cpu_model", "load_average", "package_version"]
+__all__ = ["cpu_model", "environment", "load_average", "package_version", "text_table"]
 
 
 def package_version(dist: str) -> str | None:
@@ -44,3 +47,19 @@ def text_table(columns: tuple[str, ...], body: list[list[str]], left: int = 1) -
                          for i, (v, w) in enumerate(zip(vals, widths, strict=True)))
 
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(c) for c in body])
+
+
+def environment(packages: tuple[str, ...]) -> dict[str, Any]:
+    """The machine, time, load and package versions a result was measured with."""
+    import numba
+
+    return {
+        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
+        "load_average_at_start": load_average(),
+        "versions": {d: package_version(d) for d in packages},
+    }
