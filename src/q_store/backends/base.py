@@ -150,6 +150,13 @@ def as_circuit_list(circuits: Circuit | Sequence[Circuit], max_qubits: int | Non
     return items
 
 
+def check_job_seed(seed: object) -> int | None:
+    if seed is not None and (not isinstance(seed, numbers.Integral)
+                             or isinstance(seed, bool) or seed < 0):
+        raise BackendError(f"seed must be a non-negative integer, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
 def check_job_shots(shots: object, exact_ok: bool) -> int | None:
     if shots is None:
         if not exact_ok:
@@ -247,9 +254,7 @@ class InProcessBackend(QuantumBackend):
         caps = self.capabilities
         items = as_circuit_list(circuits, caps.max_qubits)
         shots = check_job_shots(shots, caps.exact_expectations)
-        if seed is not None and (not isinstance(seed, numbers.Integral)
-                                 or isinstance(seed, bool) or seed < 0):
-            raise BackendError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = check_job_seed(seed)
         job_id = f"{self.name}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
         rng = np.random.default_rng(seed)
         job: _LocalJob

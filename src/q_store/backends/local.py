@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from q_store.backends.base import BackendCapabilities, CircuitResult, InProcessBackend
+from q_store.backends.base import (
+    BackendCapabilities,
+    CircuitResult,
+    InProcessBackend,
+    QuantumBackend,
+)
 from q_store.circuit.ir import Circuit
+from q_store.errors import ConfigError
 from q_store.sim import MAX_QUBITS, StatevectorSimulator
 from q_store.sim.density import DensityMatrixSimulator
 
-__all__ = ["LocalSimulatorBackend", "run_on_simulator"]
+__all__ = ["LocalSimulatorBackend", "remote_backend", "run_on_simulator"]
 
 
 def run_on_simulator(sim: StatevectorSimulator | DensityMatrixSimulator, circuits: list[Circuit],
@@ -43,3 +49,14 @@ class LocalSimulatorBackend(InProcessBackend):
 
     def __repr__(self) -> str:
         return f"LocalSimulatorBackend(name={self.name!r})"
+
+
+def remote_backend(backend: object) -> QuantumBackend | None:
+    """``backend`` when circuits must go through the backend protocol; None when they run on
+    the exact local simulator directly (no backend, ``mock_ideal``, a StatevectorSimulator)."""
+    if backend is None or isinstance(backend, (LocalSimulatorBackend, StatevectorSimulator)):
+        return None
+    if not isinstance(backend, QuantumBackend):
+        raise ConfigError(f"a model's backend must be a QuantumBackend (from "
+                          f"BackendManager.get_backend), got {type(backend).__name__}")
+    return backend

@@ -30,34 +30,34 @@ def _option(config: Any, name: str, default: Any) -> Any:
     return default if config is None else getattr(config, name, default)
 
 
-def _ionq_options(config: Any) -> dict[str, Any]:
-    target = _option(config, "quantum_target", "simulator")
+def _ionq_options(config: Any, backend: str | None = None) -> dict[str, Any]:
+    """IonQBackend arguments from the config; the simulator's noise model applies to the
+    simulator only (a QPU has its own noise)."""
+    if backend is None:
+        target = _option(config, "quantum_target", "simulator")
+        backend = "qpu.aria-1" if target == "qpu" else target
     return {
         "api_key": _option(config, "quantum_api_key", None),
         "pool_size": _option(config, "connection_pool_size", 5),
         "job_timeout": _option(config, "max_queue_wait_time", None),
         "native_gates": bool(_option(config, "use_native_gates", False)),
-        "backend": "qpu.aria-1" if target == "qpu" else target,
-        "noise_model": _option(config, "ionq_noise_model", "ideal"),
+        "backend": backend,
+        "noise_model": (_option(config, "ionq_noise_model", "ideal")
+                        if backend == "simulator" else "ideal"),
         "base_url": _option(config, "ionq_base_url", None),
     }
 
 
-def _ionq(config: Any, **override: Any) -> QuantumBackend:
+def _ionq(config: Any, backend: str | None = None) -> QuantumBackend:
     from q_store.backends.ionq.backend import IonQBackend
 
-    opts = {**_ionq_options(config), **override}
-    if opts["backend"] != "simulator":
-        opts["noise_model"] = "ideal"
-    return IonQBackend(**opts)
+    return IonQBackend(**_ionq_options(config, backend))
 
 
 def _cirq_ionq(config: Any) -> QuantumBackend:
     from q_store.backends.ionq.batch import CirqIonQBackend
 
     opts = _ionq_options(config)
-    if opts["backend"] != "simulator":
-        opts["noise_model"] = "ideal"
     return CirqIonQBackend(target=opts.pop("backend"), **opts)
 
 
@@ -79,7 +79,7 @@ _FACTORIES: dict[str, Callable[[Any], QuantumBackend]] = {
     "qiskit_aer": _qiskit,
     "cirq": _cirq,
     "ionq_simulator": _ionq,
-    "ionq_qpu": lambda config: _ionq(config, backend="qpu.aria-1"),
+    "ionq_qpu": lambda config: _ionq(config, "qpu.aria-1"),
     "cirq_ionq": _cirq_ionq,
 }
 _ALIASES = {"qiskit": "qiskit_aer", "ionq": "ionq_simulator"}

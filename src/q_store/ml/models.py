@@ -237,24 +237,15 @@ class QuantumModel:
 
 
 def _executor(backend: Any, shots: int | None) -> Any:
-    """The executor of a backend; None for the exact local simulator."""
-    from q_store.backends.base import QuantumBackend
-    from q_store.backends.local import LocalSimulatorBackend
-
-    if backend is None:
-        return None
-    if isinstance(backend, LocalSimulatorBackend):
-        return None if shots is None else _shots_executor(backend, shots)
-    if isinstance(backend, StatevectorSimulator):
-        return None if shots is None else _shots_executor(
-            LocalSimulatorBackend(simulator=backend), shots)
-    if not isinstance(backend, QuantumBackend):
-        raise ConfigError(f"a model's backend must be a QuantumBackend (from "
-                          f"BackendManager.get_backend), got {type(backend).__name__}")
-    return _shots_executor(backend, shots)
-
-
-def _shots_executor(backend: Any, shots: int | None) -> Any:
+    """An executor for the model's backend; None for the exact local simulator."""
+    from q_store.backends.local import LocalSimulatorBackend, remote_backend
     from q_store.execution.backend_executor import BackendExecutor
 
-    return BackendExecutor(backend, shots)
+    remote = remote_backend(backend)
+    if remote is None:
+        if shots is None:
+            return None
+        remote = (backend if isinstance(backend, LocalSimulatorBackend)
+                  else LocalSimulatorBackend(simulator=backend))
+    return BackendExecutor(remote, shots)
+

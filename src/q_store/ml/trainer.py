@@ -22,7 +22,7 @@ import numpy as np
 
 from q_store.backends.base import QuantumBackend
 from q_store.backends.cost import CostBudget, CostEstimate
-from q_store.backends.local import LocalSimulatorBackend
+from q_store.backends.local import LocalSimulatorBackend, remote_backend
 from q_store.data.loaders import DataLoader
 from q_store.errors import BudgetExceededError, ConfigError, NotSupportedError, ValidationError
 from q_store.execution.backend_executor import BackendExecutor
@@ -582,12 +582,7 @@ def _remote_backend(model: QuantumModel, manager: Any) -> QuantumBackend | None:
     backend = model.backend
     if backend is None and manager is not None:
         backend = manager.get_backend()
-    if backend is None or isinstance(backend, (LocalSimulatorBackend, StatevectorSimulator)):
-        return None
-    if not isinstance(backend, QuantumBackend):
-        raise ConfigError(f"a model's backend must be a QuantumBackend (from "
-                          f"BackendManager.get_backend), got {type(backend).__name__}")
-    return backend
+    return remote_backend(backend)
 
 
 def _sync_batches(loader: Any) -> list[tuple[Any, Any]]:

@@ -28,6 +28,7 @@ from q_store.backends.base import (
     JobStatus,
     QuantumBackend,
     as_circuit_list,
+    check_job_seed,
     check_job_shots,
 )
 from q_store.backends.cost import CostEstimate, CostModel
@@ -153,9 +154,7 @@ class IonQBackend(QuantumBackend):
         caps = self.capabilities
         items = as_circuit_list(circuits, caps.max_qubits)
         shots = check_job_shots(shots, caps.exact_expectations)
-        if seed is not None and (not isinstance(seed, numbers.Integral)
-                                 or isinstance(seed, bool) or seed < 0):
-            raise BackendError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = check_job_seed(seed)
         if name is not None and not isinstance(name, str):
             raise BackendError(f"name must be a string, got {type(name).__name__}")
         meta = check_metadata(metadata)
