@@ -278,9 +278,11 @@ class IonQBackend(QuantumBackend):
         children = [str(c) for c in job.get("child_job_ids") or ()]
         info = self._jobs.get(job_id)
         if info is None:  # a job submitted elsewhere: every circuit has the job's qubits
-            if not isinstance(job.get("qubits"), int):
-                raise BackendError(f"IonQ job {job_id} does not say how many qubits it has")
-            info = _JobInfo((job["qubits"],) * max(1, len(children)))
+            qubits = _job_qubits(job)
+            if qubits is None:
+                raise BackendError(f"IonQ job {job_id} does not say how many qubits it has "
+                                   "(no stats.qubits in v0.4, no qubits in v0.3)")
+            info = _JobInfo((qubits,) * max(1, len(children)))
         if children:
             if len(children) != len(info.qubits):
                 raise BackendError(f"IonQ job {job_id} has {len(children)} child jobs, but "
@@ -309,6 +311,13 @@ class IonQBackend(QuantumBackend):
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _job_qubits(job: Mapping[str, Any]) -> int | None:
+    """The qubit count of a job object: ``stats.qubits`` in v0.4, top-level ``qubits`` in v0.3."""
+    stats = job.get("stats")
+    n = stats.get("qubits") if isinstance(stats, Mapping) else job.get("qubits")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
 
 def _circuit_result(probs: Mapping[str, Any], n_qubits: int, shots: int | None
