@@ -13,6 +13,7 @@ __all__ = [
     "BudgetExceededError",
     "CircuitError",
     "ConfigError",
+    "ConfigWarning",
     "JobFailedError",
     "JobTimeoutError",
     "NotSupportedError",
@@ -54,6 +55,10 @@ class QASMError(ValidationError):
 
 class ConfigError(ValidationError):
     """An invalid configuration value or an unknown configuration field."""
+
+
+class ConfigWarning(UserWarning):
+    """A configuration option that is valid but cannot take effect with the others."""
 
 
 class NotSupportedError(QStoreError):

@@ -94,3 +94,64 @@ def test_keys_never_in_repr_or_dict():
     assert "SECRET" not in repr(cfg)
     assert "SECRET" not in str(cfg.to_dict())
     assert cfg.to_dict(include_secrets=True)["quantum_api_key"] == "ionq-SECRET"
+
+
+# Every option the spec's documents name (TrainingConfig(...) arguments, `config.x = ...`
+# assignments and TrainingConfig field listings in ../shared/spec/*.md, v3.2 to v3.5), kept here so CI checks it without the spec.
+SPEC_OPTIONS = (
+    "adaptive_batch_sizing", "adaptive_circuit_depth", "adaptive_shot_allocation",
+    "backend_configs", "base_shots", "batch_size", "batch_timeout", "cache_size",
+    "circuit_depth", "circuit_depth_schedule", "connection_pool_size", "dashboard_port",
+    "debug_mode", "enable_all_v34_features", "enable_all_v35_features",
+    "enable_batch_execution", "enable_circuit_cache", "enable_circuit_optimization",
+    "enable_dashboard", "enable_multi_backend", "enable_performance_tracking",
+    "enable_smart_caching", "entanglement_pruning", "epochs", "gate_merging",
+    "gradient_clip_norm", "gradient_clip_value", "gradient_method",
+    "hardware_efficient_ansatz", "identity_removal", "learning_rate", "log_level",
+    "max_circuit_depth", "max_queue_wait_time", "max_shots", "min_circuit_depth", "min_shots",
+    "n_qubits", "natural_gradient_regularization", "performance_log_dir", "pinecone_api_key",
+    "qfim_cache_size", "quantum_api_key", "quantum_sdk", "quantum_target",
+    "retry_failed_circuits", "spsa_a_initial", "spsa_c_initial", "use_batch_api",
+    "use_concurrent_submission", "use_native_gates",
+)
+
+
+def _spec_option_names() -> set[str]:
+    """Option names in the spec's documents, read the way a user copies them."""
+    import re
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
+    names: set[str] = set()
+    for doc in sorted(spec.glob("*.md")):
+        text = doc.read_text(encoding="utf-8")
+        for m in re.finditer(r"TrainingConfig\(", text):
+            depth, i = 1, m.end()
+            while depth and i < len(text):
+                depth += {"(": 1, ")": -1}.get(text[i], 0)
+                i += 1
+            names.update(re.findall(r"[(,\n]\s*(\w+)\s*=(?!=)", "(" + text[m.end():i]))
+        names.update(re.findall(r"\bconfig\.(\w+)\s*=(?!=)", text))
+        for m in re.finditer(r"class TrainingConfig\b.*?```", text, re.S):  # field listings
+            names.update(re.findall(r"^\s+(\w+)\s*:[^=\n]*=", m.group(0), re.M))
+    return names
+
+
+def test_the_list_of_spec_options_is_complete():
+    found = _spec_option_names()
+    if not found:
+        pytest.skip("the spec documents (../shared/spec) are not next to this checkout")
+    assert found == set(SPEC_OPTIONS)
+
+
+@pytest.mark.parametrize("name", SPEC_OPTIONS)
+def test_every_spec_option_is_known(name):
+    """Each is accepted at its default, and assigning it is validated: either it works or
+    it says NotSupportedError, never 'unknown'."""
+    cfg = TrainingConfig(**{name: getattr(TrainingConfig(), name)})
+    assert name in cfg.explicitly_set
+    value = getattr(cfg, name)
+    try:
+        setattr(cfg, name, value)
+    except NotSupportedError:  # pragma: no cover - defaults are always supported
+        pytest.fail(f"{name} at its default must be accepted")

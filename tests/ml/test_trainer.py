@@ -23,7 +23,7 @@ def blobs(n: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("task,method", [
     ("regression", "adjoint"), ("classification", "adjoint"),
-    ("classification", "parameter_shift"), ("regression", "natural_gradient"),
+    ("classification", "parameter_shift"),
 ])
 def test_loss_gradient_matches_central_differences_of_the_loss(task, method):
     x, y = blobs(12, seed=1)
@@ -32,8 +32,7 @@ def test_loss_gradient_matches_central_differences_of_the_loss(task, method):
     if task == "regression":
         yy = np.stack([np.sin(x[:, 0]), np.cos(x[:, 1])], axis=1)
     trainer = QuantumTrainer(TrainingConfig(gradient_method="adjoint"))
-    loss, grad = trainer.loss_and_gradient(m, x, yy, method="adjoint" if method ==
-                                           "natural_gradient" else method)
+    loss, grad = trainer.loss_and_gradient(m, x, yy, method=method)
     w0, eps = m.weights, 1e-6
     fd = np.zeros_like(w0)
     for i in range(len(w0)):
@@ -45,6 +44,48 @@ def test_loss_gradient_matches_central_differences_of_the_loss(task, method):
     m.weights = w0
     np.testing.assert_allclose(grad, fd, atol=1e-7)
     assert loss == pytest.approx(trainer.loss_and_gradient(m, x, yy)[0])
+
+
+def _fubini_study_by_differences(m: QuantumModel, x: np.ndarray, h: float = 1e-5
+                                 ) -> np.ndarray:
+    """Batch-mean Fubini-Study metric from central differences of the simulated states."""
+    from q_store.sim import StatevectorSimulator
+
+    sim, (inputs, _) = StatevectorSimulator(), m.encode(x)
+    w0 = m.weights
+    psi = sim.state(m.circuit, w0, inputs)
+    dpsi = []
+    for i in range(len(w0)):
+        e = np.zeros_like(w0)
+        e[i] = h
+        dpsi.append((sim.state(m.circuit, w0 + e, inputs)
+                     - sim.state(m.circuit, w0 - e, inputs)) / (2 * h))
+    d = np.stack(dpsi, axis=1)  # (B, P, 2^n)
+    gram = np.einsum("bid,bjd->bij", d.conj(), d)
+    ov = np.einsum("bd,bid->bi", psi.conj(), d)
+    return (gram - np.einsum("bi,bj->bij", ov.conj(), ov)).real.mean(axis=0)
+
+
+def test_natural_gradient_step_is_the_metric_preconditioned_gradient():
+    """One SGD step of natural-gradient training moves the weights by
+    ``-lr * (g + eps I)^-1 grad``, with the metric g computed here by finite differences."""
+    x, _ = blobs(6, seed=4)
+    yy = np.stack([np.sin(x[:, 0]), np.cos(x[:, 1])], axis=1)
+    m = QuantumModel(4, 2, 2, seed=1)
+    lr, eps = 0.1, 0.01
+    cfg = TrainingConfig(gradient_method="natural_gradient", optimizer="sgd", learning_rate=lr,
+                         natural_gradient_regularization=eps, epochs=1, batch_size=6,
+                         shuffle=False)
+    trainer = QuantumTrainer(cfg)
+    w0 = m.weights.copy()
+    _, grad = trainer.loss_and_gradient(m, x, yy, method="adjoint")
+    g = _fubini_study_by_differences(m, x)
+    assert np.linalg.norm(g) > 0.1  # the metric is far from the identity here
+    expected = w0 - lr * np.linalg.pinv(g + eps * np.eye(len(g))) @ grad
+    trainer.fit(m, (x, yy))
+    np.testing.assert_allclose(m.weights, expected, atol=1e-7)
+    plain = w0 - lr * grad
+    assert np.abs(m.weights - plain).max() > 1e-3  # not the plain gradient step
 
 
 def test_training_reaches_high_accuracy_on_a_separable_problem():
@@ -64,8 +105,9 @@ def test_training_reaches_high_accuracy_on_a_separable_problem():
 @pytest.mark.parametrize("method", ["adjoint", "spsa", "adaptive"])
 def test_resumed_run_reproduces_the_uninterrupted_run(tmp_path, method):
     x, y = blobs(40, seed=5)
-    kw = dict(epochs=5, batch_size=8, learning_rate=0.05, seed=11, gradient_method=method,
-              adaptive_refine_every=3)
+    kw = dict(epochs=5, batch_size=8, learning_rate=0.05, seed=11, gradient_method=method)
+    if method == "adaptive":
+        kw["adaptive_refine_every"] = 3
 
     def fresh():
         return QuantumModel(4, 2, 2, task="classification", hardware_efficient=True, seed=2)
@@ -192,16 +234,30 @@ def test_adaptive_uses_spsa_refines_periodically_and_switches_when_stalled():
 
 @pytest.mark.parametrize("schedule", ["exponential", "cosine"])
 def test_learning_rate_schedules_decay_to_the_final_fraction(schedule):
+    """Each SGD update is ``-lr_k * grad`` with ``lr_k`` decaying from ``learning_rate`` to
+    ``final_fraction * learning_rate`` over the planned steps (here 4: one batch per epoch)."""
     x, y = blobs(20)
-    cfg = TrainingConfig(epochs=3, batch_size=10, learning_rate=0.1,
-                         learning_rate_schedule=schedule, learning_rate_final_fraction=0.05)
+    lr, f, steps = 0.1, 0.05, 4
+    cfg = TrainingConfig(epochs=steps, batch_size=20, learning_rate=lr, optimizer="sgd",
+                         learning_rate_schedule=schedule, learning_rate_final_fraction=f,
+                         shuffle=False)
     trainer = QuantumTrainer(cfg)
-    trainer.fit(QuantumModel(4, 2, 1, task="classification", seed=0), (x, y))
-    assert trainer._planned_steps == 6
-    assert trainer._scheduled_learning_rate(0) == pytest.approx(0.1)
-    assert trainer._scheduled_learning_rate(6) == pytest.approx(0.005)
-    mid = trainer._scheduled_learning_rate(3)
-    assert 0.005 < mid < 0.1
+    m = QuantumModel(4, 2, 1, task="classification", seed=0)
+
+    def expected_lr(k: int) -> float:
+        frac = k / steps
+        if schedule == "exponential":
+            return lr * f**frac
+        return lr * (f + (1 - f) * 0.5 * (1 + np.cos(np.pi * frac)))
+
+    for k in range(steps):
+        w0 = m.weights.copy()
+        _, grad = trainer.loss_and_gradient(m, x, y)
+        trainer.fit(m, (x, y), epochs=1)
+        np.testing.assert_allclose(m.weights, w0 - expected_lr(k) * grad, atol=1e-12)
+    assert trainer.history["learning_rates"] == pytest.approx(
+        [expected_lr(k) for k in range(steps)])
+    assert trainer.learning_rate_at(steps) == pytest.approx(lr * f)
     with pytest.raises(ConfigError, match="constant, exponential, cosine"):
         TrainingConfig(learning_rate_schedule="linear")
 

@@ -10,6 +10,7 @@ or set.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from q_store.backends.local import LocalSimulatorBackend
 from q_store.backends.noisy import NoisySimulatorBackend
 from q_store.errors import ConfigError
 
-__all__ = ["BACKEND_NAMES", "SDK_DEFAULTS", "BackendManager"]
+__all__ = ["BACKEND_NAMES", "SDK_DEFAULTS", "BackendManager", "default_backend_name"]
 
 SDK_DEFAULTS = {"mock": "mock_ideal", "cirq": "cirq", "qiskit": "qiskit_aer",
                 "ionq": "ionq_simulator"}
@@ -28,6 +29,17 @@ BACKEND_NAMES = ("mock_ideal", "mock_noisy", "qiskit", "qiskit_aer", "cirq", "io
 
 def _option(config: Any, name: str, default: Any) -> Any:
     return default if config is None else getattr(config, name, default)
+
+
+def default_backend_name(config: Any, sdk: str | None = None) -> str:
+    """The backend an SDK's circuits run on by default (``sdk`` or the config's
+    ``quantum_sdk``); IonQ with a QPU ``quantum_target`` gives ``ionq_qpu``."""
+    sdk = _option(config, "quantum_sdk", "mock") if sdk is None else sdk
+    name = SDK_DEFAULTS.get(sdk, "mock_ideal")
+    if name == "ionq_simulator" and _option(config, "quantum_target",
+                                            "simulator") != "simulator":
+        return "ionq_qpu"
+    return name
 
 
 def _ionq_options(config: Any, backend: str | None = None) -> dict[str, Any]:
@@ -85,44 +97,63 @@ _FACTORIES: dict[str, Callable[[Any], QuantumBackend]] = {
 _ALIASES = {"qiskit": "qiskit_aer", "ionq": "ionq_simulator"}
 
 
+def _options_key(config: Any, name: str) -> tuple[Any, ...]:
+    """What of the config a factory reads: a backend is rebuilt when that changes (the API
+    key only as a digest)."""
+    if name not in ("ionq_simulator", "ionq_qpu", "cirq_ionq"):
+        return ()
+    opts = _ionq_options(config, "qpu.aria-1" if name == "ionq_qpu" else None)
+    key = opts.pop("api_key")
+    digest = None if key is None else hashlib.sha256(str(key).encode()).hexdigest()
+    return (digest, *sorted(opts.items()))
+
+
 class BackendManager:
-    """Creates (on first use) and hands out backends by name; ``register`` adds your own."""
+    """Creates (on first use) and hands out backends by name; ``register`` adds your own.
+
+    The default backend follows the config's ``quantum_sdk`` (``initialize(sdk=...)`` sets
+    it), and a backend is built anew when the config options it was built from change."""
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
-        self.sdk = _option(config, "quantum_sdk", "mock")
-        if self.sdk not in SDK_DEFAULTS:
-            raise ConfigError(f"unknown quantum_sdk {self.sdk!r}; choose one of "
+        self._sdk = _option(config, "quantum_sdk", "mock")
+        if self._sdk not in SDK_DEFAULTS:
+            raise ConfigError(f"unknown quantum_sdk {self._sdk!r}; choose one of "
                               f"{', '.join(SDK_DEFAULTS)}")
-        self._backends: dict[str, QuantumBackend] = {}
+        self._registered: dict[str, QuantumBackend] = {}
+        self._built: dict[tuple[str, tuple[Any, ...]], QuantumBackend] = {}
         self._factories = dict(_FACTORIES)
 
+    @property
+    def sdk(self) -> str:
+        """The SDK whose default backend :meth:`get_backend` returns."""
+        return _option(self.config, "quantum_sdk", self._sdk)
+
     async def initialize(self, sdk: str | None = None) -> BackendManager:
-        """Select the SDK whose default backend :meth:`get_backend` returns."""
+        """Select the SDK whose default backend :meth:`get_backend` returns (written to the
+        config, which the trainer shares)."""
         if sdk is not None:
             if sdk not in SDK_DEFAULTS:
                 raise ConfigError(f"unknown sdk {sdk!r}; choose one of "
                                   f"{', '.join(SDK_DEFAULTS)}")
-            self.sdk = sdk
+            if self.config is not None and hasattr(self.config, "quantum_sdk"):
+                self.config.quantum_sdk = sdk
+            self._sdk = sdk
         return self
 
     def list_backends(self) -> list[str]:
-        return sorted({*self._factories, *_ALIASES, *self._backends})
+        return sorted({*self._factories, *_ALIASES, *self._registered})
 
     def register(self, name: str, backend: QuantumBackend) -> None:
         """Make ``backend`` available as ``name`` (replacing a built-in of that name)."""
         if not isinstance(backend, QuantumBackend):
             raise ConfigError(f"{name!r}: expected a QuantumBackend, got "
                               f"{type(backend).__name__}")
-        self._backends[_ALIASES.get(name, name)] = backend
+        self._registered[_ALIASES.get(name, name)] = backend
 
     @property
     def default_name(self) -> str:
-        name = SDK_DEFAULTS.get(self.sdk, "mock_ideal")
-        if name == "ionq_simulator" and _option(self.config, "quantum_target",
-                                                "simulator") != "simulator":
-            return "ionq_qpu"
-        return name
+        return default_backend_name(self.config, self.sdk)
 
     def get_backend(self, name: str | None = None) -> QuantumBackend:
         """The backend called ``name`` (default: the selected SDK's default backend)."""
@@ -130,14 +161,17 @@ class BackendManager:
         if not isinstance(key, str):
             raise ConfigError(f"backend names are strings, got {key!r}")
         key = _ALIASES.get(key, key)
-        if key not in self._backends:
-            if key not in self._factories:
-                raise ConfigError(f"unknown backend {name!r}; available: "
-                                  f"{', '.join(self.list_backends())}")
-            self._backends[key] = self._factories[key](self.config)
-        return self._backends[key]
+        if key in self._registered:
+            return self._registered[key]
+        if key not in self._factories:
+            raise ConfigError(f"unknown backend {name!r}; available: "
+                              f"{', '.join(self.list_backends())}")
+        built = (key, _options_key(self.config, key))
+        if built not in self._built:
+            self._built[built] = self._factories[key](self.config)
+        return self._built[built]
 
     async def close(self) -> None:
-        """Close every backend created so far."""
-        for backend in self._backends.values():
+        """Close every backend created or registered so far."""
+        for backend in (*self._built.values(), *self._registered.values()):
             await backend.close()

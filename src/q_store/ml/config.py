@@ -39,7 +39,7 @@ class TrainingConfig:
     quantum_sdk: str = "mock"
     quantum_target: str = "simulator"
     quantum_api_key: str | None = _secret()
-    pinecone_api_key: str | None = _secret()  # accepted for spec compatibility; never stored
+    pinecone_api_key: str | None = _secret()  # accepted for spec compatibility; read by nothing
     shots: int | None = None  # None: exact expectation values where the backend allows
     ionq_noise_model: str = "ideal"  # IonQ cloud simulator noise: ideal | aria-1 | forte-1
     ionq_base_url: str | None = None  # None: https://api.ionq.co; or a local IonQ emulator
@@ -91,6 +91,7 @@ class TrainingConfig:
     retry_failed_circuits: bool = False  # resubmit a job that failed on the backend (twice)
     # accepted now, implemented with the execution engine (later releases)
     enable_all_v34_features: bool = False
+    enable_all_v35_features: bool = False
     enable_smart_caching: bool = False
     adaptive_batch_sizing: bool = False
     use_concurrent_submission: bool = False
@@ -122,6 +123,7 @@ class TrainingConfig:
             else:
                 value = f.default
             object.__setattr__(self, f.name, value)
+        object.__setattr__(self, "_explicit", frozenset(kwargs))
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -133,6 +135,51 @@ class TrainingConfig:
         except Exception:
             object.__setattr__(self, name, old)
             raise
+        object.__setattr__(self, "_explicit", self._explicit | {name})
+
+    @property
+    def explicitly_set(self) -> frozenset[str]:
+        """Names of the options given to the constructor or assigned since."""
+        return self._explicit
+
+    @property
+    def spsa_step_size(self) -> float:
+        """SPSA's initial step size ``a``: ``spsa_a_initial`` if set, else ``learning_rate``."""
+        return self.spsa_a_initial if "spsa_a_initial" in self._explicit else self.learning_rate
+
+    def inapplicable(self) -> list[str]:
+        """Why each explicitly set option cannot take effect with the others (empty when all
+        apply). The trainer warns with these messages, so no option is silently ignored."""
+        method = self.gradient_method
+        rules: list[tuple[tuple[str, ...], bool, str]] = [
+            (("learning_rate",), method == "spsa" and "spsa_a_initial" in self._explicit,
+             "spsa_a_initial sets the step size of gradient_method='spsa'"),
+            (("learning_rate_schedule", "learning_rate_final_fraction"), method == "spsa",
+             "gradient_method='spsa' decays its step size by Spall's gain "
+             "a_k = a / (k + 1)^0.602"),
+            (("learning_rate_final_fraction",), self.learning_rate_schedule == "constant",
+             "it shapes the 'exponential' and 'cosine' learning_rate_schedule only"),
+            (("spsa_a_initial",), method != "spsa",
+             "it is SPSA's step size, used with gradient_method='spsa' only (the 'adaptive' "
+             "method steps with learning_rate)"),
+            (("spsa_c_initial", "spsa_samples"), method not in ("spsa", "adaptive"),
+             "it applies to gradient_method 'spsa' and 'adaptive' only"),
+            (("natural_gradient_regularization",), method != "natural_gradient",
+             "it applies to gradient_method='natural_gradient' only"),
+            (("adaptive_switch_patience", "adaptive_refine_every"), method != "adaptive",
+             "it applies to gradient_method='adaptive' only"),
+            (("early_stopping_min_delta",), self.early_stopping_patience is None,
+             "early stopping is off (early_stopping_patience=None)"),
+            (("checkpoint_every",), self.checkpoint_dir is None,
+             "no checkpoint_dir is set"),
+        ]
+        out = []
+        for names, inapplicable, why in rules:
+            for name in names:
+                if inapplicable and name in self._explicit:
+                    out.append(f"TrainingConfig.{name}={getattr(self, name)!r} has no effect: "
+                               f"{why}")
+        return out
 
     # -- validation ----------------------------------------------------------------------------
     def validate(self) -> None:
@@ -204,7 +251,8 @@ class TrainingConfig:
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("qfim_cache_size", "enable_all_v34_features", "enable_smart_caching",
+        later = ("qfim_cache_size", "enable_all_v34_features", "enable_all_v35_features",
+                 "enable_smart_caching",
                  "adaptive_batch_sizing", "use_concurrent_submission",
                  "enable_multi_backend", "backend_configs", "adaptive_circuit_depth",
                  "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
@@ -233,7 +281,9 @@ class TrainingConfig:
         return out
 
     def replace(self, **changes: Any) -> TrainingConfig:
-        return TrainingConfig(**{**self.to_dict(include_secrets=True), **changes})
+        """A copy with ``changes``; options set explicitly here stay explicit there."""
+        kept = {name: getattr(self, name) for name in self._explicit}
+        return TrainingConfig(**{**kept, **changes})
 
 
 def _check_field(name: str) -> None:

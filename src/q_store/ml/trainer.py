@@ -10,10 +10,13 @@ optimiser state, epoch, random state and gradient-method state are all saved.
 from __future__ import annotations
 
 import asyncio
+import copy
+import hashlib
 import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,15 @@ import numpy as np
 from q_store.backends.base import QuantumBackend
 from q_store.backends.cost import CostBudget, CostEstimate
 from q_store.backends.local import LocalSimulatorBackend, remote_backend
+from q_store.backends.manager import BackendManager, default_backend_name
 from q_store.data.loaders import DataLoader
-from q_store.errors import BudgetExceededError, ConfigError, NotSupportedError, ValidationError
+from q_store.errors import (
+    BudgetExceededError,
+    ConfigError,
+    ConfigWarning,
+    NotSupportedError,
+    ValidationError,
+)
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.cache import CircuitCache
 from q_store.gradients import (
@@ -36,7 +46,14 @@ from q_store.gradients import (
     metric_tensor,
 )
 from q_store.ml.checkpoints import load_checkpoint_file, save_checkpoint_file
-from q_store.ml.config import TrainingConfig
+from q_store.ml.config import SECRET_FIELDS, TrainingConfig
+from q_store.ml.inputs import (
+    check_data,
+    check_features,
+    check_targets,
+    is_xy_pair,
+    split_batch,
+)
 from q_store.ml.losses import get_loss
 from q_store.ml.models import QuantumModel
 from q_store.ml.optimizers import (
@@ -51,6 +68,12 @@ __all__ = ["QuantumTrainer"]
 
 log = logging.getLogger("q_store.trainer")
 _FORMAT = "q_store.checkpoint/1"
+_NOTHING = object()
+# options whose change rebuilds the backend and its executor
+_BACKEND_FIELDS = frozenset({
+    "quantum_sdk", "quantum_target", "quantum_api_key", "shots", "ionq_noise_model",
+    "ionq_base_url", "batch_timeout", "use_batch_api", "use_native_gates",
+    "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits"})
 
 
 class _ShotExecutor:
@@ -81,78 +104,147 @@ class QuantumTrainer:
         if not isinstance(self.config, TrainingConfig):
             raise ConfigError("config must be a TrainingConfig")
         self.backend_manager = backend_manager
-        cfg = self.config
-        level = "DEBUG" if cfg.debug_mode else str(cfg.log_level).upper()
-        log.setLevel(getattr(logging, level))
-        self.cache = CircuitCache(cfg.cache_size if cfg.enable_circuit_cache else 0)
-        self.simulator = StatevectorSimulator(cache=self.cache)
-        self.rng = np.random.default_rng(cfg.seed)
-        executor: Any = self.simulator
-        if cfg.shots is not None:
-            executor = _ShotExecutor(self.simulator, cfg.shots, self.rng)
-        self._methods: dict[str, GradientMethod] = {
-            "parameter_shift": ParameterShiftGradient(executor),
-            "finite_difference": FiniteDifferenceGradient(
-                executor, **({"step": 0.1} if cfg.shots else {})),
-            "spsa": SPSAGradient(executor, c=cfg.spsa_c_initial, a=cfg.spsa_a_initial,
-                                 big_a=0.0, n_samples=cfg.spsa_samples, seed=self.rng),
-        }
-        if cfg.shots is None:
-            self._methods["adjoint"] = AdjointGradient(self.simulator)
-        learning_rate: Any = cfg.learning_rate
-        self._planned_steps = 1
-        if cfg.learning_rate_schedule != "constant":
-            learning_rate = self._scheduled_learning_rate
-        if cfg.gradient_method == "spsa":  # Spall's step-size gains a_k
-            spsa = self._methods["spsa"]
-            learning_rate = spsa.learning_rate  # type: ignore[attr-defined]
-        self.optimizer = optimizer_from_config(cfg.optimizer, learning_rate,
-                                               clip_value=cfg.gradient_clip_value,
-                                               clip_norm=cfg.gradient_clip_norm,
-                                               momentum=cfg.momentum)
-        self.loss_fn = None if cfg.loss is None else get_loss(cfg.loss)
+        self._own_manager: BackendManager | None = None  # built when none was given
+        self.rng = np.random.default_rng(self.config.seed)
         self.opt_state: Any = None
         self.epoch = 0
         self.step = 0
         self.history: dict[str, list[Any]] = {"losses": [], "val_losses": [], "accuracy": [],
                                                "val_accuracy": [], "epoch_times": [],
-                                               "gradient_methods": []}
+                                               "gradient_methods": [], "learning_rates": []}
         self._adaptive: dict[str, Any] = {"method": "spsa", "stall": 0, "best": None}
         self._early: dict[str, Any] = {"best": None, "stall": 0}
         self._best_weights: np.ndarray | None = None
         self._stats = {"circuits": 0, "batches": 0, "batch_time": 0.0, "total_time": 0.0}
         self._method_counts: dict[str, int] = {}
-        self.budget = CostBudget(cfg.max_cost_usd)
+        self._planned_steps = 1
+        self.budget = CostBudget(self.config.max_cost_usd)
         self.backend: QuantumBackend | None = None  # None: the exact local simulator
         self.executor: BackendExecutor | None = None
+        self._backend_ready = False  # False: resolve the backend at the next call
+        self._moved_from: Any = _NOTHING  # a model backend that a quantum_sdk change overrode
+        self._sdk_changed = False
         self.stop_reason: str | None = None
+        self._applied: dict[str, Any] | None = None
+        self._apply_config()
+
+    # -- configuration -----------------------------------------------------------------------------
+    def _apply_config(self) -> None:
+        """Bring every component built from the config up to date with it.
+
+        Called by every public entry point, so options changed after the trainer was built
+        (``config.learning_rate = 0.001``, ``config.quantum_sdk = "ionq"``, as the spec does)
+        take effect at the next ``train`` / ``fit`` / ``evaluate`` call or epoch. Training
+        state (weights, optimiser moments, epoch, random state, SPSA's counter, money spent)
+        carries over."""
+        cfg = self.config
+        if not isinstance(cfg, TrainingConfig):
+            raise ConfigError("trainer.config must be a TrainingConfig")
+        snap = _snapshot(cfg)
+        if snap == self._applied:
+            return
+        old = self._applied or {}
+        changed = {k for k, v in snap.items() if k not in old or old[k] != v}
+        first = self._applied is None
+        if not first:
+            log.info("configuration changed (%s): applying it", ", ".join(sorted(changed)))
+        level = "DEBUG" if cfg.debug_mode else str(cfg.log_level).upper()
+        log.setLevel(getattr(logging, level))
+        if first or changed & {"cache_size", "enable_circuit_cache"}:
+            self.cache = CircuitCache(cfg.cache_size if cfg.enable_circuit_cache else 0)
+            self.simulator = StatevectorSimulator(cache=self.cache)
+        if not first and "seed" in changed:
+            self.rng = np.random.default_rng(cfg.seed)
+        if not first and changed & _BACKEND_FIELDS:
+            self._release_backend()
+            self._sdk_changed = self._sdk_changed or "quantum_sdk" in changed
+        spsa_k = self._methods["spsa"].k if not first else 0  # type: ignore[attr-defined]
+        self._methods = self._build_methods(self.executor or self._local_executor())
+        self._methods["spsa"].k = spsa_k  # type: ignore[attr-defined]
+        if not first and "optimizer" in changed:
+            self.opt_state = None  # Adam's moments mean nothing to SGD
+        learning_rate: Any = cfg.learning_rate
+        if cfg.learning_rate_schedule != "constant":
+            learning_rate = self._scheduled_learning_rate
+        if cfg.gradient_method == "spsa":  # Spall's step-size gains a_k
+            learning_rate = self._methods["spsa"].learning_rate  # type: ignore[attr-defined]
+        self._learning_rate = learning_rate
+        self.optimizer = optimizer_from_config(cfg.optimizer, learning_rate,
+                                               clip_value=cfg.gradient_clip_value,
+                                               clip_norm=cfg.gradient_clip_norm,
+                                               momentum=cfg.momentum)
+        self.loss_fn = None if cfg.loss is None else get_loss(cfg.loss)
+        self.budget.limit_usd = CostBudget(cfg.max_cost_usd).limit_usd  # spending carries over
+        for message in cfg.inapplicable():
+            warnings.warn(message, ConfigWarning, stacklevel=3)
+        self._applied = snap
+
+    def _build_methods(self, executor: Any) -> dict[str, GradientMethod]:
+        cfg = self.config
+        methods: dict[str, GradientMethod] = {
+            "parameter_shift": ParameterShiftGradient(executor),
+            "finite_difference": FiniteDifferenceGradient(
+                executor, **({"step": 0.1} if cfg.shots else {})),
+            "spsa": SPSAGradient(executor, c=cfg.spsa_c_initial, a=cfg.spsa_step_size,
+                                 big_a=0.0, n_samples=cfg.spsa_samples, seed=self.rng),
+        }
+        if cfg.shots is None:
+            methods["adjoint"] = AdjointGradient(self.simulator)
+        return methods
+
+    def _local_executor(self) -> Any:
+        if self.config.shots is None:
+            return self.simulator
+        return _ShotExecutor(self.simulator, self.config.shots, self.rng)
 
     # -- where circuits run ----------------------------------------------------------------------
+    def _manager(self) -> Any:
+        if self.backend_manager is not None:
+            return self.backend_manager
+        if self._own_manager is None:
+            self._own_manager = BackendManager(self.config)
+        return self._own_manager
+
+    def _select_backend(self, model: QuantumModel) -> Any:
+        """The model's own backend, else the configured SDK's default backend. Changing
+        ``config.quantum_sdk`` later moves the model to the new SDK's default backend."""
+        if self._sdk_changed:  # the newest choice wins over the model's earlier backend
+            self._moved_from, self._sdk_changed = model.backend, False
+        own = model.backend
+        if own is not None and own is not self._moved_from:
+            return own
+        if own is not None:
+            log.warning("config.quantum_sdk=%r: running on that SDK's default backend instead "
+                        "of the model's backend %r", self.config.quantum_sdk,
+                        getattr(own, "name", own))
+        return self._manager().get_backend(default_backend_name(self.config))
+
     def _use_backend(self, model: QuantumModel) -> None:
         """Point the hardware-compatible gradient methods at the model's backend."""
-        backend = _remote_backend(model, self.backend_manager)
-        if backend is self.backend:
+        self._apply_config()
+        backend = remote_backend(self._select_backend(model))
+        if self._backend_ready and backend is self.backend:
             return
         cfg = self.config
-        if self.executor is not None:
-            self.executor.close()
-        self.backend, self.executor = backend, None
-        executor: Any = self.simulator
+        self._release_backend()
+        executor: Any = self._local_executor()
         if backend is not None:
             executor = self.executor = BackendExecutor(
                 backend, cfg.shots, seed=int(self.rng.integers(2**31)), budget=self.budget,
                 batch_jobs=cfg.use_batch_api, timeout=cfg.batch_timeout,
                 retries=2 if cfg.retry_failed_circuits else 0)
-        elif cfg.shots is not None:
-            executor = _ShotExecutor(self.simulator, cfg.shots, self.rng)
+        self.backend, self._backend_ready = backend, True
         for name in ("parameter_shift", "finite_difference", "spsa"):
             self._methods[name].executor = executor
 
-    def close(self) -> None:
-        """Close the connections of a remote backend (the trainer can be used again)."""
+    def _release_backend(self) -> None:
         if self.executor is not None:
             self.executor.close()
-        self.backend, self.executor = None, None
+        self.backend, self.executor, self._backend_ready = None, None, False
+
+    def close(self) -> None:
+        """Close the connections of a remote backend (the trainer can be used again)."""
+        self._release_backend()
 
     def estimate_cost(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
                       epochs: int | None = None) -> CostEstimate:
@@ -209,6 +301,22 @@ class QuantumTrainer:
             return cfg.learning_rate * (f**frac if f > 0 else 1.0 - frac)
         return cfg.learning_rate * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * frac)))
 
+    def learning_rate_at(self, step: int) -> float:
+        """The optimiser's step size at update ``step`` (0-based), as configured."""
+        lr = self._learning_rate
+        return float(lr(step) if callable(lr) else lr)
+
+    def _check_model(self, model: QuantumModel) -> None:
+        cfg = self.config
+        if "n_qubits" in cfg.explicitly_set and cfg.n_qubits != model.n_qubits:
+            raise ConfigError(f"config.n_qubits={cfg.n_qubits} but the model has "
+                              f"{model.n_qubits} qubits; build the model with "
+                              "QuantumModel.from_config(config, ...) or set n_qubits to match")
+
+    def _check_data(self, model: QuantumModel, loader: Any, where: str) -> None:
+        """Check all of ``loader`` now where it can be read twice (before any step runs)."""
+        check_data(loader, model.input_dim, model.task, model.output_dim, where)
+
     # -- public API ------------------------------------------------------------------------------
     async def train(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
                     epochs: int | None = None, *, resume_from: str | Path | None = None
@@ -217,11 +325,16 @@ class QuantumTrainer:
         run resumed from a checkpoint finishes the original schedule)."""
         if not isinstance(model, QuantumModel):
             raise ValidationError(f"expected a QuantumModel, got {type(model).__name__}")
+        if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool)
+                                   or epochs < 1):
+            raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+        self._check_model(model)
+        self._check_data(model, train_loader, "training data")
+        if val_loader is not None:
+            self._check_data(model, val_loader, "validation data")
         if resume_from is not None:
             self.restore(resume_from, model)
         target = self.epoch + epochs if epochs is not None else self.config.epochs
-        if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-            raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
         self._use_backend(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
@@ -250,6 +363,8 @@ class QuantumTrainer:
                 monitored = vloss
             self.history["epoch_times"].append(time.perf_counter() - t0)
             self.history["gradient_methods"].append(dict(self._method_counts))
+            self.history.setdefault("learning_rates", []).append(self.learning_rate_at(
+                max(0, self.step - 1)))
             self._method_counts = {}
             self._after_epoch(loss)
             log.info("epoch %d: loss %.6f%s", self.epoch, loss,
@@ -282,14 +397,15 @@ class QuantumTrainer:
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
         total, count, correct = 0.0, 0, 0
-        async for xb, yb in _batches(self._loader(loader), self.epoch):
+        async for xb, yb in _batches(self._loader(loader), self.epoch, "training data"):
             t0 = time.perf_counter()
-            loss, out = self._train_step(model, xb, yb)
-            n = len(xb)
+            x, y = _checked(model, xb, yb, "training batch")
+            loss, out = self._train_step(model, x, y)
+            n = len(x)
             total += loss * n
             count += n
             if model.task == "classification":
-                correct += int(np.sum(np.argmax(out, axis=1) == np.asarray(yb).astype(int)))
+                correct += int(np.sum(np.argmax(out, axis=1) == y))
             if self.config.enable_performance_tracking:
                 self._stats["batches"] += 1
                 self._stats["batch_time"] += time.perf_counter() - t0
@@ -302,13 +418,15 @@ class QuantumTrainer:
         self._use_backend(model)
         total, count, correct = 0.0, 0, 0
         loss_fn = self._loss(model)
-        async for xb, yb in _batches(self._loader(loader, shuffle=False), None):
-            out = self._predict(model, xb)
-            loss, _ = loss_fn(out, _targets(model, yb))
-            total += loss * len(xb)
-            count += len(xb)
+        async for xb, yb in _batches(self._loader(loader, shuffle=False), None,
+                                     "validation data"):
+            x, y = _checked(model, xb, yb, "validation batch")
+            out = self._predict(model, x)
+            loss, _ = loss_fn(out, y)
+            total += loss * len(x)
+            count += len(x)
             if model.task == "classification":
-                correct += int(np.sum(np.argmax(out, axis=1) == np.asarray(yb).astype(int)))
+                correct += int(np.sum(np.argmax(out, axis=1) == y))
         if count == 0:
             raise ValidationError("the validation loader produced no batches")
         return total / count, (correct / count if model.task == "classification" else None)
@@ -316,7 +434,7 @@ class QuantumTrainer:
     def _loader(self, loader: Any, shuffle: bool | None = None) -> Any:
         """An ``(X, y)`` pair becomes a DataLoader with the configured batch size, shuffling
         and seed."""
-        if isinstance(loader, tuple) and len(loader) == 2 and not isinstance(loader[0], tuple):
+        if is_xy_pair(loader):
             cfg = self.config
             return DataLoader(loader[0], loader[1], batch_size=cfg.batch_size,
                               shuffle=cfg.shuffle if shuffle is None else shuffle,
@@ -348,9 +466,8 @@ class QuantumTrainer:
         """The batch loss and its gradient with respect to the weights (no update), by the
         configured gradient method or ``method``."""
         self._use_backend(model)
-        loss, _, grad = self._loss_and_grad(model, np.asarray(x, dtype=float),
-                                            _targets(model, y),
-                                            method or self._method_for_step())
+        xs, ys = _checked(model, x, y, "loss_and_gradient")
+        loss, _, grad = self._loss_and_grad(model, xs, ys, method or self._method_for_step())
         return loss, grad
 
     # -- one step --------------------------------------------------------------------------------
@@ -374,11 +491,10 @@ class QuantumTrainer:
                 method = "parameter_shift"  # periodic exact refinement
         return method
 
-    def _train_step(self, model: QuantumModel, xb: Any, yb: Any) -> tuple[float, np.ndarray]:
+    def _train_step(self, model: QuantumModel, x: np.ndarray, y: np.ndarray
+                    ) -> tuple[float, np.ndarray]:
         method = self._method_for_step()
         self._method_counts[method] = self._method_counts.get(method, 0) + 1
-        x = np.asarray(xb, dtype=float)
-        y = _targets(model, yb)
         if self.config.enable_batch_execution:
             loss, out, grad = self._loss_and_grad(model, x, y, method)
         else:  # one circuit evaluation per sample
@@ -577,19 +693,23 @@ def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
     return measurement_plan(tuple(model.observables), model.n_qubits).circuits(bound)
 
 
-def _remote_backend(model: QuantumModel, manager: Any) -> QuantumBackend | None:
-    """The backend the model's circuits go to; None for the exact local simulator."""
-    backend = model.backend
-    if backend is None and manager is not None:
-        backend = manager.get_backend()
-    return remote_backend(backend)
+def _snapshot(config: TrainingConfig) -> dict[str, Any]:
+    """The config's values, to notice changes; secrets kept only as digests."""
+    snap = copy.deepcopy(config.to_dict(include_secrets=True))
+    for name in SECRET_FIELDS:
+        if snap[name] is not None:
+            snap[name] = hashlib.sha256(str(snap[name]).encode()).hexdigest()
+    if snap.get("backend_configs") is not None:
+        snap["backend_configs"] = hashlib.sha256(
+            repr(snap["backend_configs"]).encode()).hexdigest()
+    return snap
 
 
 def _sync_batches(loader: Any) -> list[tuple[Any, Any]]:
     if not isinstance(loader, Iterable):
         raise ValidationError("estimate_cost needs a loader that can be iterated "
                               f"synchronously (a DataLoader or an (X, y) pair), got {loader!r}")
-    return [_split(b) for b in loader]
+    return [split_batch(b) for b in loader]
 
 
 def _first_batch(loader: Any) -> np.ndarray:
@@ -602,18 +722,19 @@ def _count_samples(loader: Any) -> int:
     return sum(len(xb) for xb, _ in _sync_batches(loader))
 
 
-async def _batches(loader: Any, epoch: int | None) -> AsyncIterator[tuple[Any, Any]]:
+async def _batches(loader: Any, epoch: int | None, where: str
+                   ) -> AsyncIterator[tuple[Any, Any]]:
     """Batches from a DataLoader, an (X, y) pair, an iterable or an async iterable."""
     if epoch is not None and hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
     if hasattr(loader, "__aiter__") and not hasattr(loader, "__iter__"):
         async for batch in loader:
-            yield _split(batch)
+            yield split_batch(batch, where)
         return
     if not isinstance(loader, Iterable):
         raise ValidationError(f"expected a data loader or iterable of (X, y), got {loader!r}")
     for batch in loader:
-        yield _split(batch)
+        yield split_batch(batch, where)
 
 
 def _count_batches(loader: Any) -> int:
@@ -623,22 +744,10 @@ def _count_batches(loader: Any) -> int:
         return 0
 
 
-def _split(batch: Any) -> tuple[Any, Any]:
-    if isinstance(batch, dict):
-        return batch["inputs"], batch["targets"]
-    xb, yb = batch
-    return xb, yb
-
-
-def _targets(model: QuantumModel, yb: Any) -> np.ndarray:
-    y = np.asarray(yb)
-    if model.task == "classification":
-        if y.ndim != 1:
-            raise ValidationError(f"classification targets must be class indices (B,), got "
-                                  f"{y.shape}")
-        return y.astype(int)
-    y = y.astype(float)
-    return y.reshape(-1, 1) if y.ndim == 1 else y
+def _checked(model: QuantumModel, xb: Any, yb: Any, where: str
+             ) -> tuple[np.ndarray, np.ndarray]:
+    x = check_features(xb, model.input_dim, f"{where} X")
+    return x, check_targets(yb, model.task, model.output_dim, len(x), f"{where} y")
 
 
 def _jsonable(value: Any) -> Any:
