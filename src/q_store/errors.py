@@ -11,6 +11,7 @@ __all__ = [
     "BackendError",
     "BindingError",
     "BudgetExceededError",
+    "CheckpointError",
     "CircuitError",
     "ConfigError",
     "JobFailedError",
@@ -19,6 +20,7 @@ __all__ = [
     "ObservableError",
     "QASMError",
     "QStoreError",
+    "ResourceLimitError",
     "StateError",
     "ValidationError",
 ]
@@ -56,6 +58,11 @@ class ConfigError(ValidationError):
     """An invalid configuration value or an unknown configuration field."""
 
 
+class CheckpointError(ValidationError):
+    """A checkpoint file is missing, unreadable, corrupted, too large or does not fit the model
+    and trainer it is restored into; nothing was changed."""
+
+
 class NotSupportedError(QStoreError):
     """A valid request that this component cannot carry out (e.g. adjoint on hardware)."""
 
@@ -75,3 +82,8 @@ class JobTimeoutError(BackendError):
 class BudgetExceededError(QStoreError):
     """Running the next circuits would exceed the configured cost budget; nothing was
     submitted."""
+
+
+class ResourceLimitError(QStoreError, MemoryError):
+    """A request needs more memory than is available (or than the configured limit); it was
+    refused before anything was allocated. Also a :class:`MemoryError`."""

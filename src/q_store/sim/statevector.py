@@ -17,7 +17,7 @@ import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, as_observable
-from q_store.circuit.params import Batch, parameter_map_for, resolve_batch
+from q_store.circuit.params import Batch, as_real_array, parameter_map_for, resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.execution.cache import CircuitCache
 from q_store.sim import kernels as K
@@ -168,7 +168,7 @@ class StatevectorSimulator(SamplingMixin):
         differences, SPSA): every row is one circuit run. With ``shots``, estimates from samples.
         """
         obs, _ = _as_observables(observables)
-        angles = np.asarray(angles, dtype=float)
+        angles = as_real_array(angles, "angles", ValidationError)
         compiled = self.cache.get(circuit)
         n_params = compiled.parameters.n_params
         if angles.ndim != 2 or angles.shape[1] != n_params:
