@@ -11,6 +11,7 @@ __all__ = [
     "BackendError",
     "BindingError",
     "BudgetExceededError",
+    "CheckpointError",
     "CircuitError",
     "ConfigError",
     "ConfigWarning",
@@ -20,6 +21,7 @@ __all__ = [
     "ObservableError",
     "QASMError",
     "QStoreError",
+    "ResourceLimitError",
     "StateError",
     "ValidationError",
 ]
@@ -61,6 +63,11 @@ class ConfigWarning(UserWarning):
     """A configuration option that is valid but cannot take effect with the others."""
 
 
+class CheckpointError(ValidationError):
+    """A checkpoint file is missing, unreadable, corrupted, too large or does not fit the model
+    and trainer it is restored into; nothing was changed."""
+
+
 class NotSupportedError(QStoreError):
     """A valid request that this component cannot carry out (e.g. adjoint on hardware)."""
 
@@ -80,3 +87,8 @@ class JobTimeoutError(BackendError):
 class BudgetExceededError(QStoreError):
     """Running the next circuits would exceed the configured cost budget; nothing was
     submitted."""
+
+
+class ResourceLimitError(QStoreError, MemoryError):
+    """A request needs more memory than is available (or than the configured limit); it was
+    refused before anything was allocated. Also a :class:`MemoryError`."""

@@ -350,3 +350,72 @@ def test_run_is_one_seeded_circuit() -> None:
     a, b, exact = run(Recording(), work)
     assert a.counts == b.counts and sum(a.counts.values()) == 300
     np.testing.assert_allclose(exact.probabilities, SIM.probabilities(BELL), atol=1e-12)
+
+
+# -- job retention ------------------------------------------------------------------------------
+
+def test_delivered_jobs_are_released_beyond_a_small_lru() -> None:
+    """A delivered job answers again while it is among the last ``keep_results``; after that it
+    is released and asking for it says so. Undelivered jobs are never released."""
+    async def work(b: Recording) -> None:
+        b.keep_results = 2
+        pending = await b.submit_job_async(marker(1), None)
+        jobs = [await b.submit_job_async(marker(i % 3), None) for i in range(4)]
+        first = await b.get_job_result(jobs[0])
+        again = await b.get_job_result(jobs[0])  # still in the LRU: same results
+        assert again.probabilities[0].tolist() == first.probabilities[0].tolist()
+        for j in jobs[1:]:
+            await b.get_job_result(j)
+        assert b.retained_jobs == 1 + 2  # the undelivered job and the last two delivered
+        assert await b.check_job_status(jobs[-1]) is JobStatus.COMPLETED
+        with pytest.raises(BackendError, match="results were delivered and then released"):
+            await b.get_job_result(jobs[0])
+        with pytest.raises(BackendError, match="keeps only the last 2 delivered jobs"):
+            await b.check_job_status(jobs[1])
+        assert int(np.argmax((await b.get_job_result(pending))[0].probabilities)) == 0b010
+
+    run(Recording(), work)
+
+
+def test_failed_jobs_are_released_once_their_failure_is_delivered() -> None:
+    async def work(b: Recording) -> None:
+        b.keep_results = 0
+        job = await b.submit_job_async(BELL, None)
+        with pytest.raises(JobFailedError):
+            await b.get_job_result(job)
+        assert b.retained_jobs == 0
+        with pytest.raises(BackendError, match="released"):
+            await b.check_job_status(job)
+
+    run(Recording(fail=RuntimeError("boom")), work)
+
+
+def test_ten_thousand_jobs_keep_memory_flat() -> None:
+    """A long run (one job per training step) through the local backend: the jobs held stay
+    bounded and traced memory does not grow between job 1,000 and job 10,000 (the old backend
+    kept every job, with its probability arrays, until close)."""
+    import tracemalloc
+
+    circuit = Circuit(4).h(0).cnot(0, 1).ry(2, 0.3).cnot(2, 3)
+    held: list[int] = []
+
+    async def work(b: LocalSimulatorBackend) -> int:
+        for i in range(10_000):
+            if i == 1_000:  # trace from job 1,000 on: what is still held at the end is growth
+                tracemalloc.start()
+            job = await b.submit_job_async(circuit, None)
+            result = await b.get_job_result(job)
+            assert result[0].probabilities.shape == (16,)
+            held.append(b.retained_jobs)
+        grown = tracemalloc.get_traced_memory()[0]
+        await b.close()
+        return grown
+
+    try:
+        grown = asyncio.run(work(LocalSimulatorBackend()))
+    finally:
+        tracemalloc.stop()
+    assert max(held) <= LocalSimulatorBackend.keep_results
+    # what is left is the LRU of the last 64 jobs (~180 KB); unbounded retention costs about
+    # 2 KB per job, so the 9,000 traced jobs would hold ~18 MB
+    assert grown < 1024 * 1024, grown

@@ -59,7 +59,7 @@ def test_fixed_gates_have_no_derivative() -> None:
         GATES["H"].derivative(np.zeros(0), 0)
 
 
-# --- IonQ native gates (FACTS.md) ------------------------------------------------------------
+# --- IonQ native gates (IonQ native-gate guide; phases in turns) --------------------------
 
 
 def gpi(p: float) -> np.ndarray:

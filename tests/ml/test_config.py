@@ -97,7 +97,8 @@ def test_keys_never_in_repr_or_dict():
 
 
 # Every option the spec's documents name (TrainingConfig(...) arguments, `config.x = ...`
-# assignments and TrainingConfig field listings in ../shared/spec/*.md, v3.2 to v3.5), kept here so CI checks it without the spec.
+# assignments and TrainingConfig field listings in ../shared/spec/*.md, v3.2 to v3.5), kept
+# here so that CI checks them without the spec.
 SPEC_OPTIONS = (
     "adaptive_batch_sizing", "adaptive_circuit_depth", "adaptive_shot_allocation",
     "backend_configs", "base_shots", "batch_size", "batch_timeout", "cache_size",

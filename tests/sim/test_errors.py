@@ -24,7 +24,7 @@ def test_wire_out_of_range():
         Circuit(2).cnot(0, 2)
     with pytest.raises(CircuitError, match="distinct"):
         Circuit(2).cnot(1, 1)
-    with pytest.raises(CircuitError, match="non-negative"):
+    with pytest.raises(CircuitError, match=r"out of range; a wire must be an integer in \[0, 2\)"):
         Circuit(2).h(-1)
 
 

@@ -8,6 +8,10 @@ is the most significant bit), whatever the provider's own bit order.
 
 In-process backends (local, noisy, Qiskit Aer, Cirq) derive from :class:`InProcessBackend`: a job
 runs in a worker thread, so ``submit_job_async`` returns at once and many jobs can be in flight.
+A job is held until its outcome (results or failure) has been delivered by ``get_job_result``;
+after that only the last :attr:`InProcessBackend.keep_results` delivered jobs are kept (for a
+repeated ``get_job_result`` or ``check_job_status``), so memory stays bounded over millions of
+jobs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import itertools
 import numbers
 import uuid
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -235,12 +240,34 @@ class _LocalJob:
 
 
 class InProcessBackend(QuantumBackend):
-    """A backend that runs jobs on this machine, one worker thread per job."""
+    """A backend that runs jobs on this machine, one worker thread per job.
+
+    Jobs are released once delivered: a job stays until ``get_job_result`` has returned its
+    results (or raised its failure); then it joins a small LRU of the last ``keep_results``
+    delivered jobs, which answer a repeated ``get_job_result`` / ``check_job_status`` with the
+    same results. An older delivered job is released, and asking for it raises
+    :class:`BackendError` saying so. (A long training run submits a job per step; holding
+    every job's probability arrays until ``close`` grew memory without bound.)
+    """
 
     _ids = itertools.count()
+    keep_results: int = 64
 
     def __init__(self) -> None:
-        self._jobs: dict[str, _LocalJob] = {}
+        self._jobs: dict[str, _LocalJob] = {}  # in flight or not yet delivered
+        self._delivered: OrderedDict[str, _LocalJob] = OrderedDict()
+
+    @property
+    def retained_jobs(self) -> int:
+        """Jobs held now: undelivered ones plus the recent delivered ones."""
+        return len(self._jobs) + len(self._delivered)
+
+    def _mark_delivered(self, job_id: str) -> None:
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            self._delivered[job_id] = job
+        while len(self._delivered) > max(0, self.keep_results):
+            self._delivered.popitem(last=False)
 
     @abstractmethod
     def _execute(self, circuits: list[Circuit], shots: int | None,
@@ -270,10 +297,17 @@ class InProcessBackend(QuantumBackend):
         return job_id
 
     def _job(self, job_id: str) -> _LocalJob:
-        try:
-            return self._jobs[job_id]
-        except KeyError:
-            raise BackendError(f"{self.name} has no job {job_id!r}") from None
+        job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        job = self._delivered.get(job_id)
+        if job is not None:
+            self._delivered.move_to_end(job_id)
+            return job
+        raise BackendError(
+            f"{self.name} has no job {job_id!r}: the id is unknown, or the job's results were "
+            f"delivered and then released (results are delivered once; this backend keeps "
+            f"only the last {self.keep_results} delivered jobs)")
 
     async def check_job_status(self, job_id: str) -> JobStatus:
         job = self._job(job_id)
@@ -295,12 +329,16 @@ class InProcessBackend(QuantumBackend):
                                   f"{timeout} s; it is still running") from None
         except asyncio.CancelledError:
             if task.cancelled():
+                self._mark_delivered(job_id)
                 raise JobFailedError(f"job {job_id} on {self.name} was canceled") from None
             raise
         except (JobFailedError, JobTimeoutError):
+            self._mark_delivered(job_id)
             raise
         except Exception as exc:
+            self._mark_delivered(job_id)
             raise JobFailedError(f"job {job_id} on {self.name} failed: {exc}") from exc
+        self._mark_delivered(job_id)
         return JobResult(job_id, self.name, tuple(results))
 
     async def cancel_job(self, job_id: str) -> None:
@@ -315,3 +353,4 @@ class InProcessBackend(QuantumBackend):
             if not job.task.done():
                 job.task.cancel()
         self._jobs.clear()
+        self._delivered.clear()

@@ -118,9 +118,12 @@ class Expr:
         return float(np.asarray(self.evaluate(empty, empty)).reshape(-1)[0])
 
     def bind(self, weights: np.ndarray | None = None, inputs: np.ndarray | None = None) -> float:
-        """Numeric value for one weight vector and one input vector."""
-        w = np.zeros((1, 0)) if weights is None else np.asarray(weights, float).reshape(1, -1)
-        xv = np.zeros((1, 0)) if inputs is None else np.asarray(inputs, float).reshape(1, -1)
+        """Numeric value for one weight vector and one input vector (real numbers)."""
+        from q_store.circuit.params import as_real_array
+
+        w = np.zeros((1, 0)) if weights is None else as_real_array(weights, "weights")
+        xv = np.zeros((1, 0)) if inputs is None else as_real_array(inputs, "inputs")
+        w, xv = w.reshape(1, -1), xv.reshape(1, -1)
         return float(np.asarray(self.evaluate(w, xv)).reshape(-1)[0])
 
 

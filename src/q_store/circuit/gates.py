@@ -3,7 +3,10 @@
 Wire order inside a multi-qubit gate matrix is big-endian: the first wire is the most
 significant bit of the local index (``CNOT`` = blockdiag(I, X) with the control first).
 Matrices are vectorised: ``spec.matrix(params)`` maps a ``(B, num_params)`` array of angles to a
-``(B, d, d)`` stack. IonQ native gates take phases and angles in turns (FACTS.md).
+``(B, d, d)`` stack. IonQ native gates (GPI, GPI2, MS, ZZ) take phases and angles in turns
+(1 turn = 2 pi), with the matrices of IonQ's native-gate guide
+(https://docs.ionq.com/guides/getting-started-with-native-gates); ``tests/circuit/test_gates.py``
+checks them against that guide's definitions.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class GateSpec:
         1-D parameter vector / a fixed gate)."""
         if self.num_params == 0:
             return self.matrix_fn(np.zeros((1, 0)))[0]
-        p = np.asarray(params, dtype=float)
+        p = _real_params(self.name, params)
         if p.ndim == 1:
             return self.matrix_fn(p.reshape(1, -1))[0]
         return self.matrix_fn(p)
@@ -66,13 +69,23 @@ class GateSpec:
         """d matrix / d param_k, same shapes as :meth:`matrix`."""
         if self.deriv_fn is None:
             raise CircuitError(f"gate {self.name} has no parameters to differentiate")
-        p = np.asarray(params, dtype=float)
+        p = _real_params(self.name, params)
         if p.ndim == 1:
             return self.deriv_fn(p.reshape(1, -1), k)[0]
         return self.deriv_fn(p, k)
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _real_params(gate: str, params: object) -> np.ndarray:
+    p = np.asarray(params)
+    if np.iscomplexobj(p):
+        raise CircuitError(f"{gate}: parameters must be real numbers; got complex values")
+    try:
+        return p.astype(float)
+    except (TypeError, ValueError):
+        raise CircuitError(f"{gate}: parameters must be real numbers, got {params!r}") from None
 
 
 def _fixed(m: np.ndarray) -> MatrixFn:
@@ -258,7 +271,7 @@ def _block_controlled(base: np.ndarray, controls: int) -> np.ndarray:
 def _build() -> dict[str, GateSpec]:
     g: dict[str, GateSpec] = {}
 
-    def fixed(name: str, m: np.ndarray, controls: int = 0, base: np.ndarray | None = None) -> None:
+    def fixed(name: str, m: np.ndarray, base: np.ndarray | None = None) -> None:
         nw = int(np.log2(len(m)))
         g[name] = GateSpec(name, nw, 0, _fixed(m), controlled_base=base)
 
@@ -274,10 +287,10 @@ def _build() -> dict[str, GateSpec]:
     fixed("T", np.diag([1, np.exp(1j * np.pi / 4)]))
     fixed("Tdg", np.diag([1, np.exp(-1j * np.pi / 4)]))
     fixed("SX", sx)
-    fixed("CNOT", _block_controlled(_X, 1), 1, _X)
-    fixed("CZ", _block_controlled(_Z, 1), 1, _Z)
+    fixed("CNOT", _block_controlled(_X, 1), base=_X)
+    fixed("CZ", _block_controlled(_Z, 1), base=_Z)
     fixed("SWAP", np.eye(4)[[0, 2, 1, 3]])
-    fixed("Toffoli", _block_controlled(_X, 2), 2, _X)
+    fixed("Toffoli", _block_controlled(_X, 2), base=_X)
 
     one = ((1.0, 1),)
     for name, gen in (("RX", _X), ("RY", _Y), ("RZ", _Z)):
@@ -306,9 +319,8 @@ GATES: dict[str, GateSpec] = _build()
 _ALIASES = {name.lower(): name for name in GATES}
 _ALIASES.update({
     "id": "I", "cx": "CNOT", "ccx": "Toffoli", "ccnot": "Toffoli", "p": "PhaseShift",
-    "phase": "PhaseShift", "u1": "PhaseShift", "u": "U3", "sxdg": "SXdg",
+    "phase": "PhaseShift", "u1": "PhaseShift", "u": "U3",
 })
-_ALIASES.pop("sxdg")
 
 
 def gate_spec(name: str) -> GateSpec:

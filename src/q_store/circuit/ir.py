@@ -21,7 +21,7 @@ from q_store.circuit.expr import Const, Expr, Symbol, as_expr
 from q_store.circuit.gates import GateSpec, gate_spec
 from q_store.errors import BindingError, CircuitError
 
-__all__ = ["Circuit", "CircuitBuilder", "Operation"]
+__all__ = ["Circuit", "CircuitBuilder", "Operation", "check_wires"]
 
 Angle = Expr | float
 _B = TypeVar("_B", bound="_GateMethods")
@@ -36,13 +36,12 @@ class Operation:
     params: tuple[Expr, ...] = ()
 
     @staticmethod
-    def make(gate: str, wires: Sequence[int] | int, params: Sequence[Any] = ()) -> Operation:
+    def make(gate: str, wires: Sequence[int] | int, params: Sequence[Any] = (),
+             n_qubits: int | None = None) -> Operation:
+        """A validated operation; with ``n_qubits`` the wires are also checked against the
+        circuit's size."""
         spec = gate_spec(gate)
-        ws = (wires,) if isinstance(wires, numbers.Integral) else tuple(wires)
-        for w in ws:
-            if not isinstance(w, numbers.Integral) or isinstance(w, bool) or w < 0:
-                raise CircuitError(f"{spec.name}: wires must be non-negative integers, got {ws!r}")
-        ws = tuple(int(w) for w in ws)
+        ws = check_wires(spec.name, wires, n_qubits)
         if len(ws) != spec.num_wires:
             raise CircuitError(f"{spec.name} acts on {spec.num_wires} wire(s), got wires {ws}")
         if len(set(ws)) != len(ws):
@@ -68,61 +67,92 @@ class Operation:
         return f"{self.gate}{args} {list(self.wires)}"
 
 
+def _is_wire(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_wires(gate: str, wires: object, n_qubits: int | None = None) -> tuple[int, ...]:
+    """``wires`` (one integer or a sequence of integers) as a tuple of ints, or a
+    :class:`CircuitError` that names the gate, the bad wire and what is allowed."""
+    allowed = (f"an integer in [0, {n_qubits})" if n_qubits is not None
+               else "a non-negative integer")
+    if _is_wire(wires):
+        items: tuple[object, ...] = (wires,)
+    elif isinstance(wires, (str, bytes)) or not isinstance(wires, Iterable):
+        raise CircuitError(f"{gate}: wire must be {allowed}; got {wires!r}")
+    else:
+        try:
+            items = tuple(wires)
+        except TypeError:
+            raise CircuitError(f"{gate}: wire must be {allowed}; got {wires!r}") from None
+    for w in items:
+        if not _is_wire(w):
+            raise CircuitError(f"{gate}: wire must be {allowed}; got {w!r}")
+        if w < 0 or (n_qubits is not None and w >= n_qubits):  # type: ignore[operator]
+            raise CircuitError(f"{gate}: wire {w} is out of range; a wire must be {allowed}; "
+                               f"got {w!r}")
+    return tuple(int(w) for w in items)  # type: ignore[call-overload]
+
+
 class _GateMethods:
     """Named gate methods shared by :class:`Circuit` (returns a copy) and the builder."""
 
+    n_qubits: int
+
     def append(self: _B, gate: str, wires: Sequence[int] | int, *params: Any) -> _B:
-        return self._with(Operation.make(gate, wires, params))
+        """Add ``gate`` on ``wires`` (an integer or a sequence of integers in
+        ``[0, n_qubits)``) with its parameters; every named gate method goes through here."""
+        return self._with(Operation.make(gate, wires, params, self.n_qubits))
 
     def _with(self: _B, op: Operation) -> _B:  # pragma: no cover - overridden
         raise NotImplementedError
 
     # fixed one-qubit gates
     def i(self: _B, w: int) -> _B:
-        return self.append("I", w)
+        return self.append("I", (w,))
 
     def x(self: _B, w: int) -> _B:
-        return self.append("X", w)
+        return self.append("X", (w,))
 
     def y(self: _B, w: int) -> _B:
-        return self.append("Y", w)
+        return self.append("Y", (w,))
 
     def z(self: _B, w: int) -> _B:
-        return self.append("Z", w)
+        return self.append("Z", (w,))
 
     def h(self: _B, w: int) -> _B:
-        return self.append("H", w)
+        return self.append("H", (w,))
 
     def s(self: _B, w: int) -> _B:
-        return self.append("S", w)
+        return self.append("S", (w,))
 
     def sdg(self: _B, w: int) -> _B:
-        return self.append("Sdg", w)
+        return self.append("Sdg", (w,))
 
     def t(self: _B, w: int) -> _B:
-        return self.append("T", w)
+        return self.append("T", (w,))
 
     def tdg(self: _B, w: int) -> _B:
-        return self.append("Tdg", w)
+        return self.append("Tdg", (w,))
 
     def sx(self: _B, w: int) -> _B:
-        return self.append("SX", w)
+        return self.append("SX", (w,))
 
     # rotations
     def rx(self: _B, w: int, angle: Angle) -> _B:
-        return self.append("RX", w, angle)
+        return self.append("RX", (w,), angle)
 
     def ry(self: _B, w: int, angle: Angle) -> _B:
-        return self.append("RY", w, angle)
+        return self.append("RY", (w,), angle)
 
     def rz(self: _B, w: int, angle: Angle) -> _B:
-        return self.append("RZ", w, angle)
+        return self.append("RZ", (w,), angle)
 
     def phase(self: _B, w: int, angle: Angle) -> _B:
-        return self.append("PhaseShift", w, angle)
+        return self.append("PhaseShift", (w,), angle)
 
     def u3(self: _B, w: int, theta: Angle, phi: Angle, lam: Angle) -> _B:
-        return self.append("U3", w, theta, phi, lam)
+        return self.append("U3", (w,), theta, phi, lam)
 
     # two- and three-qubit gates
     def cnot(self: _B, control: int, target: int) -> _B:
@@ -161,10 +191,10 @@ class _GateMethods:
 
     # IonQ native gates (phases and angles in turns)
     def gpi(self: _B, w: int, phase: Angle) -> _B:
-        return self.append("GPI", w, phase)
+        return self.append("GPI", (w,), phase)
 
     def gpi2(self: _B, w: int, phase: Angle) -> _B:
-        return self.append("GPI2", w, phase)
+        return self.append("GPI2", (w,), phase)
 
     def ms(self: _B, a: int, b: int, phase0: Angle, phase1: Angle, angle: Angle = 0.25) -> _B:
         return self.append("MS", (a, b), phase0, phase1, angle)
@@ -189,7 +219,7 @@ class Circuit(_GateMethods):
                                    hash=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_qubits, numbers.Integral) or self.n_qubits < 1:
+        if not _is_wire(self.n_qubits) or self.n_qubits < 1:
             raise CircuitError(f"n_qubits must be a positive integer, got {self.n_qubits!r}")
         ops = tuple(self.operations)
         for op in ops:
@@ -328,7 +358,7 @@ class CircuitBuilder(_GateMethods):
     """Mutable builder for long circuits: same gate methods, ``build()`` returns a Circuit."""
 
     def __init__(self, n_qubits: int) -> None:
-        if not isinstance(n_qubits, numbers.Integral) or n_qubits < 1:
+        if not _is_wire(n_qubits) or n_qubits < 1:
             raise CircuitError(f"n_qubits must be a positive integer, got {n_qubits!r}")
         self.n_qubits = int(n_qubits)
         self._ops: list[Operation] = []
@@ -357,7 +387,9 @@ def _vector(values: Iterable[float] | None, n: int | None, what: str) -> np.ndar
         if n:
             raise BindingError(f"the circuit needs {n} {what}, none given")
         return np.zeros(0)
-    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    from q_store.circuit.params import as_real_array
+
+    arr = as_real_array(list(values) if not isinstance(values, np.ndarray) else values, what)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise BindingError(f"the circuit needs {n} {what}, got an array of shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

@@ -16,9 +16,29 @@ from scipy import sparse
 
 from q_store.circuit.expr import Expr, Symbol
 from q_store.circuit.ir import Circuit
-from q_store.errors import BindingError
+from q_store.errors import BindingError, ValidationError
 
-__all__ = ["Batch", "ParameterMap", "parameter_map_for", "resolve_batch"]
+__all__ = ["Batch", "ParameterMap", "as_real_array", "parameter_map_for", "resolve_batch"]
+
+
+def as_real_array(values: object, what: str,
+                  error: type[ValidationError] = BindingError) -> np.ndarray:
+    """``values`` as a float64 array, refusing complex numbers (NumPy would drop their
+    imaginary part with only a ComplexWarning) and anything that is not a number."""
+    try:
+        raw = np.asarray(values)
+    except (TypeError, ValueError) as e:
+        raise error(f"{what} must be an array of real numbers: {e}") from None
+    if np.iscomplexobj(raw) or (raw.dtype == object and any(
+            isinstance(v, complex | np.complexfloating) for v in raw.reshape(-1))):
+        raise error(f"{what} must be real numbers; got complex values (an imaginary part "
+                    "cannot be applied as a rotation angle and would be silently dropped)")
+    if raw.dtype.kind not in "biuf" and raw.dtype != object:
+        raise error(f"{what} must be an array of real numbers, got dtype {raw.dtype}")
+    try:
+        return raw.astype(float)
+    except (TypeError, ValueError) as e:
+        raise error(f"{what} must be an array of real numbers: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -39,10 +59,7 @@ def _as_2d(values: object, n: int, what: str) -> tuple[np.ndarray, bool]:
         if n:
             raise BindingError(f"the circuit needs {n} {what} per sample, none given")
         return np.zeros((1, 0)), False
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as e:
-        raise BindingError(f"{what} must be an array of real numbers: {e}") from None
+    arr = as_real_array(values, what)
     if arr.ndim not in (1, 2):
         raise BindingError(
             f"{what} must be a vector ({n},) or a batch (B, {n}), got shape {arr.shape}")

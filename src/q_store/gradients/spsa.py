@@ -4,18 +4,23 @@ One estimate costs two circuit runs per sample whatever the number of weights: a
 perturbed at once by ``c_k * Delta`` with Rademacher ``Delta``. Spall's gain sequences:
 ``c_k = c / (k + 1)**gamma`` (perturbation size) and ``a_k = a / (A + k + 1)**alpha`` (step
 size, for SPSA optimisation), with the recommended ``alpha = 0.602``, ``gamma = 0.101``.
+
+As in the spec (``SPSAGradientEstimator(backend)``), the first argument may be a
+:class:`~q_store.backends.QuantumBackend`: its circuits then run on that backend through a
+:class:`~q_store.execution.BackendExecutor` (with ``shots`` for backends that only sample).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable
 from q_store.circuit.params import Batch, resolve_batch
-from q_store.errors import ValidationError
+from q_store.errors import ConfigError, ValidationError
 from q_store.gradients.base import AngleExecutor, GradientMethod, GradientResult
 from q_store.sim.statevector import parameter_map_for
 
@@ -30,20 +35,45 @@ def _positive(name: str, v: float, allow_zero: bool = False) -> float:
     return float(v)
 
 
+def angle_executor(executor: Any, shots: int | None) -> tuple[AngleExecutor | None, bool]:
+    """``(executor, owned)``: a backend wrapped in a BackendExecutor (owned: closed by
+    :meth:`SPSAGradient.close`), an executor as it is, or a ConfigError at construction for
+    anything that cannot run circuits (instead of an AttributeError on first use)."""
+    from q_store.backends.base import QuantumBackend
+
+    if isinstance(executor, QuantumBackend):
+        from q_store.execution.backend_executor import BackendExecutor
+
+        return BackendExecutor(executor, shots), True
+    if shots is not None:
+        raise ConfigError("shots applies when SPSA runs on a QuantumBackend; an executor or "
+                          "simulator is used as it is")
+    if executor is not None and not callable(getattr(executor, "expectation_angles", None)):
+        raise ConfigError(
+            f"SPSA needs a QuantumBackend (e.g. BackendManager.get_backend()) or an executor "
+            f"with expectation_angles (a StatevectorSimulator, a BackendExecutor), got "
+            f"{type(executor).__name__}")
+    return executor, False
+
+
 class SPSAGradient(GradientMethod):
     """SPSA gradient estimates, averaged over ``n_samples`` perturbations (2 runs each).
 
     Each call to :meth:`jacobian` or :meth:`estimate` advances the iteration counter ``k`` and so
     shrinks ``c_k``; :meth:`learning_rate` gives Spall's ``a_k`` for an SPSA optimiser.
+    ``executor``: None (the exact simulator), an executor with ``expectation_angles``, or a
+    :class:`~q_store.backends.QuantumBackend` (run with ``shots``; None asks for exact
+    probabilities, which sampling-only backends refuse at construction).
     """
 
     name = "spsa"
 
-    def __init__(self, executor: AngleExecutor | None = None, *, c: float = 0.1,
-                 gamma: float = 0.101, a: float = 0.1, big_a: float = 10.0,
+    def __init__(self, executor: AngleExecutor | Any = None, *, shots: int | None = None,
+                 c: float = 0.1, gamma: float = 0.101, a: float = 0.1, big_a: float = 10.0,
                  alpha: float = 0.602, n_samples: int = 1,
                  seed: int | np.random.Generator | None = None) -> None:
-        super().__init__(executor)
+        runner, self._owns_executor = angle_executor(executor, shots)
+        super().__init__(runner)
         self.c = _positive("c", c)
         self.gamma = _positive("gamma", gamma, allow_zero=True)
         self.a = _positive("a", a)
@@ -103,6 +133,11 @@ class SPSAGradient(GradientMethod):
             d = self._deltas(p.shape)
             g += (float(f(p + ck * d)) - float(f(p - ck * d))) / (2 * ck) / d
         return g / self.n_samples
+
+    def close(self) -> None:
+        """Release the backend connection made for a backend given at construction."""
+        if self._owns_executor:
+            self.executor.close()  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return (f"SPSAGradient(c={self.c}, gamma={self.gamma}, a={self.a}, big_a={self.big_a}, "

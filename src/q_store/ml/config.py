@@ -2,8 +2,10 @@
 
 Each option either changes what runs or, where the feature belongs to a later release of this
 package, is accepted at its default and raises :class:`~q_store.errors.NotSupportedError` when
-set to anything else, so no option is ever silently ignored. API keys are never shown in the
-repr and are left out of :meth:`TrainingConfig.to_dict` (used for checkpoints and run records).
+set to anything else, so no option is ever silently ignored. API keys (``quantum_api_key``,
+used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused) are kept on the
+object in memory only: never shown in the repr, left out of :meth:`TrainingConfig.to_dict`
+(used for checkpoints and run records) and never logged.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ class TrainingConfig:
     quantum_sdk: str = "mock"
     quantum_target: str = "simulator"
     quantum_api_key: str | None = _secret()
-    pinecone_api_key: str | None = _secret()  # accepted for spec compatibility; read by nothing
+    # accepted for spec compatibility and unused: kept on this object only, never in its repr,
+    # to_dict(), checkpoints, run records or logs
+    pinecone_api_key: str | None = _secret()
     shots: int | None = None  # None: exact expectation values where the backend allows
     ionq_noise_model: str = "ideal"  # IonQ cloud simulator noise: ideal | aria-1 | forte-1
     ionq_base_url: str | None = None  # None: https://api.ionq.co; or a local IonQ emulator
@@ -74,6 +78,7 @@ class TrainingConfig:
     seed: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int = 1
+    checkpoint_keep_last: int | None = 3  # epoch_NNNN.npz files kept; None: all (latest: always)
     # execution
     enable_circuit_cache: bool = True
     cache_size: int = 1000
@@ -170,7 +175,7 @@ class TrainingConfig:
              "it applies to gradient_method='adaptive' only"),
             (("early_stopping_min_delta",), self.early_stopping_patience is None,
              "early stopping is off (early_stopping_patience=None)"),
-            (("checkpoint_every",), self.checkpoint_dir is None,
+            (("checkpoint_every", "checkpoint_keep_last"), self.checkpoint_dir is None,
              "no checkpoint_dir is set"),
         ]
         out = []
@@ -239,6 +244,8 @@ class TrainingConfig:
         if self.shots is not None:
             _int("shots", self.shots, 1)
         _int("checkpoint_every", self.checkpoint_every, 1)
+        if self.checkpoint_keep_last is not None:
+            _int("checkpoint_keep_last", self.checkpoint_keep_last, 0)
         _int("cache_size", self.cache_size, 1)
         _choice("log_level", str(self.log_level).upper(),
                 ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))

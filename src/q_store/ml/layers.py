@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from q_store.circuit import CircuitBuilder, theta
+from q_store.circuit.params import as_real_array
 from q_store.errors import ConfigError, ValidationError
 
 __all__ = [
@@ -45,15 +46,32 @@ def entangling_pairs(n: int, entanglement: str) -> list[tuple[int, int]]:
 
 
 class Layer(ABC):
-    """Base class: parameter bookkeeping, freezing, wiring checks."""
+    """Base class: parameter bookkeeping, freezing, wiring checks.
+
+    ``backend`` is accepted for the spec's signatures (``QuantumLayer(n, depth, backend)``) and
+    not kept: a layer only appends gates to a circuit; circuits run on the model's backend
+    (``QuantumModel(..., backend=...)``).
+    """
 
     def __init__(self, n_qubits: int, backend: Any = None) -> None:
-        if not isinstance(n_qubits, int) or n_qubits < 1:
+        if not isinstance(n_qubits, int) or isinstance(n_qubits, bool) or n_qubits < 1:
             raise ConfigError(f"n_qubits must be a positive integer, got {n_qubits!r}")
         self.n_qubits = n_qubits
-        self.backend = backend
-        self.parameters = np.zeros(self.n_parameters)
+        self._parameters = np.zeros(self.n_parameters)
         self._frozen = np.zeros(self.n_parameters, dtype=bool)
+
+    @property
+    def parameters(self) -> np.ndarray:
+        """The layer's current weight values ``(n_parameters,)``."""
+        return self._parameters
+
+    @parameters.setter
+    def parameters(self, values: object) -> None:
+        p = as_real_array(values, f"{type(self).__name__} parameters", ValidationError)
+        if p.shape != (self.n_parameters,) or not np.all(np.isfinite(p)):
+            raise ValidationError(f"{type(self).__name__} parameters must be "
+                                  f"{self.n_parameters} finite real numbers, got shape {p.shape}")
+        self._parameters = p
 
     @property
     @abstractmethod

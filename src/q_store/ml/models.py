@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from q_store.circuit import Circuit, Observable, Projector, Z
+from q_store.circuit.params import as_real_array
 from q_store.errors import ConfigError, ValidationError
 from q_store.ml.encoders import Encoder, get_encoder
 from q_store.ml.layers import HardwareEfficientQuantumLayer, Layer, QuantumLayer
@@ -129,12 +130,26 @@ class QuantumModel:
 
     @weights.setter
     def weights(self, values: np.ndarray) -> None:
-        w = np.asarray(values, dtype=float)
-        if w.shape != (self.n_parameters,) or not np.all(np.isfinite(w)):
-            raise ValidationError(f"weights must be {self.n_parameters} finite numbers, "
-                                  f"got shape {w.shape}")
+        w = self._check_weights(values)
         for layer, off in zip(self.layers, self._offsets, strict=True):
             layer.parameters = w[off : off + layer.n_parameters].copy()
+
+    def _check_weights(self, values: object) -> np.ndarray:
+        """``values`` as ``n_parameters`` finite real numbers, or a ValidationError."""
+        w = as_real_array(values, "weights", ValidationError)
+        if w.shape != (self.n_parameters,) or not np.all(np.isfinite(w)):
+            raise ValidationError(f"weights must be {self.n_parameters} finite real numbers, "
+                                  f"got shape {w.shape}")
+        return w
+
+    def _check_mask(self, values: object) -> np.ndarray:
+        """A trainable mask: ``n_parameters`` booleans (or 0/1), or a ValidationError."""
+        raw = np.asarray(values)
+        if raw.shape != (self.n_parameters,) or raw.dtype.kind not in "biu" or (
+                raw.dtype.kind != "b" and not np.all((raw == 0) | (raw == 1))):
+            raise ValidationError(f"trainable must be {self.n_parameters} booleans, got "
+                                  f"{raw.dtype} array of shape {raw.shape}")
+        return raw.astype(bool)
 
     @property
     def trainable_mask(self) -> np.ndarray:
@@ -154,13 +169,20 @@ class QuantumModel:
                 "architecture": self.describe()}
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Set weights (and frozen flags) from :meth:`get_state`'s dict. Everything is checked
+        first (architecture, weight count, real and finite values, mask length), so a bad
+        state raises ValidationError and leaves the model unchanged."""
+        if not isinstance(state, dict) or "weights" not in state:
+            raise ValidationError("state must be a dict with 'weights' (and optionally "
+                                  "'trainable' and 'architecture'), as from get_state()")
         arch = state.get("architecture")
         if arch is not None and arch != self.describe():
             raise ValidationError(f"state is for a different architecture: {arch} "
                                   f"(this model: {self.describe()})")
-        self.weights = state["weights"]
-        if "trainable" in state:
-            mask = np.asarray(state["trainable"], dtype=bool)
+        w = self._check_weights(state["weights"])
+        mask = self._check_mask(state["trainable"]) if "trainable" in state else None
+        self.weights = w
+        if mask is not None:
             for layer, off in zip(self.layers, self._offsets, strict=True):
                 layer.unfreeze_parameters()
                 frozen = np.flatnonzero(~mask[off : off + layer.n_parameters])

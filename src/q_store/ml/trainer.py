@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
-import json
 import logging
 import math
 import time
@@ -45,7 +44,7 @@ from q_store.gradients import (
     SPSAGradient,
     metric_tensor,
 )
-from q_store.ml.checkpoints import load_checkpoint_file, save_checkpoint_file
+from q_store.ml import checkpoint_state
 from q_store.ml.config import SECRET_FIELDS, TrainingConfig
 from q_store.ml.inputs import (
     check_data,
@@ -56,18 +55,12 @@ from q_store.ml.inputs import (
 )
 from q_store.ml.losses import get_loss
 from q_store.ml.models import QuantumModel
-from q_store.ml.optimizers import (
-    apply_updates,
-    optimizer_from_config,
-    state_from_arrays,
-    state_to_arrays,
-)
+from q_store.ml.optimizers import apply_updates, optimizer_from_config
 from q_store.sim import StatevectorSimulator
 
 __all__ = ["QuantumTrainer"]
 
 log = logging.getLogger("q_store.trainer")
-_FORMAT = "q_store.checkpoint/1"
 _NOTHING = object()
 # options whose change rebuilds the backend and its executor
 _BACKEND_FIELDS = frozenset({
@@ -598,74 +591,27 @@ class QuantumTrainer:
         return False
 
     def _save_periodic(self, model: QuantumModel) -> None:
-        cfg = self.config
-        if cfg.checkpoint_dir is not None and self.epoch % cfg.checkpoint_every == 0:
-            d = Path(cfg.checkpoint_dir)
-            self.save_checkpoint(d / f"epoch_{self.epoch:04d}.npz", model=model)
-            self.save_checkpoint(d / "latest.npz", model=model)
-        if cfg.performance_log_dir is not None and cfg.enable_performance_tracking:
-            p = Path(cfg.performance_log_dir)
-            save_checkpoint_file(p / "performance.npz", {}, {
-                "epoch": self.epoch, "stats": self.get_performance_stats(),
-                "history": _jsonable(self.history)})
+        checkpoint_state.save_periodic(self, model)
 
-    # -- checkpoints -----------------------------------------------------------------------------
+    # -- checkpoints (q_store.ml.checkpoint_state) -----------------------------------------------
     def save_checkpoint(self, checkpoint: Any, path: str | Path | None = None, *,
                         model: QuantumModel | None = None) -> Path:
         """Save the training state: ``save_checkpoint(path, model=model)``; or the spec's
-        ``save_checkpoint(dict, path)`` for a dict of arrays and plain values."""
-        if isinstance(checkpoint, dict):
-            if path is None:
-                raise ValidationError("save_checkpoint(dict, path) needs a path")
-            arrays, meta = _flatten(checkpoint)
-            return save_checkpoint_file(path, arrays, {"format": _FORMAT, "user": meta})
-        if model is None:
-            raise ValidationError("save_checkpoint(path, model=...) needs the model")
-        if self.opt_state is None:
-            self.opt_state = self.optimizer.init(model.weights)
-        arrays = {"weights": model.weights, "trainable": model.trainable_mask}
-        arrays.update({f"opt.{k}": v for k, v in state_to_arrays(self.opt_state).items()})
-        if self._best_weights is not None:
-            arrays["best_weights"] = self._best_weights
-        spsa = self._methods["spsa"]
-        meta = {"format": _FORMAT, "epoch": self.epoch, "step": self.step,
-                "model": model.describe(), "config": _jsonable(self.config.to_dict()),
-                "rng": _jsonable(self.rng.bit_generator.state),
-                "spsa_k": spsa.k,  # type: ignore[attr-defined]
-                "adaptive": _jsonable(self._adaptive), "early": _jsonable(self._early),
-                "history": _jsonable(self.history), "stats": self._stats}
-        return save_checkpoint_file(checkpoint, arrays, meta)
+        ``save_checkpoint(dict, path)`` for a dict of arrays and plain values (anything else
+        is refused, naming its key and type)."""
+        return checkpoint_state.save(self, checkpoint, path, model=model)
 
     def load_checkpoint(self, path: str | Path) -> dict[str, Any]:
         """Read a checkpoint: the spec's dicts come back as saved; a training-state checkpoint
-        comes back as ``{"model_state", "epoch", ...}`` (see :meth:`restore` to resume)."""
-        arrays, meta = load_checkpoint_file(path)
-        if meta.get("format") != _FORMAT:
-            raise ValidationError(f"{path} is not a q_store training checkpoint")
-        if "user" in meta:
-            return _unflatten(arrays, meta["user"])
-        return {"model_state": {"weights": arrays["weights"], "trainable": arrays["trainable"],
-                                "architecture": meta["model"]},
-                "epoch": meta["epoch"], "history": meta["history"], "config": meta["config"]}
+        comes back as ``{"model_state", "epoch", ...}`` (see :meth:`restore` to resume). A
+        damaged or foreign file raises CheckpointError."""
+        return checkpoint_state.load(self, path)
 
     def restore(self, path: str | Path, model: QuantumModel) -> None:
-        """Load model weights and the complete trainer state to resume training exactly."""
-        arrays, meta = load_checkpoint_file(path)
-        if meta.get("format") != _FORMAT or "user" in meta:
-            raise ValidationError(f"{path} is not a q_store training checkpoint")
-        model.load_state({"weights": arrays["weights"], "trainable": arrays["trainable"],
-                          "architecture": meta["model"]})
-        template = self.optimizer.init(model.weights)
-        self.opt_state = state_from_arrays(
-            template, {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
-        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
-        self.rng.bit_generator.state = meta["rng"]
-        self._methods["spsa"].k = int(meta["spsa_k"])  # type: ignore[attr-defined]
-        self._adaptive = meta["adaptive"]
-        self._early = meta["early"]
-        self._best_weights = arrays.get("best_weights")
-        self.history = meta["history"]
-        self._stats = meta["stats"]
+        """Load model weights and the complete trainer state to resume training exactly. The
+        file is checked completely first: a bad checkpoint raises CheckpointError and changes
+        nothing."""
+        checkpoint_state.restore(self, path, model)
 
 
 class _CountingExecutor:
@@ -748,33 +694,3 @@ def _checked(model: QuantumModel, xb: Any, yb: Any, where: str
              ) -> tuple[np.ndarray, np.ndarray]:
     x = check_features(xb, model.input_dim, f"{where} X")
     return x, check_targets(yb, model.task, model.output_dim, len(x), f"{where} y")
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda v: v.tolist() if isinstance(
-        v, np.ndarray) else (v.item() if isinstance(v, np.generic) else str(v))))
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> tuple[dict[str, np.ndarray], Any]:
-    arrays: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, np.ndarray):
-            arrays[key] = v
-            meta[k] = {"__array__": key}
-        elif isinstance(v, dict):
-            sub_arrays, sub_meta = _flatten(v, key + ".")
-            arrays.update(sub_arrays)
-            meta[k] = sub_meta
-        else:
-            meta[k] = _jsonable(v)
-    return arrays, meta
-
-
-def _unflatten(arrays: dict[str, np.ndarray], meta: Any) -> Any:
-    if isinstance(meta, dict):
-        if set(meta) == {"__array__"}:
-            return arrays[meta["__array__"]]
-        return {k: _unflatten(arrays, v) for k, v in meta.items()}
-    return meta

@@ -8,12 +8,14 @@ import numpy as np
 
 from q_store.circuit.observables import Observable, PauliString, PauliSum, Projector
 from q_store.errors import ObservableError, ValidationError
+from q_store.sim.memory import check_memory
 
 __all__ = [
     "apply_observable",
     "expectations",
     "marginal_probabilities",
     "sample_bits",
+    "sample_counts",
 ]
 
 
@@ -125,12 +127,28 @@ def marginal_probabilities(probs: np.ndarray, n: int, wires: tuple[int, ...] | N
     return t.reshape(probs.shape[0], 2 ** len(wires))
 
 
+def _normalised(probs: np.ndarray) -> np.ndarray:
+    p = np.clip(probs, 0.0, None)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def sample_counts(probs: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each outcome occurs in ``shots`` samples per row of ``probs (B, 2**k)``:
+    counts ``(B, 2**k)`` drawn from the multinomial distribution directly, so memory is
+    ``O(2**k)`` whatever the number of shots."""
+    return rng.multinomial(shots, _normalised(probs))
+
+
 def sample_bits(probs: np.ndarray, shots: int, n_bits: int,
                 rng: np.random.Generator) -> np.ndarray:
     """``shots`` samples per row of ``probs (B, 2**k)``: bits ``(B, shots, k)``, first wire
-    first."""
-    p = np.clip(probs, 0.0, None)
-    p = p / p.sum(axis=1, keepdims=True)
+    first. Needs ``O(B * shots)`` memory (checked first); use :func:`sample_counts` when only
+    frequencies matter."""
+    rows = probs.shape[0]
+    check_memory(rows * shots * (24 + n_bits),
+                 f"sampling {shots} shots of {n_bits} bits for {rows} state(s) "
+                 f"(one bit array entry per shot; use counts for histograms)")
+    p = _normalised(probs)
     cdf = np.cumsum(p, axis=1)
     cdf[:, -1] = 1.0
     u = rng.random((p.shape[0], shots))

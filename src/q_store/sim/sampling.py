@@ -9,7 +9,7 @@ import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.errors import ValidationError
-from q_store.sim.measure import sample_bits
+from q_store.sim.measure import sample_bits, sample_counts
 
 __all__ = ["SamplingMixin", "check_shots"]
 
@@ -43,9 +43,15 @@ class SamplingMixin:
     def counts(self, circuit: Circuit, shots: int, weights: object = None,
                inputs: object = None, wires: Sequence[int] | None = None,
                seed: int | np.random.Generator | None = None) -> dict[str, int]:
-        """Histogram of measured bitstrings for one (unbatched) call."""
-        bits = self.sample(circuit, shots, weights, inputs, wires, seed)
-        if bits.ndim != 2:
+        """Histogram of measured bitstrings (first wire first) for one (unbatched) call, in
+        bitstring order, without the outcomes that did not occur.
+
+        Drawn from the multinomial distribution over the basis states, so memory and time do
+        not grow with ``shots``; reproducible for a given seed."""
+        shots = check_shots(shots)
+        ws = tuple(range(circuit.n_qubits)) if wires is None else tuple(wires)
+        probs = self.probabilities(circuit, weights, inputs, ws)
+        if probs.ndim != 1:
             raise ValidationError("counts() takes one circuit binding; use sample() for batches")
-        keys, freq = np.unique(bits, axis=0, return_counts=True)
-        return {"".join(map(str, k)): int(c) for k, c in zip(keys, freq, strict=True)}
+        hist = sample_counts(probs[None, :], shots, np.random.default_rng(seed))[0]
+        return {format(int(k), f"0{len(ws)}b"): int(hist[k]) for k in np.flatnonzero(hist)}

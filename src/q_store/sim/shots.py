@@ -2,7 +2,9 @@
 
 Each Pauli term is measured in its own basis (X via H, Y via S^dagger then H); the estimate of a
 term is the mean parity of the measured bits on its wires. Projectors are estimated from
-computational-basis frequencies.
+computational-basis frequencies. Outcome frequencies are drawn from the multinomial
+distribution directly (:func:`~q_store.sim.measure.sample_counts`), so memory does not grow with
+the number of shots.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, PauliString, PauliSum, Projector
-from q_store.sim.measure import marginal_probabilities, sample_bits
+from q_store.sim.measure import marginal_probabilities, sample_counts
 
 if TYPE_CHECKING:
     from q_store.sim.statevector import StatevectorSimulator
@@ -39,8 +41,8 @@ def estimate_expectations(sim: StatevectorSimulator, states: np.ndarray,
     for k, obs in enumerate(observables):
         if isinstance(obs, Projector):
             probs = marginal_probabilities(states.real**2 + states.imag**2, n, obs.wires)
-            bits = sample_bits(probs, shots, len(obs.wires), rng)
-            out[:, k] = np.all(bits == np.array(obs.bits, dtype=np.int8), axis=2).mean(axis=1)
+            hits = sample_counts(probs, shots, rng)[:, int("".join(map(str, obs.bits)), 2)]
+            out[:, k] = hits / shots
             continue
         terms = obs.terms if isinstance(obs, PauliSum) else (obs,)
         for term in terms:
@@ -50,7 +52,15 @@ def estimate_expectations(sim: StatevectorSimulator, states: np.ndarray,
             rot = sim.state(basis_rotation(term, n), initial_state=states)
             rot = rot.reshape(states.shape)
             probs = marginal_probabilities(rot.real**2 + rot.imag**2, n, term.wires)
-            bits = sample_bits(probs, shots, len(term.wires), rng)
-            parity = 1.0 - 2.0 * (bits.sum(axis=2) % 2)
-            out[:, k] += term.coeff * parity.mean(axis=1)
+            counts = sample_counts(probs, shots, rng)
+            out[:, k] += term.coeff * (counts @ _parity_signs(len(term.wires))) / shots
     return out
+
+
+def _parity_signs(k: int) -> np.ndarray:
+    """``+1`` for basis states of ``k`` bits with even parity, ``-1`` for odd."""
+    idx = np.arange(2**k)
+    parity = np.zeros(2**k, dtype=np.int64)
+    for b in range(k):
+        parity ^= (idx >> b) & 1
+    return 1.0 - 2.0 * parity

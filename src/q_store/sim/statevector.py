@@ -17,11 +17,12 @@ import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, as_observable
-from q_store.circuit.params import Batch, parameter_map_for, resolve_batch
+from q_store.circuit.params import Batch, as_real_array, parameter_map_for, resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.execution.cache import CircuitCache
 from q_store.sim import kernels as K
 from q_store.sim.measure import expectations, marginal_probabilities
+from q_store.sim.memory import check_memory
 from q_store.sim.program import BoundTape
 from q_store.sim.sampling import SamplingMixin, check_shots
 
@@ -108,6 +109,7 @@ class StatevectorSimulator(SamplingMixin):
     def _initial(self, n: int, size: int, initial_state: object) -> tuple[np.ndarray, bool]:
         dim = 2**n
         if initial_state is None:
+            check_state_memory(n, size)
             states = np.zeros((size, dim), dtype=np.complex128)
             states[:, 0] = 1.0
             return states, False
@@ -124,6 +126,7 @@ class StatevectorSimulator(SamplingMixin):
         if arr.ndim == 2 and size > 1 and arr.shape[0] != size:
             raise StateError(f"initial_state batch {arr.shape[0]} does not match batch {size}")
         rows = max(size, arr.shape[0] if arr.ndim == 2 else 1)
+        check_state_memory(n, rows)
         return np.array(np.broadcast_to(arr, (rows, dim)), order="C"), arr.ndim == 2
 
     def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
@@ -168,7 +171,7 @@ class StatevectorSimulator(SamplingMixin):
         differences, SPSA): every row is one circuit run. With ``shots``, estimates from samples.
         """
         obs, _ = _as_observables(observables)
-        angles = np.asarray(angles, dtype=float)
+        angles = as_real_array(angles, "angles", ValidationError)
         compiled = self.cache.get(circuit)
         n_params = compiled.parameters.n_params
         if angles.ndim != 2 or angles.shape[1] != n_params:
@@ -244,6 +247,8 @@ class StatevectorSimulator(SamplingMixin):
         """The full ``(2**n, 2**n)`` unitary for one binding."""
         if circuit.n_qubits > 14:
             raise ValidationError(f"unitary of {circuit.n_qubits} qubits is too large (max 14)")
+        check_memory(3 * 4**circuit.n_qubits * 16,
+                     f"the unitary of a {circuit.n_qubits}-qubit circuit")
         batch, tape = self._prepare(circuit, weights, inputs)
         if batch.batched:
             raise ValidationError("unitary() takes one binding of weights and inputs")
@@ -251,6 +256,14 @@ class StatevectorSimulator(SamplingMixin):
         states = np.eye(dim, dtype=np.complex128)
         self._run(circuit.n_qubits, states, tape, False)
         return states.T.copy()
+
+
+def check_state_memory(n: int, rows: int) -> None:
+    """Refuse a batch of ``rows`` states of ``n`` qubits that will not fit in memory: the
+    states (16 bytes per amplitude) plus working arrays of the same size (probabilities,
+    observables applied to the states)."""
+    check_memory(2 * rows * 2**n * 16, f"simulating {rows} state(s) of {n} qubits "
+                                       f"({rows} x 2**{n} complex amplitudes, plus working copies)")
 
 
 def split_shared_suffix(tape: BoundTape, from_zero: bool) -> tuple[BoundTape, BoundTape] | None:
