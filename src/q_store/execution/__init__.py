@@ -1,7 +1,7 @@
 """Execution services between models and simulators or backends.
 
-The simulator imports the cache from here, and the backend executor imports the simulator, so
-the executor and measurement names load on first use.
+The simulator imports the cache from here, gradient methods import the request types, and the
+backend executor imports the simulator, so every name loads on first use.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from q_store.execution.cache import CircuitCache, CompiledCircuit
-
-_LAZY = {"BackendExecutor": "backend_executor", "bind_angles": "backend_executor",
+_LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache",
+         "BackendExecutor": "backend_executor", "bind_angles": "backend_executor",
          "MeasurementPlan": "measurement", "measurement_plan": "measurement"}
 
 __all__ = ["BackendExecutor", "CircuitCache", "CompiledCircuit", "MeasurementPlan",

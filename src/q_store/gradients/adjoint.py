@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
-
-from q_store.circuit.ir import Circuit
-from q_store.circuit.observables import Observable
 from q_store.errors import NotSupportedError
+from q_store.execution.requests import AdjointRequest, Plan
 from q_store.gradients.base import (
+    Cotangent,
     GradientMethod,
-    GradientResult,
+    Problem,
     VJPResult,
-    _check_wrt,
-    _cotangent,
+    finish_jacobian,
 )
-from q_store.sim.adjoint import adjoint_angles
-from q_store.sim.statevector import StatevectorSimulator, _as_observables, parameter_map_for
+from q_store.sim.statevector import StatevectorSimulator, parameter_map_for
 
 __all__ = ["AdjointGradient"]
 
+_JACOBIAN_OUTPUTS = 2  # up to this many outputs, one Jacobian sweep beats values + a VJP sweep
+
 
 class AdjointGradient(GradientMethod):
-    """Exact gradients from one forward and one backward sweep of the state vector."""
+    """Exact gradients from one forward and one backward sweep of the state vector.
+
+    Planned as an :class:`~q_store.execution.requests.AdjointRequest`, which only the exact
+    local simulator answers. With a cotangent (a loss's chain rule) and more than two outputs,
+    one backward sweep carries all of them at once instead of one per output."""
 
     name = "adjoint"
 
@@ -36,37 +39,19 @@ class AdjointGradient(GradientMethod):
         super().__init__(sim)
         self.simulator = sim
 
-    def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool,
-                  initial_state: np.ndarray | None = None) -> GradientResult:
-        res = adjoint_angles(self.simulator, circuit, obs, weights, inputs,
-                             initial_state=initial_state)
-        gw, gx = parameter_map_for(circuit).pullback(res.batch, res.d_angles,
-                                                     want_weights=want_w, want_inputs=want_x)
-        return GradientResult(res.values, gw, gx, 2)
+    def _plan(self, problem: Problem, state: Any, cotangent: Cotangent | None) -> Plan[Any]:
+        pm = parameter_map_for(problem.circuit)
+        one_sweep = cotangent is not None and len(problem.observables) > _JACOBIAN_OUTPUTS
+        request = AdjointRequest(problem.circuit, problem.observables, problem.batch,
+                                 problem.initial_state, cotangent if one_sweep else None)
+        evals = 3 if one_sweep else 2
 
-    def vjp(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
-            weights: object, inputs: object, cotangent: np.ndarray, *,
-            wrt: Sequence[str] = ("weights",),
-            initial_state: np.ndarray | None = None) -> VJPResult:
-        obs, _ = _as_observables(observables)
-        want_w, want_x = _check_wrt(wrt)
-        pm = parameter_map_for(circuit)
-        # one sweep with lambda = sum_k c_k O_k psi; the cotangent shape is checked after values
-        res = adjoint_angles(self.simulator, circuit, obs, weights, inputs,
-                             cotangent=_LazyCotangent(cotangent), initial_state=initial_state)
-        gw, gx = pm.pullback(res.batch, res.d_angles, want_weights=want_w, want_inputs=want_x)
-        return VJPResult(res.values, gw, gx, 2)
+        def finish(answers: Sequence[Any]) -> Any:
+            res = answers[0]
+            gw, gx = pm.pullback(res.batch, res.d_angles, want_weights=problem.want_w,
+                                 want_inputs=problem.want_x)
+            if one_sweep:
+                return VJPResult(res.values, gw, gx, evals)
+            return finish_jacobian(problem, res.values, gw, gx, evals, cotangent)
 
-
-class _LazyCotangent:
-    """Defers broadcasting the cotangent until the value shape is known."""
-
-    def __init__(self, c: object) -> None:
-        self.c = c
-
-    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
-        return np.asarray(self.c, dtype=float)
-
-    def resolve(self, shape: tuple[int, ...]) -> np.ndarray:
-        return _cotangent(self.c, shape)
+        return Plan((request,), finish, state)

@@ -1,30 +1,36 @@
-"""The common interface of gradient methods.
+"""The common interface of gradient methods: each one plans, the execution engine runs.
 
-Every method computes, for a circuit template, observables and a batch of weights / inputs,
-the expectation values and their Jacobian with respect to the weights and, on request, the
-inputs. Hardware-compatible methods turn one circuit into a batch of angle bindings, run them
-through an executor (anything with ``expectation_angles``) and post-process; the adjoint method
-needs the exact simulator.
+A method turns a circuit template, its observables and a batch (weights, inputs, optional
+initial states) into a :class:`~q_store.execution.requests.Plan`: the requests to run and a
+function from their answers to a :class:`GradientResult` (or, given a cotangent, a
+:class:`VJPResult`). Methods keep no per-call state: what changes from step to step (SPSA's
+counter, the adaptive method's switch) is the ``state`` passed in and returned by the plan, as
+in optax. ``jacobian`` and ``vjp`` are the synchronous convenience: plan, answer on this
+method's executor, finish.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable
-from q_store.circuit.params import Batch, ParameterMap
+from q_store.circuit.params import Batch, ParameterMap, resolve_batch
 from q_store.errors import ValidationError
+from q_store.execution.local import answer_all
+from q_store.execution.requests import ExpectationRequest, Plan
 from q_store.sim.statevector import StatevectorSimulator, _as_observables, parameter_map_for
 
-__all__ = ["AngleExecutor", "GradientMethod", "GradientResult", "VJPResult"]
+__all__ = ["AngleExecutor", "Cotangent", "GradientMethod", "GradientResult", "VJPResult"]
 
 _WRT = ("weights", "inputs")
+Cotangent = Callable[[np.ndarray], np.ndarray]
+"""Maps the values ``(B, K)`` to the cotangent ``c (B, K)`` of ``sum_k c_bk <O_k>_b``."""
 
 
 class AngleExecutor(Protocol):
@@ -38,12 +44,15 @@ class AngleExecutor(Protocol):
 @dataclass(frozen=True)
 class GradientResult:
     """``values (B, K)``; ``weights (B, K, n_w)`` and ``inputs (B, K, n_x)`` Jacobians (None when
-    not requested); ``evaluations``: circuit runs used per sample (including the values)."""
+    not requested); ``evaluations``: circuit runs used per sample (including the values);
+    ``precondition``: applied by a trainer to the loss gradient (natural gradient's metric)."""
 
     values: np.ndarray
     weights: np.ndarray | None
     inputs: np.ndarray | None
     evaluations: int
+    precondition: Callable[[np.ndarray], np.ndarray] | None = field(default=None,
+                                                                   compare=False)
 
 
 @dataclass(frozen=True)
@@ -55,61 +64,125 @@ class VJPResult:
     weights: np.ndarray | None
     inputs: np.ndarray | None
     evaluations: int
+    precondition: Callable[[np.ndarray], np.ndarray] | None = field(default=None,
+                                                                   compare=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a method differentiates: validated and broadcast once, at the boundary."""
+
+    circuit: Circuit
+    observables: tuple[Observable, ...]
+    batch: Batch
+    initial_state: np.ndarray | None
+    want_w: bool
+    want_x: bool
+
+    @property
+    def size(self) -> int:
+        return int(self.batch.size)
 
 
 class GradientMethod(ABC):
-    """Base class: subclasses implement :meth:`_jacobian_angles` or override :meth:`jacobian`."""
+    """Base class: subclasses implement :meth:`_plan`."""
 
     name: str = "gradient"
 
     def __init__(self, executor: AngleExecutor | None = None) -> None:
         self.executor: AngleExecutor = executor or StatevectorSimulator()
+        self.state: Any = self.init()
 
+    def init(self) -> Any:
+        """The method's state before its first step (None for stateless methods)."""
+        return None
+
+    def observe(self, state: Any, loss: float) -> Any:
+        """The state after an epoch ended with ``loss`` (the adaptive method switches here)."""
+        return state
+
+    def plan(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
+             weights: object = None, inputs: object = None, *,
+             wrt: Sequence[str] = ("weights",), initial_state: np.ndarray | None = None,
+             state: Any = None, cotangent: Cotangent | None = None) -> Plan[Any]:
+        """The requests that compute values and derivatives, and how to finish them: a
+        :class:`GradientResult`, or with ``cotangent`` a :class:`VJPResult`. ``state`` is the
+        method's state (None: :meth:`init`); the plan carries the next one."""
+        problem = make_problem(circuit, observables, weights, inputs, wrt, initial_state)
+        plan = self._plan(problem, self.init() if state is None else state, cotangent)
+        plan.notes.setdefault("batch_size", problem.size)
+        plan.notes.setdefault("method", self.name)
+        return plan
+
+    @abstractmethod
+    def _plan(self, problem: Problem, state: Any, cotangent: Cotangent | None) -> Plan[Any]: ...
+
+    # -- synchronous convenience -------------------------------------------------------------
     def jacobian(self, circuit: Circuit,
                  observables: Observable | Sequence[Observable] | str,
                  weights: object = None, inputs: object = None, *,
                  wrt: Sequence[str] = ("weights",),
                  initial_state: np.ndarray | None = None) -> GradientResult:
-        """Expectations and their Jacobian; ``wrt`` names ``"weights"`` and/or ``"inputs"``.
-        ``initial_state`` (one per sample) replaces |0...0>, e.g. for amplitude encoding."""
-        obs, _ = _as_observables(observables)
-        want_w, want_x = _check_wrt(wrt)
-        weights = _batch_like_states(weights, inputs, initial_state)
-        return self._jacobian(circuit, obs, weights, inputs, want_w, want_x, initial_state)
+        """Expectations and their Jacobian, run now on this method's executor; ``wrt`` names
+        ``"weights"`` and/or ``"inputs"``; ``initial_state`` (one per sample) replaces
+        |0...0>, e.g. for amplitude encoding. Advances :attr:`state`."""
+        return self._run(self.plan(circuit, observables, weights, inputs, wrt=wrt,
+                                   initial_state=initial_state, state=self.state))
 
     def vjp(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
             weights: object, inputs: object, cotangent: np.ndarray, *,
             wrt: Sequence[str] = ("weights",),
             initial_state: np.ndarray | None = None) -> VJPResult:
         """Per-sample gradient of ``sum_k cotangent[b, k] * <O_k>_b`` (the chain rule of a loss)."""
-        obs, _ = _as_observables(observables)
-        want_w, want_x = _check_wrt(wrt)
-        weights = _batch_like_states(weights, inputs, initial_state)
-        res = self._jacobian(circuit, obs, weights, inputs, want_w, want_x, initial_state)
-        c = _cotangent(cotangent, res.values.shape)
-        gw = None if res.weights is None else np.einsum("bk,bkp->bp", c, res.weights)
-        gx = None if res.inputs is None else np.einsum("bk,bkp->bp", c, res.inputs)
-        return VJPResult(res.values, gw, gx, res.evaluations)
+        fixed = np.asarray(cotangent, dtype=float)
+        return self._run(self.plan(circuit, observables, weights, inputs, wrt=wrt,
+                                   initial_state=initial_state, state=self.state,
+                                   cotangent=lambda values: _cotangent(fixed, values.shape)))
 
-    @abstractmethod
-    def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool,
-                  initial_state: np.ndarray | None) -> GradientResult: ...
-
-    def _execute(self, circuit: Circuit, angles: np.ndarray, obs: tuple[Observable, ...],
-                 initial_state: np.ndarray | None, repeats: int) -> np.ndarray:
-        """Run ``angles`` made of ``repeats`` stacked copies of the batch."""
-        if initial_state is None:
-            return np.asarray(self.executor.expectation_angles(circuit, angles, obs))
-        states = np.asarray(initial_state)
-        size = angles.shape[0] // repeats
-        if states.ndim == 1:
-            states = np.broadcast_to(states, (size, states.shape[0]))
-        return np.asarray(self.executor.expectation_angles(
-            circuit, angles, obs, initial_state=np.tile(states, (repeats, 1))))
+    def _run(self, plan: Plan[Any]) -> Any:
+        result = plan.finish(answer_all(plan.requests, self.executor))
+        self.state = plan.state
+        return result
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def make_problem(circuit: Circuit, observables: object, weights: object, inputs: object,
+                 wrt: Sequence[str], initial_state: object) -> Problem:
+    obs, _ = _as_observables(observables)
+    want_w, want_x = _check_wrt(wrt)
+    weights = _batch_like_states(weights, inputs, initial_state)
+    batch = resolve_batch(circuit, weights, inputs)
+    states = None
+    if initial_state is not None:
+        states = np.asarray(initial_state)
+        if states.ndim == 1:
+            states = np.broadcast_to(states, (batch.size, states.shape[0]))
+    return Problem(circuit, obs, batch, states, want_w, want_x)
+
+
+def finish_jacobian(problem: Problem, values: np.ndarray, jw: np.ndarray | None,
+                    jx: np.ndarray | None, evaluations: int, cotangent: Cotangent | None,
+                    precondition: Callable[[np.ndarray], np.ndarray] | None = None
+                    ) -> GradientResult | VJPResult:
+    """A Jacobian result, or its contraction with the cotangent of the values."""
+    if cotangent is None:
+        return GradientResult(values, jw, jx, evaluations, precondition)
+    c = _cotangent(cotangent(values), values.shape)
+    gw = None if jw is None else np.einsum("bk,bkp->bp", c, jw)
+    gx = None if jx is None else np.einsum("bk,bkp->bp", c, jx)
+    return VJPResult(values, gw, gx, evaluations, precondition)
+
+
+def expectation_request(problem: Problem, angles: np.ndarray, repeats: int,
+                        role: str) -> ExpectationRequest:
+    """A request for ``angles`` made of ``repeats`` stacked copies of the batch."""
+    states = problem.initial_state
+    if states is not None:
+        states = np.tile(states, (repeats, 1))
+    return ExpectationRequest(problem.circuit, np.ascontiguousarray(angles),
+                              problem.observables, states, role)
 
 
 def _batch_like_states(weights: object, inputs: object, initial_state: object) -> object:

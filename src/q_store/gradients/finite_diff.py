@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
-from q_store.circuit.ir import Circuit
-from q_store.circuit.observables import Observable
-from q_store.circuit.params import Batch, resolve_batch
+from q_store.circuit.params import Batch
 from q_store.errors import ValidationError
-from q_store.gradients.base import AngleExecutor, GradientMethod, GradientResult
+from q_store.execution.requests import Plan
+from q_store.gradients.base import (
+    AngleExecutor,
+    Cotangent,
+    GradientMethod,
+    Problem,
+    expectation_request,
+    finish_jacobian,
+)
 from q_store.sim.statevector import parameter_map_for
 
 __all__ = ["FiniteDifferenceGradient"]
@@ -33,42 +42,43 @@ class FiniteDifferenceGradient(GradientMethod):
         super().__init__(executor)
         self.method, self.step = method, float(h)
 
-    def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool,
-                  initial_state: np.ndarray | None = None) -> GradientResult:
-        batch = resolve_batch(circuit, weights, inputs)
-        pm = parameter_map_for(circuit)
-        size = batch.size
+    def _plan(self, problem: Problem, state: Any, cotangent: Cotangent | None) -> Plan[Any]:
+        batch, size = problem.batch, problem.size
+        pm = parameter_map_for(problem.circuit)
         w = np.broadcast_to(batch.weights, (size, batch.weights.shape[1]))
         xv = np.broadcast_to(batch.inputs, (size, batch.inputs.shape[1]))
         signs = (1.0, -1.0) if self.method == "central" else (1.0,)
         rows: list[np.ndarray] = [pm.angles(Batch(w, xv, size, True))]
-        plan: list[tuple[str, int]] = []
-        for kind, arr, want in (("w", w, want_w), ("x", xv, want_x)):
+        steps: list[tuple[str, int]] = []
+        for kind, arr, want in (("w", w, problem.want_w), ("x", xv, problem.want_x)):
             if not want:
                 continue
             for i in range(arr.shape[1]):
-                plan.append((kind, i))
+                steps.append((kind, i))
                 for sgn in signs:
                     p = arr.copy()
                     p[:, i] += sgn * self.step
                     b = Batch(p, xv, size, True) if kind == "w" else Batch(w, p, size, True)
                     rows.append(np.broadcast_to(pm.angles(b), (size, pm.n_params)))
-        out = self._execute(
-            circuit, np.concatenate([np.broadcast_to(r, (size, pm.n_params)) for r in rows]), obs,
-            initial_state, len(rows))
-        out = out.reshape(len(rows), size, len(obs))
-        values = out[0]
-        jw = np.zeros((size, len(obs), w.shape[1])) if want_w else None
-        jx = np.zeros((size, len(obs), xv.shape[1])) if want_x else None
-        for n, (kind, i) in enumerate(plan):
-            if self.method == "central":
-                d = (out[1 + 2 * n] - out[2 + 2 * n]) / (2 * self.step)
-            else:
-                d = (out[1 + n] - values) / self.step
-            target = jw if kind == "w" else jx
-            target[:, :, i] = d  # type: ignore[index]
-        return GradientResult(values, jw, jx, len(rows))
+        angles = np.concatenate([np.broadcast_to(r, (size, pm.n_params)) for r in rows])
+        request = expectation_request(problem, angles, len(rows), "gradient")
+        n_obs, h, central = len(problem.observables), self.step, self.method == "central"
+
+        def finish(answers: Sequence[Any]) -> Any:
+            out = np.asarray(answers[0]).reshape(len(rows), size, n_obs)
+            values = out[0]
+            jw = np.zeros((size, n_obs, w.shape[1])) if problem.want_w else None
+            jx = np.zeros((size, n_obs, xv.shape[1])) if problem.want_x else None
+            for n, (kind, i) in enumerate(steps):
+                if central:
+                    d = (out[1 + 2 * n] - out[2 + 2 * n]) / (2 * h)
+                else:
+                    d = (out[1 + n] - values) / h
+                target = jw if kind == "w" else jx
+                target[:, :, i] = d  # type: ignore[index]
+            return finish_jacobian(problem, values, jw, jx, len(rows), cotangent)
+
+        return Plan((request,), finish, state)
 
     def __repr__(self) -> str:
         return f"FiniteDifferenceGradient(method={self.method!r}, step={self.step})"

@@ -12,14 +12,22 @@ two terms (shifts +-pi/2) for Pauli rotations and four for controlled rotations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-from q_store.circuit.ir import Circuit
-from q_store.circuit.observables import Observable
-from q_store.circuit.params import resolve_batch
-from q_store.gradients.base import AngleExecutor, GradientMethod, GradientResult, base_angles
+from q_store.execution.requests import Plan
+from q_store.gradients.base import (
+    AngleExecutor,
+    Cotangent,
+    GradientMethod,
+    Problem,
+    base_angles,
+    expectation_request,
+    finish_jacobian,
+)
 
 __all__ = ["ParameterShiftGradient", "shift_rule"]
 
@@ -36,22 +44,20 @@ def shift_rule(omega: float, r: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ParameterShiftGradient(GradientMethod):
-    """Exact gradients from ``2R`` shifted runs per gate parameter, batched into one call."""
+    """Exact gradients from ``2R`` shifted runs per gate parameter, in one request."""
 
     name = "parameter_shift"
 
     def __init__(self, executor: AngleExecutor | None = None) -> None:
         super().__init__(executor)
 
-    def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool,
-                  initial_state: np.ndarray | None = None) -> GradientResult:
-        batch = resolve_batch(circuit, weights, inputs)
+    def _plan(self, problem: Problem, state: Any, cotangent: Cotangent | None) -> Plan[Any]:
+        circuit, batch = problem.circuit, problem.batch
         pm, angles = base_angles(circuit, batch)
         needed = np.zeros(pm.n_params, dtype=bool)
-        if want_w:
+        if problem.want_w:
             needed |= pm.uses_weights
-        if want_x:
+        if problem.want_x:
             needed |= pm.uses_inputs
         specs = [(op.spec, k) for op in circuit.operations for k in range(len(op.params))]
         cols, shifts, coefs = [], [], []
@@ -61,18 +67,21 @@ class ParameterShiftGradient(GradientMethod):
             cols.extend([j] * len(s))
             shifts.extend(s)
             coefs.extend(c)
-        n_runs = len(cols)
-        size = batch.size
+        n_runs, size, n_obs = len(cols), batch.size, len(problem.observables)
         runs = np.repeat(angles[None], n_runs + 1, axis=0)  # (n_runs + 1, B, P); row 0 = values
         runs[1 + np.arange(n_runs), :, cols] += np.asarray(shifts)[:, None]
-        out = self._execute(circuit, runs.reshape(-1, pm.n_params), obs, initial_state,
-                            n_runs + 1)
-        out = out.reshape(n_runs + 1, size, len(obs))
-        values = out[0]
-        d_angles = np.zeros((size, len(obs), pm.n_params))
-        if n_runs:
-            contrib = out[1:] * np.asarray(coefs)[:, None, None]  # (n_runs, B, K)
-            np.add.at(d_angles, (slice(None), slice(None), np.asarray(cols)),
-                      contrib.transpose(1, 2, 0))
-        gw, gx = pm.pullback(batch, d_angles, want_weights=want_w, want_inputs=want_x)
-        return GradientResult(values, gw, gx, n_runs + 1)
+        request = expectation_request(problem, runs.reshape(-1, pm.n_params), n_runs + 1,
+                                      "gradient")
+
+        def finish(answers: Sequence[Any]) -> Any:
+            out = np.asarray(answers[0]).reshape(n_runs + 1, size, n_obs)
+            d_angles = np.zeros((size, n_obs, pm.n_params))
+            if n_runs:
+                contrib = out[1:] * np.asarray(coefs)[:, None, None]  # (n_runs, B, K)
+                np.add.at(d_angles, (slice(None), slice(None), np.asarray(cols)),
+                          contrib.transpose(1, 2, 0))
+            gw, gx = pm.pullback(batch, d_angles, want_weights=problem.want_w,
+                                 want_inputs=problem.want_x)
+            return finish_jacobian(problem, out[0], gw, gx, n_runs + 1, cotangent)
+
+        return Plan((request,), finish, state)

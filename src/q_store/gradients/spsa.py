@@ -12,19 +12,25 @@ As in the spec (``SPSAGradientEstimator(backend)``), the first argument may be a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from q_store.circuit.ir import Circuit
-from q_store.circuit.observables import Observable
-from q_store.circuit.params import Batch, resolve_batch
+from q_store.circuit.params import Batch
 from q_store.errors import ConfigError, ValidationError
-from q_store.gradients.base import AngleExecutor, GradientMethod, GradientResult
+from q_store.execution.requests import Plan
+from q_store.gradients.base import (
+    AngleExecutor,
+    Cotangent,
+    GradientMethod,
+    Problem,
+    expectation_request,
+    finish_jacobian,
+)
 from q_store.sim.statevector import parameter_map_for
 
-__all__ = ["SPSAGradient", "SPSAGradientEstimator"]
+__all__ = ["SPSAGradient", "SPSAGradientEstimator", "SPSAState"]
 
 
 def _positive(name: str, v: float, allow_zero: bool = False) -> float:
@@ -56,11 +62,20 @@ def angle_executor(executor: Any, shots: int | None) -> tuple[AngleExecutor | No
     return executor, False
 
 
+class SPSAState(NamedTuple):
+    """SPSA's iteration counter and the key its perturbations are drawn from: the deltas of
+    step ``k`` come from ``default_rng((key, k))``, so a run resumed at step ``k`` draws what
+    the uninterrupted run drew."""
+
+    k: int
+    key: int
+
+
 class SPSAGradient(GradientMethod):
     """SPSA gradient estimates, averaged over ``n_samples`` perturbations (2 runs each).
 
-    Each call to :meth:`jacobian` or :meth:`estimate` advances the iteration counter ``k`` and so
-    shrinks ``c_k``; :meth:`learning_rate` gives Spall's ``a_k`` for an SPSA optimiser.
+    Each step advances the iteration counter ``k`` (in the plan's state) and so shrinks
+    ``c_k``; :meth:`learning_rate` gives Spall's ``a_k`` for an SPSA optimiser.
     ``executor``: None (the exact simulator), an executor with ``expectation_angles``, or a
     :class:`~q_store.backends.QuantumBackend` (run with ``shots``; None asks for exact
     probabilities, which sampling-only backends refuse at construction).
@@ -73,7 +88,6 @@ class SPSAGradient(GradientMethod):
                  alpha: float = 0.602, n_samples: int = 1,
                  seed: int | np.random.Generator | None = None) -> None:
         runner, self._owns_executor = angle_executor(executor, shots)
-        super().__init__(runner)
         self.c = _positive("c", c)
         self.gamma = _positive("gamma", gamma, allow_zero=True)
         self.a = _positive("a", a)
@@ -82,8 +96,25 @@ class SPSAGradient(GradientMethod):
         if not isinstance(n_samples, int) or n_samples < 1:
             raise ValidationError(f"n_samples must be a positive integer, got {n_samples!r}")
         self.n_samples = n_samples
-        self.rng = np.random.default_rng(seed)
-        self.k = 0
+        if isinstance(seed, np.random.Generator):
+            self.key = int(seed.integers(2**62))
+        elif seed is None:
+            self.key = int(np.random.SeedSequence().entropy % 2**62)  # type: ignore[operator]
+        else:
+            self.key = int(seed)
+        super().__init__(runner)
+
+    def init(self) -> SPSAState:
+        return SPSAState(0, self.key)
+
+    @property
+    def k(self) -> int:
+        """Steps taken by the synchronous API (:meth:`jacobian`, :meth:`estimate`)."""
+        return int(self.state.k)
+
+    @k.setter
+    def k(self, value: int) -> None:
+        self.state = SPSAState(int(value), self.state.key)
 
     def perturbation_size(self, k: int | None = None) -> float:
         return self.c / ((self.k if k is None else k) + 1) ** self.gamma
@@ -91,46 +122,53 @@ class SPSAGradient(GradientMethod):
     def learning_rate(self, k: int | None = None) -> float:
         return self.a / (self.big_a + (self.k if k is None else k) + 1) ** self.alpha
 
-    def _deltas(self, shape: tuple[int, ...]) -> np.ndarray:
-        return self.rng.choice(np.array([-1.0, 1.0]), size=shape)
+    @staticmethod
+    def _deltas(state: SPSAState, shape: tuple[int, ...]) -> np.ndarray:
+        rng = np.random.default_rng((state.key, state.k))
+        return rng.choice(np.array([-1.0, 1.0]), size=shape)
 
-    def _jacobian(self, circuit: Circuit, obs: tuple[Observable, ...], weights: object,
-                  inputs: object, want_w: bool, want_x: bool,
-                  initial_state: np.ndarray | None = None) -> GradientResult:
-        batch = resolve_batch(circuit, weights, inputs)
-        pm = parameter_map_for(circuit)
-        size, ns = batch.size, self.n_samples
-        ck = self.perturbation_size()
-        self.k += 1
+    def _plan(self, problem: Problem, state: Any, cotangent: Cotangent | None) -> Plan[Any]:
+        state = SPSAState(*state)
+        batch, size, ns = problem.batch, problem.size, self.n_samples
+        pm = parameter_map_for(problem.circuit)
+        ck = self.perturbation_size(state.k)
         w = np.broadcast_to(batch.weights, (size, batch.weights.shape[1]))
         xv = np.broadcast_to(batch.inputs, (size, batch.inputs.shape[1]))
         # one weight perturbation per estimate, shared by the batch (as for a loss gradient);
         # input perturbations are per sample
-        dw = self._deltas((ns, 1, w.shape[1])) if want_w else np.zeros((ns, 1, w.shape[1]))
-        dx = self._deltas((ns, size, xv.shape[1])) if want_x else np.zeros((ns, 1, xv.shape[1]))
+        want_w, want_x = problem.want_w, problem.want_x
+        deltas = self._deltas(state, (ns, 1 + size, max(w.shape[1], xv.shape[1])))
+        dw = deltas[:, :1, : w.shape[1]] if want_w else np.zeros((ns, 1, w.shape[1]))
+        dx = deltas[:, 1:, : xv.shape[1]] if want_x else np.zeros((ns, 1, xv.shape[1]))
         rows = [pm.angles(Batch(w, xv, size, True))]
         for s in range(ns):
             for sgn in (1.0, -1.0):
                 b = Batch(w + sgn * ck * dw[s], xv + sgn * ck * dx[s], size, True)
                 rows.append(pm.angles(b))
         angles = np.concatenate([np.broadcast_to(r, (size, pm.n_params)) for r in rows])
-        out = self._execute(circuit, angles, obs, initial_state, 1 + 2 * ns)
-        out = out.reshape(1 + 2 * ns, size, len(obs))
-        diff = (out[1::2] - out[2::2]) / (2 * ck)  # (ns, B, K)
-        jw = np.mean(diff[..., None] / dw[:, :, None, :], axis=0) if want_w else None
-        jx = np.mean(diff[..., None] / dx[:, :, None, :], axis=0) if want_x else None
-        return GradientResult(out[0], jw, jx, 1 + 2 * ns)
+        request = expectation_request(problem, angles, 1 + 2 * ns, "gradient")
+        n_obs = len(problem.observables)
+
+        def finish(answers: Sequence[Any]) -> Any:
+            out = np.asarray(answers[0]).reshape(1 + 2 * ns, size, n_obs)
+            diff = (out[1::2] - out[2::2]) / (2 * ck)  # (ns, B, K)
+            jw = np.mean(diff[..., None] / dw[:, :, None, :], axis=0) if want_w else None
+            jx = np.mean(diff[..., None] / dx[:, :, None, :], axis=0) if want_x else None
+            return finish_jacobian(problem, out[0], jw, jx, 1 + 2 * ns, cotangent)
+
+        return Plan((request,), finish, SPSAState(state.k + 1, state.key))
 
     def estimate(self, f: Callable[[np.ndarray], float], params: np.ndarray) -> np.ndarray:
         """SPSA estimate of the gradient of a scalar black-box function ``f(params)``."""
         p = np.asarray(params, dtype=float)
         if p.ndim != 1 or not np.all(np.isfinite(p)):
             raise ValidationError("params must be a finite 1-D array")
-        ck = self.perturbation_size()
-        self.k += 1
+        state = self.state
+        ck = self.perturbation_size(state.k)
+        deltas = self._deltas(state, (self.n_samples, *p.shape))
+        self.state = SPSAState(state.k + 1, state.key)
         g = np.zeros_like(p)
-        for _ in range(self.n_samples):
-            d = self._deltas(p.shape)
+        for d in deltas:
             g += (float(f(p + ck * d)) - float(f(p - ck * d))) / (2 * ck) / d
         return g / self.n_samples
 
