@@ -1,0 +1,90 @@
+"""Helpers shared by the IonQ emulator's tests: request bodies, polling, error checks.
+
+Polling helpers take a generous ``timeout``: it only stops a broken test from hanging, and is
+never an assertion about speed (a loaded CI machine may take many seconds to JIT-compile the
+simulator on the first job). Timing assertions use the emulator's :class:`ManualClock`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+KEY = "test-key"
+AUTH = {"Authorization": f"apiKey {KEY}"}
+X0 = [{"gate": "x", "target": 0}]
+LIVENESS_S = 120.0  # how long a poll may wait before the test is declared hung
+
+
+def job_body(circuit: list[dict[str, Any]] = X0, qubits: int = 3, shots: int = 100,
+             backend: str = "simulator", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "ionq.circuit.v1", "backend": backend, "shots": shots,
+                            "input": {"gateset": "qis", "qubits": qubits, "circuit": circuit}}
+    body.update(extra)
+    return body
+
+
+def multi_body(circuits: list[list[dict[str, Any]]], qubits: int = 3, shots: int = 100,
+               gateset: str = "qis", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "ionq.multi-circuit.v1", "backend": "simulator", "shots": shots,
+        "input": {"gateset": gateset, "qubits": qubits,
+                  "circuits": [{"name": f"c{i}", "circuit": c} for i, c in enumerate(circuits)]}}
+    body.update(extra)
+    return body
+
+
+def v03_body(circuit: list[dict[str, Any]] = X0, qubits: int = 2, shots: int = 10,
+             **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"target": "simulator", "shots": shots,
+                            "input": {"format": "ionq.circuit.v0", "gateset": "qis",
+                                      "qubits": qubits, "circuit": circuit}}
+    body.update(extra)
+    return body
+
+
+def submit(client: httpx.Client, body: dict[str, Any], version: str = "v0.4") -> str:
+    """POST a job; v0.4 answers 201 Created, v0.3 200."""
+    r = client.post(f"../{version}/jobs", json=body)
+    assert r.status_code == (201 if version == "v0.4" else 200), r.text
+    return str(r.json()["id"])
+
+
+def until(check: Callable[[], Any], timeout: float = LIVENESS_S, what: str = "condition"
+          ) -> Any:
+    """Poll ``check`` until it returns a truthy value; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise AssertionError(f"{what} not reached within {timeout} s (test hung?)")
+
+
+def status(client: httpx.Client, job_id: str, version: str = "v0.4") -> str:
+    return str(client.get(f"../{version}/jobs/{job_id}").json()["status"])
+
+
+def wait(client: httpx.Client, job_id: str, version: str = "v0.4") -> dict[str, Any]:
+    """Poll a job until it is done; return its last job object."""
+    def done() -> dict[str, Any] | None:
+        job = client.get(f"../{version}/jobs/{job_id}").json()
+        return job if job["status"] in ("completed", "failed", "canceled") else None
+    return dict(until(done, what=f"job {job_id} done"))
+
+
+def assert_error(r: httpx.Response, code: int, contains: str | None = None) -> dict[str, Any]:
+    """``r`` is IonQ's error body ``{error, message, statusCode}`` for HTTP ``code``; ``error``
+    is the status's reason phrase, as IonQ's error-code tables name them."""
+    assert r.status_code == code, r.text
+    body = r.json()
+    assert set(body) == {"error", "message", "statusCode"}, body
+    assert body["statusCode"] == code and body["error"] == HTTPStatus(code).phrase, body
+    if contains is not None:
+        assert contains in body["message"], body["message"]
+    return dict(body)
