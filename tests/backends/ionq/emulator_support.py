@@ -7,6 +7,7 @@ simulator on the first job). Timing assertions use the emulator's :class:`Manual
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from http import HTTPStatus
@@ -88,3 +89,29 @@ def assert_error(r: httpx.Response, code: int, contains: str | None = None) -> d
     if contains is not None:
         assert contains in body["message"], body["message"]
     return dict(body)
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = LIVENESS_S
+                 ) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes to the emulator on loopback; return ``(status, headers, body)`` of its
+    answer (status 0: the connection closed without one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return 0, {}, buf
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip()
+                   for k, _, v in (line.partition(":") for line in lines[1:])}
+        size = int(headers.get("content-length", "0"))
+        while len(rest) < size:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return status, headers, rest[:size]

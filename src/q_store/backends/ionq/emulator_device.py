@@ -357,7 +357,7 @@ class EmulatedDevice:
         total = 0.0
         rng = job.rng
         assert rng is not None
-        for unit in units:
+        for i, unit in enumerate(units):
             with self._cond:
                 if job.status != STARTED:
                     return
@@ -380,9 +380,9 @@ class EmulatedDevice:
                 elapsed = self._clock.monotonic() - t0
                 total += elapsed
                 unit.probabilities, unit.execution_time = probs, elapsed
-                unit.status, unit.response = COMPLETED, self._clock.time()
                 self._stored += len(probs)
-        with self._cond:
-            if job.status == STARTED:
-                job.execution_time = total
-                self._finish(job, COMPLETED, None)
+                if unit is not job:
+                    unit.status, unit.response = COMPLETED, self._clock.time()
+                if i == len(units) - 1:  # under the same lock: nobody sees it half-finished
+                    job.execution_time = total
+                    self._finish(job, COMPLETED, None)

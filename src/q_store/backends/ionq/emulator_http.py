@@ -185,6 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
                                    "understood").body()).encode()
         self.server.emulator._log(self.command or "-", getattr(self, "path", "-") or "-", code)
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # an unparsed request line: answer in HTTP/1.1,
+            self.request_version = "HTTP/1.1"   # with a status line and headers
         self.send_response(code)
         self.send_header("Connection", "close")
         self.send_header("Content-Type", "application/json")
