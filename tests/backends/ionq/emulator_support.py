@@ -7,6 +7,7 @@ simulator on the first job). Timing assertions use the emulator's :class:`Manual
 
 from __future__ import annotations
 
+import copy
 import socket
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ def job_body(circuit: list[dict[str, Any]] = X0, qubits: int = 3, shots: int = 1
     body: dict[str, Any] = {"type": "ionq.circuit.v1", "backend": backend, "shots": shots,
                             "input": {"gateset": "qis", "qubits": qubits, "circuit": circuit}}
     body.update(extra)
-    return body
+    return copy.deepcopy(body)  # callers may edit it; shared gate lists must not change
 
 
 def multi_body(circuits: list[list[dict[str, Any]]], qubits: int = 3, shots: int = 100,
@@ -36,7 +37,7 @@ def multi_body(circuits: list[list[dict[str, Any]]], qubits: int = 3, shots: int
         "input": {"gateset": gateset, "qubits": qubits,
                   "circuits": [{"name": f"c{i}", "circuit": c} for i, c in enumerate(circuits)]}}
     body.update(extra)
-    return body
+    return copy.deepcopy(body)
 
 
 def v03_body(circuit: list[dict[str, Any]] = X0, qubits: int = 2, shots: int = 10,
@@ -45,7 +46,7 @@ def v03_body(circuit: list[dict[str, Any]] = X0, qubits: int = 2, shots: int = 1
                             "input": {"format": "ionq.circuit.v0", "gateset": "qis",
                                       "qubits": qubits, "circuit": circuit}}
     body.update(extra)
-    return body
+    return copy.deepcopy(body)
 
 
 def submit(client: httpx.Client, body: dict[str, Any], version: str = "v0.4") -> str:

@@ -167,6 +167,25 @@ def test_stored_probabilities_stay_within_max_stored_entries() -> None:
         assert len(c.get(f"/jobs/{ids[2]}/results/probabilities").json()) == 64
 
 
+def test_kept_requests_stay_within_max_stored_request_bytes() -> None:
+    """Kept jobs hold their parsed circuits, name and metadata: their request bodies together
+    stay under the budget, oldest finished first out; unfinished ones alone get 429."""
+    limits = ServerLimits(max_body_bytes=4096, max_stored_request_bytes=8192)
+    clock = ManualClock()
+    with serving(clock=clock, limits=limits) as (emu, c):
+        big = {**job_body(), "name": "n" * 3000}  # about 3.2 KB each
+        ids = [wait(c, submit(c, big))["id"] for _ in range(3)]
+        assert emu.expired_jobs_count == 1 and ids[0] not in emu.jobs
+        assert sum(j.request_bytes for j in emu.jobs.values()) <= 8192
+        emu.latency = LatencyModel(queue_wait=100)
+        submit(c, big)
+        submit(c, big)  # both kept: the finished ones made room
+        assert_error(c.post("/jobs", json=big), 429, "max_stored_request_bytes")
+        assert_error(c.post("/jobs", content=b"{" + b" " * 5000 + b"}",
+                            headers={"Content-Type": "application/json"}), 400,
+                     "max_body_bytes")
+
+
 def test_server_limits_are_validated() -> None:
     with pytest.raises(ConfigError, match="max_jobs"):
         ServerLimits(max_jobs=0)
@@ -174,5 +193,11 @@ def test_server_limits_are_validated() -> None:
         ServerLimits(idle_timeout=float("inf"))
     with pytest.raises(ConfigError, match="must not exceed max_stored_entries"):
         ServerLimits(max_result_entries=10, max_stored_entries=5)
+    with pytest.raises(ConfigError, match="one job's request must fit"):
+        ServerLimits(max_body_bytes=10, max_stored_request_bytes=5)
     with pytest.raises(ConfigError, match="limits must be a ServerLimits"):
         IonQEmulator(limits={"max_jobs": 3})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="clock must have"):
+        IonQEmulator(clock=object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="advance takes seconds >= 0"):
+        ManualClock().advance(-1)

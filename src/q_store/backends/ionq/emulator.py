@@ -76,6 +76,10 @@ class IonQEmulator:
                               "without one, bind 127.0.0.1")
         if limits is not None and not isinstance(limits, ServerLimits):
             raise ConfigError(f"limits must be a ServerLimits, got {limits!r}")
+        if clock is not None and not all(callable(getattr(clock, m, None))
+                                         for m in ("time", "monotonic", "wait")):
+            raise ConfigError(f"clock must have time(), monotonic() and wait(cond, timeout) "
+                              f"(a SystemClock or ManualClock), got {clock!r}")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ConfigError(f"port must be an integer from 0 to 65535, got {port!r}")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)

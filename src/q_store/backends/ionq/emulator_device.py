@@ -85,6 +85,7 @@ class EmulatedJob:
     parent_id: str | None = None
     failure: dict[str, str] | None = None
     probabilities: Probabilities | None = None
+    request_bytes: int = 0
     circuit: Circuit | None = field(default=None, repr=False)
     ready_at: float = field(default=0.0, repr=False)  # clock.monotonic()
     children: list[EmulatedJob] = field(default_factory=list, repr=False)
@@ -123,6 +124,7 @@ class EmulatedDevice:
         self._queue: list[EmulatedJob] = []  # top-level jobs not started yet, FIFO
         self._seq = 0
         self._stored = 0  # probabilities kept over all jobs
+        self._stored_bytes = 0  # request bodies of the jobs kept
         self.created = 0
         self.expired = 0
         self._sims: dict[str, StatevectorSimulator | DensityMatrixSimulator] = {
@@ -166,16 +168,20 @@ class EmulatedDevice:
         self._jobs[job.id] = job
         return job
 
-    def submit(self, req: JobRequest, fail_with: Fault | None) -> EmulatedJob:
+    def submit(self, req: JobRequest, fail_with: Fault | None, request_bytes: int = 0
+               ) -> EmulatedJob:
         """Record a new top-level job (and its children) and queue it; return a snapshot.
-        429 when ``max_jobs`` unfinished jobs are already kept."""
+        429 when unfinished jobs alone fill ``max_jobs`` or ``max_stored_request_bytes``."""
         counts = [count_billed_gates(c.circuit) for c in req.circuits]
+        lim = self._limits
         with self._cond:
-            self._evict(room=1)
-            if len(self._top) >= self._limits.max_jobs:
-                raise ApiError(429, f"the emulator already holds {self._limits.max_jobs} "
-                               "unfinished jobs (max_jobs); retry once some have finished",
-                               {"Retry-After": "1"})
+            self._evict(room=1, room_bytes=request_bytes)
+            if (len(self._top) >= lim.max_jobs
+                    or self._stored_bytes + request_bytes > lim.max_stored_request_bytes):
+                raise ApiError(429, f"the emulator already holds {len(self._top)} unfinished "
+                               f"jobs (max_jobs {lim.max_jobs}, max_stored_request_bytes "
+                               f"{lim.max_stored_request_bytes}); retry once some have "
+                               "finished", {"Retry-After": "1"})
             wait = self._latency().queue_delay()
             now, ready_at = self._clock.time(), self._clock.monotonic() + wait
             if req.multi:
@@ -196,7 +202,8 @@ class EmulatedDevice:
             job.qubits, job.predicted_wait = req.qubits, wait
             seed = req.noise_seed if req.noise_seed is not None else self._seeds.spawn(1)[0]
             job.rng = np.random.default_rng(seed)
-            job.fail_with = fail_with
+            job.fail_with, job.request_bytes = fail_with, request_bytes
+            self._stored_bytes += request_bytes
             self._top.append(job.id)
             self._queue.append(job)
             self.created += 1
@@ -279,14 +286,17 @@ class EmulatedDevice:
             self._jobs.pop(j.id, None)
             if j.probabilities is not None:
                 self._stored -= len(j.probabilities)
+        self._stored_bytes -= job.request_bytes
         self._top.remove(job.id)
 
-    def _evict(self, room: int = 0, keep: EmulatedJob | None = None) -> None:
-        """Forget the oldest finished jobs (never ``keep``, the one finishing now) while more
-        than ``max_jobs - room`` jobs or more than ``max_stored_entries`` probabilities are
-        kept."""
+    def _evict(self, room: int = 0, room_bytes: int = 0, keep: EmulatedJob | None = None
+               ) -> None:
+        """Forget the oldest finished jobs (never ``keep``, the one finishing now) while the
+        kept jobs, plus ``room`` more jobs of ``room_bytes``, exceed ``max_jobs``,
+        ``max_stored_entries`` or ``max_stored_request_bytes``."""
         lim = self._limits
-        while len(self._top) + room > lim.max_jobs or self._stored > lim.max_stored_entries:
+        while (len(self._top) + room > lim.max_jobs or self._stored > lim.max_stored_entries
+               or self._stored_bytes + room_bytes > lim.max_stored_request_bytes):
             victim = next((self._jobs[i] for i in self._top
                            if self._jobs[i].status not in ACTIVE and self._jobs[i] is not keep),
                           None)

@@ -336,7 +336,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request(f"Content-Type must be application/json, got {ctype!r:.60}")
         emu = self.server.emulator
         req = parse_job_request(_parse_json(body), version, emu.limits.max_result_entries)
-        job = emu._device.submit(req, emu.faults.take(method, path, rel, job_fault=True))
+        job = emu._device.submit(req, emu.faults.take(method, path, rel, job_fault=True),
+                                 len(body))
         return create_json(job, version)
 
     def _list(self, version: str, query: str) -> object:

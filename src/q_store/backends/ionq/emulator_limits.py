@@ -42,15 +42,19 @@ class ServerLimits:
     ``min(shots, 2**qubits)`` when sampled); a bigger job is refused with 400.
     ``max_stored_entries`` [2**23, 128 MiB as arrays]: probabilities kept over all jobs; the
     oldest finished jobs are forgotten to stay under it. ``max_body_bytes`` [16 MiB]: largest
-    request body. ``max_connections`` [64]: connections served at once; one more is answered
-    503 and closed. ``idle_timeout`` [30 s]: a connection that sends nothing for this long (a
-    stalled or idle keep-alive client) is closed. ``request_queue_size`` [1024]: listen backlog.
+    request body. ``max_stored_request_bytes`` [64 MiB]: request bodies of all remembered jobs
+    together (a kept job holds its parsed circuits, name and metadata, about four times its
+    body); the oldest finished jobs are forgotten to stay under it.
+    ``max_connections`` [64]: connections served at once; one more is answered 503 and closed.
+    ``idle_timeout`` [30 s]: a connection that sends nothing for this long (a stalled or idle
+    keep-alive client) is closed. ``request_queue_size`` [1024]: listen backlog.
     """
 
     max_jobs: int = 1000
     max_result_entries: int = 2**20
     max_stored_entries: int = 2**23
     max_body_bytes: int = 16 * 2**20
+    max_stored_request_bytes: int = 64 * 2**20
     max_connections: int = 64
     idle_timeout: float = 30.0
     request_queue_size: int = 1024
@@ -69,6 +73,10 @@ class ServerLimits:
                   or value < 1):
                 raise ConfigError(f"ServerLimits.{f.name} must be a positive integer, "
                                   f"got {value!r}")
+        if self.max_body_bytes > self.max_stored_request_bytes:
+            raise ConfigError(f"ServerLimits.max_body_bytes ({self.max_body_bytes}) must not "
+                              f"exceed max_stored_request_bytes "
+                              f"({self.max_stored_request_bytes}): one job's request must fit")
         if self.max_result_entries > self.max_stored_entries:
             raise ConfigError(f"ServerLimits.max_result_entries ({self.max_result_entries}) "
                               f"must not exceed max_stored_entries "
