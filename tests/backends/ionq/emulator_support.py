@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
 import httpx
+
+from q_store.backends.ionq.emulator import IonQEmulator, LatencyModel, ManualClock
 
 KEY = "test-key"
 AUTH = {"Authorization": f"apiKey {KEY}"}
@@ -116,3 +119,12 @@ def raw_exchange(port: int, data: bytes, timeout: float = LIVENESS_S
                 break
             rest += chunk
         return status, headers, rest[:size]
+
+
+@contextmanager
+def on_clock(clock: ManualClock, latency: LatencyModel, **kw: Any
+             ) -> Iterator[tuple[IonQEmulator, httpx.Client]]:
+    """An emulator whose device runs on a fake clock, and a v0.4 client for it."""
+    with IonQEmulator(api_key=KEY, latency=latency, clock=clock, **kw) as emu, \
+            httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=60) as client:
+        yield emu, client

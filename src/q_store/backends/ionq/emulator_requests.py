@@ -23,7 +23,7 @@ from q_store.backends.ionq.emulator_limits import (
     MAX_METADATA_KEYS,
     MAX_SHOTS,
 )
-from q_store.backends.ionq.emulator_schema import GATE_KEYS, JOB_BODY, Field
+from q_store.backends.ionq.emulator_schema import GATE_KEYS, JOB_BODY, Field, sub
 from q_store.backends.ionq.serialize import circuit_from_ionq
 from q_store.circuit.ir import Circuit
 from q_store.errors import CircuitError, QStoreError
@@ -234,18 +234,18 @@ def _settings(body: Mapping[str, Any]) -> dict[str, Any]:
     """IonQ's ``settings`` (error_mitigation.debiasing, compilation.opt/precision), echoed on
     the job. The emulator computes the same distribution either way."""
     settings = body.get("settings", {})
-    schema = JOB_BODY["v0.4"].fields["settings"]  # type: ignore[index]
+    schema = sub(JOB_BODY["v0.4"], "settings")
     if not isinstance(settings, Mapping):
         raise bad_request(f"'settings' must be an object, got {settings!r:.60}")
     _check_keys(settings, schema, "settings")
     out: dict[str, Any] = {}
-    for key, sub in (schema.fields or {}).items():
+    for key, part in (schema.fields or {}).items():
         if key not in settings:
             continue
         value = settings[key]
         if not isinstance(value, Mapping):
             raise bad_request(f"settings.{key} must be an object, got {value!r:.60}")
-        _check_keys(value, sub, f"settings.{key}")
+        _check_keys(value, part, f"settings.{key}")
         kinds = {"debiasing": bool, "opt": numbers.Real, "precision": str}
         for k, v in value.items():
             if not isinstance(v, kinds[k]) or (kinds[k] is numbers.Real and isinstance(v, bool)):
@@ -290,7 +290,7 @@ def _circuits(inp: Mapping[str, Any], version: str, gateset: str
     items = inp["circuits"]
     if not isinstance(items, list) or not items:
         raise bad_request("input.circuits must be a non-empty list of {name, circuit}")
-    item_schema = JOB_BODY[version].fields["input"].fields["circuits"].items  # type: ignore
+    item_schema = sub(JOB_BODY[version], "input", "circuits", "[]")
     out = []
     for j, item in enumerate(items):
         where = f"input.circuits[{j}]"
@@ -334,7 +334,7 @@ def parse_job_request(body: object, version: str, max_result_entries: int) -> Jo
     if not isinstance(inp, Mapping):
         raise bad_request("'input' must be an object with 'gateset', 'qubits' and 'circuit' "
                           "(or 'circuits')")
-    _check_keys(inp, schema.fields["input"], "input")  # type: ignore[index]
+    _check_keys(inp, sub(schema, "input"), "input")
     if "format" in inp and inp["format"] != "ionq.circuit.v0":
         raise bad_request(f"input.format must be 'ionq.circuit.v0', got {inp['format']!r:.40}")
     if ("circuit" in inp) == ("circuits" in inp):

@@ -23,7 +23,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["JOB_BODY", "RESPONSES", "STATUSES", "Field", "violations"]
+__all__ = ["JOB_BODY", "RESPONSES", "STATUSES", "Field", "sub", "violations"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,16 @@ JOB_BODY: Mapping[str, Field] = MappingProxyType({
 GATE_KEYS = {"qis": frozenset({"gate", "target", "targets", "control", "controls", "rotation"}),
              "native": frozenset({"gate", "target", "targets", "controls", "phase", "phases",
                                   "angle", "rotation"})}
+
+
+def sub(field: Field, *path: str) -> Field:
+    """The field at ``path`` below ``field``: object keys, ``"[]"`` for an array's items."""
+    for key in path:
+        nxt = field.items if key == "[]" else (field.fields or {}).get(key)
+        if nxt is None:
+            raise KeyError(f"no {key!r} in the schema at {path}")
+        field = nxt
+    return field
 
 
 def _kind_ok(value: object, kind: str) -> bool:
