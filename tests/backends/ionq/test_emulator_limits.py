@@ -134,11 +134,8 @@ def test_a_job_whose_result_could_exceed_the_cap_is_refused() -> None:
 
 def test_the_oldest_finished_jobs_expire_beyond_max_jobs() -> None:
     with serving(limits=ServerLimits(max_jobs=3)) as (emu, c):
-        ids = [submit(c, job_body()) for _ in range(5)]
-        for i in ids:
-            if i in emu.jobs:
-                wait(c, i)
-        until(lambda: emu.expired_jobs_count == 2 and len(emu.jobs) == 3, what="expiry")
+        ids = [wait(c, submit(c, job_body()))["id"] for _ in range(5)]  # each finished
+        assert emu.expired_jobs_count == 2 and len(emu.jobs) == 3
         for gone in ids[:2]:
             assert_error(c.get(f"/jobs/{gone}"), 404, "expired")
         assert [j["id"] for j in c.get("/jobs").json()["jobs"]] == ids[:1:-1]
