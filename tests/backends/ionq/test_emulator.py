@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -18,6 +17,8 @@ from q_store.backends.ionq.emulator import (
     FaultPlan,
     IonQEmulator,
     LatencyModel,
+    ManualClock,
+    ServerLimits,
     add_arguments,
     emulator_from_args,
 )
@@ -31,16 +32,25 @@ from q_store.errors import ConfigError
 from q_store.sim import StatevectorSimulator
 from q_store.sim.density import DensityMatrixSimulator
 from q_store.sim.noise import NoiseModel
+from tests.backends.ionq.emulator_support import (
+    AUTH,
+    KEY,
+    X0,
+    assert_error,
+    job_body,
+    multi_body,
+    on_clock,
+    submit,
+    until,
+    v03_body,
+    wait,
+)
 from tests.reference import random_circuit
 
-KEY = "test-key"
-AUTH = {"Authorization": f"apiKey {KEY}"}
 FAST = LatencyModel(time_scale=0.001)
 EXACT_TOL = 1e-12
-SLACK = 2e-3  # clock granularity between time.time() stamps and monotonic waits
 QIS_GATES = ("X", "Y", "Z", "H", "S", "Sdg", "T", "Tdg", "SX", "RX", "RY", "RZ", "CNOT", "CZ",
              "SWAP", "RXX", "RYY", "RZZ", "CRX", "CRY", "CRZ", "Toffoli")
-X0 = [{"gate": "x", "target": 0}]
 
 
 @pytest.fixture
@@ -51,57 +61,14 @@ def emu():
 
 @pytest.fixture
 def client(emu):
-    with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=10) as c:
+    with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=60) as c:
         yield c
-
-
-def job_body(circuit=X0, qubits=3, shots=100, backend="simulator", **extra):
-    body = {"type": "ionq.circuit.v1", "backend": backend, "shots": shots,
-            "input": {"gateset": "qis", "qubits": qubits, "circuit": circuit}}
-    body.update(extra)
-    return body
-
-
-def multi_body(circuits, qubits=3, shots=100, gateset="qis", **extra):
-    body = {"type": "ionq.multi-circuit.v1", "backend": "simulator", "shots": shots,
-            "input": {"gateset": gateset, "qubits": qubits,
-                      "circuits": [{"name": f"c{i}", "circuit": c}
-                                   for i, c in enumerate(circuits)]}}
-    body.update(extra)
-    return body
-
-
-def submit(client, body, version="v0.4"):
-    r = client.post(f"../{version}/jobs", json=body)
-    assert r.status_code == 200, r.text
-    return r.json()["id"]
-
-
-def wait(client, job_id, version="v0.4", timeout=10.0):
-    """Poll a job until it is done; return its last job object."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"../{version}/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed", "canceled"):
-            return job
-        time.sleep(0.005)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
 
 
 def run(client, body):
     job = wait(client, submit(client, body))
     assert job["status"] == "completed", job
     return job, client.get(f"/jobs/{job['id']}/results/probabilities").json()
-
-
-def assert_error(r, status, error=None, contains=None):
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error", "message", "statusCode"} and body["statusCode"] == status
-    if error is not None:
-        assert body["error"] == error
-    if contains is not None:
-        assert contains in body["message"], body["message"]
 
 
 # -- auth and discovery ---------------------------------------------------------------------
@@ -111,10 +78,10 @@ def test_auth_header_required_and_checked(emu):
         assert r.status_code == 200
         assert {b["backend"]: b["qubits"] for b in r.json()} == {
             "simulator": 29, "qpu.aria-1": 25, "qpu.forte-1": 36}
-        assert_error(c.get("/jobs"), 401, "Unauthorized", "apiKey")
-        assert_error(c.post("/jobs", json=job_body()), 401, "Unauthorized")
+        assert_error(c.get("/jobs"), 401, "apiKey")
+        assert_error(c.post("/jobs", json=job_body()), 401)
         wrong = c.get("/jobs", headers={"Authorization": "apiKey not-the-key"})
-        assert_error(wrong, 401, "Unauthorized")
+        assert_error(wrong, 401)
         assert "not-the-key" not in wrong.text
         assert_error(c.get("/jobs", headers={"Authorization": f"Bearer {KEY}"}), 401)
         assert c.get("/jobs", headers=AUTH).status_code == 200
@@ -132,13 +99,17 @@ def test_any_key_accepted_when_none_configured():
 # -- single and multi-circuit jobs ----------------------------------------------------------
 def test_single_job_lifecycle_and_ionq_bit_order(client, emu):
     job, probs = run(client, job_body(X0, qubits=3, name="flip", metadata={"k": "v"}))
-    assert probs == {"1": 1.0}  # qubit 0 is the least significant bit
+    assert probs == {"1": 1.0}  # qubit 0 is the least significant bit; only nonzero entries
     assert job["backend"] == "simulator" and job["type"] == "ionq.circuit.v1"
     assert job["name"] == "flip" and job["metadata"] == {"k": "v"} and job["shots"] == 100
-    assert job["qubits"] == 3 and job["gate_counts"] == {"1q": 1, "2q": 0}
-    assert job["request"] <= job["start"] <= job["response"]
+    assert job["stats"] == {"qubits": 3, "circuits": 1, "gate_counts": {"1q": 1, "2q": 0}}
     assert job["results"]["probabilities"]["url"] == f"/v0.4/jobs/{job['id']}/results/probabilities"
-    assert "child_job_ids" not in job and "failure" not in job
+    assert job["child_job_ids"] is None and job["failure"] is None
+    for old in ("qubits", "gate_counts", "request", "start", "response", "target"):
+        assert old not in job  # v0.3 fields
+    record = emu.jobs[job["id"]]
+    assert record.request <= record.start <= record.response
+    assert job["submitted_at"] <= job["started_at"] <= job["completed_at"]  # ISO-8601, UTC
     _, probs = run(client, job_body([{"gate": "x", "target": 2}], qubits=3))
     assert probs == {"4": 1.0}
     assert emu.created_jobs_count == 2
@@ -163,7 +134,7 @@ def test_multi_circuit_job_children_and_aggregated_results(client, emu):
                                         metadata={"qstore_token": "t1"}))
     children = job["child_job_ids"]
     assert job["type"] == "ionq.multi-circuit.v1" and len(children) == 3
-    assert job["gate_counts"] == {"1q": 3, "2q": 1}
+    assert job["stats"] == {"qubits": 2, "circuits": 3, "gate_counts": {"1q": 3, "2q": 1}}
     expected = [{"1": 1.0}, {"2": 1.0}, {"0": 0.5, "3": 0.5}]
     assert list(probs) == children
     for cid, exp in zip(children, expected, strict=True):
@@ -171,16 +142,29 @@ def test_multi_circuit_job_children_and_aggregated_results(client, emu):
         np.testing.assert_allclose(list(probs[cid].values()), list(exp.values()), atol=1e-12)
     agg = client.get(f"/jobs/{job['id']}/results/probabilities/aggregated").json()
     assert agg == probs
-    spans = []
     for i, cid in enumerate(children):
         child = client.get(f"/jobs/{cid}").json()
         assert child["parent_job_id"] == job["id"] and child["name"] == f"c{i}"
         assert child["status"] == "completed" and child["type"] == "ionq.circuit.v1"
+        assert child["stats"]["circuits"] == 1 and child["child_job_ids"] is None
         assert client.get(f"/jobs/{cid}/results/probabilities").json() == probs[cid]
-        spans.append((child["start"], child["response"]))
+    parent = emu.jobs[job["id"]]
+    spans = [(c.start, c.response) for c in parent.children]  # recorded, full precision
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
-    assert job["start"] <= spans[0][0] and spans[-1][1] <= job["response"]
+    assert parent.start <= spans[0][0] and spans[-1][1] <= parent.response
     assert set(children) <= set(emu.jobs)
+
+
+def test_circuits_may_override_the_gateset(client):
+    """IonQ's multi-circuit example: input.gateset native, one circuit overriding it to qis."""
+    body = multi_body([[{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
+                       [{"gate": "gpi", "target": 0, "phase": 0.0}]], qubits=2,
+                      gateset="native")
+    body["input"]["circuits"][0]["gateset"] = "qis"
+    job, probs = run(client, body)
+    first, second = (probs[c] for c in job["child_job_ids"])
+    np.testing.assert_allclose([first["0"], first["3"]], [0.5, 0.5], atol=EXACT_TOL)
+    assert second == {"1": 1.0}
 
 
 def test_native_gateset_matches_our_gates(client):
@@ -242,7 +226,7 @@ def test_qpu_backends_and_emulator_seed(emu, client):
     _, forte = run(client, {**body, "backend": "qpu.forte-1"})
     assert sum(forte.values()) == pytest.approx(1.0)
     assert_error(client.post("/jobs", json={**body, "noise": {"model": "aria-1"}}), 400,
-                 "BadRequest", "simulator backend only")
+                 "simulator backend only")
     with IonQEmulator(api_key=KEY, latency=FAST, seed=1) as twin, \
             httpx.Client(base_url=twin.base_url, headers=AUTH) as c2:
         _, twin_probs = run(c2, body)
@@ -252,42 +236,46 @@ def test_qpu_backends_and_emulator_seed(emu, client):
 def test_noisy_qubit_limit(client):
     wide = [{"gate": "x", "target": 12}]
     assert_error(client.post("/jobs", json=job_body(wide, qubits=13, noise={"model": "forte-1"})),
-                 400, "BadRequest", "12 qubits")
+                 400, "12 qubits")
     assert_error(client.post("/jobs", json=job_body(wide, qubits=13, backend="qpu.aria-1")),
-                 400, "BadRequest", "density-matrix")
+                 400, "density-matrix")
     assert_error(client.post("/jobs", json=job_body(X0, qubits=30)), 400, contains="29")
 
 
 # -- v0.3 ------------------------------------------------------------------------------------
-def test_v03_paths_and_field_names(emu):
-    slow = LatencyModel(seconds_per_circuit=100, time_scale=0.002)  # 0.2 s per circuit
-    emu.latency = slow
-    with httpx.Client(base_url=f"{emu.root_url}/v0.3", headers=AUTH) as c:
-        body = {"target": "simulator", "shots": 10,
-                "input": {"format": "ionq.circuit.v0", "gateset": "qis", "qubits": 2,
-                          "circuit": X0}}
-        job_id = submit(c, body, "v0.3")
-        seen = set()
-        while (job := c.get(f"/jobs/{job_id}").json())["status"] != "completed":
-            seen.add(job["status"])
-            time.sleep(0.01)
-        assert "running" in seen and "started" not in seen
-        assert job["target"] == "simulator" and "backend" not in job
+def test_v03_paths_and_field_names():
+    clock = ManualClock()  # time stands still until advanced: "running" is observed for sure
+    with on_clock(clock, LatencyModel(seconds_per_circuit=100)) as (emu, _), \
+            httpx.Client(base_url=f"{emu.root_url}/v0.3", headers=AUTH, timeout=60) as c:
+        job_id = submit(c, v03_body(), "v0.3")
+        job = until(lambda: (j := c.get(f"/jobs/{job_id}").json())["status"] == "running" and j,
+                    what="v0.3 job running")
+        assert job["target"] == "simulator" and "backend" not in job and "type" not in job
+        assert isinstance(job["request"], int) and isinstance(job["start"], int)
+        assert job["qubits"] == 2 and job["gate_counts"] == {"1q": 1, "2q": 0}
+        assert "results_url" not in job and "stats" not in job and "submitted_at" not in job
+        clock.advance(100)
+        job = wait(c, job_id, "v0.3")
+        assert job["status"] == "completed" and job["response"] - job["start"] == 100
         assert job["results_url"] == f"/v0.3/jobs/{job_id}/results"
         assert c.get(f"/jobs/{job_id}/results").json() == {"1": 1.0}
-        assert c.get(f"/jobs/{job_id}/results/probabilities").status_code == 404
-        emu.latency = FAST
-        multi = {**body, "input": {"qubits": 2, "circuits": [{"circuit": X0}, {"circuit": []}]}}
-        parent = wait(c, submit(c, multi, "v0.3"), "v0.3")
+        assert_error(c.get(f"/jobs/{job_id}/results/probabilities"), 404)
+        emu.latency = LatencyModel(seconds_per_circuit=0.0)
+        multi = {"shots": 10, "input": {"qubits": 2, "circuits": [{"circuit": X0},
+                                                                 {"circuit": []}]}}
+        parent = wait(c, submit(c, multi, "v0.3"), "v0.3")  # target defaults to simulator
+        assert len(parent["children"]) == 2 and "child_job_ids" not in parent
         results = c.get(f"/jobs/{parent['id']}/results").json()
+        assert list(results) == parent["children"]
         assert list(results.values()) == [{"1": 1.0}, {"0": 1.0}]
-        assert_error(c.post("/jobs", json={**body, "backend": "simulator"}), 400,
-                     contains="unknown field")
-    with httpx.Client(base_url=emu.base_url, headers=AUTH) as c:
+        assert_error(c.post("/jobs", json={**v03_body(), "backend": "simulator"}), 400,
+                     "unknown field")
+    with IonQEmulator(api_key=KEY, latency=FAST) as emu, \
+            httpx.Client(base_url=emu.base_url, headers=AUTH) as c:
         assert_error(c.post("/jobs", json={**job_body(), "target": "simulator"}), 400,
-                     contains="unknown field")
+                     "unknown field")
         assert_error(c.post("/jobs", json={k: v for k, v in job_body().items() if k != "type"}),
-                     400, contains="'type' is required")
+                     400, "'type' is required")
 
 
 # -- bad requests -----------------------------------------------------------------------------
@@ -295,46 +283,74 @@ BAD = [
     (job_body([{"gate": "foo", "target": 0}]), "not in the qis gateset"),
     (job_body(metadata={f"k{i}": "v" for i in range(11)}), "at most 10"),
     (job_body(metadata={"n": 3}), "must be strings"),
-    ({k: v for k, v in job_body().items() if k != "shots"}, "'shots'"),
     (job_body(shots=0), "'shots'"),
     (job_body(shots=True), "'shots'"),
+    (job_body(shots=1_000_001), "from 1 to 1,000,000 on simulator"),
+    (job_body(shots=10_001, backend="qpu.aria-1"), "from 1 to 10,000 on qpu.aria-1"),
+    (job_body(shots=10**40), "'shots'"),
     ({**job_body(), "input": {"gateset": "pulse", "qubits": 1, "circuit": X0}}, "gateset"),
     ({**job_body(), "input": {"gateset": "native", "qubits": 1, "circuit": X0}}, "native"),
+    ({**job_body(), "input": {"qubits": 1, "circuit": X0}}, "input.gateset is required"),
     (job_body([{"gate": "x", "target": 3}]), "out of range"),
     (job_body([{"gate": "x", "target": True}]), "integer qubit index"),
     (job_body(["x"]), "must be an object"),
     (job_body([{"gate": "rx", "target": 0}]), "malformed"),
-    (job_body([{"gate": "rx", "target": 0, "rotation": "0.5"}]), "must be a number"),
+    (job_body([{"gate": "rx", "target": 0, "rotation": "0.5"}]), "must be a finite number"),
+    (job_body([{"gate": "x", "target": 0, "colour": "red"}]), "unknown field(s) ['colour']"),
+    (job_body([{"gate": "x", "target": 0, "phase": 0.1}]), "unknown field(s) ['phase']"),
     (job_body(backend="qpu.harmony"), "'backend' must be one of"),
     ({**job_body(), "type": "ionq.multi-circuit.v1"}, "does not fit"),
     (job_body(noise={"model": "harmony"}), "unknown noise model"),
+    (job_body(noise={"model": "aria-1", "seed": 2**31}), "noise seed"),
     (job_body(colour="red"), "unknown field"),
+    (job_body(settings={"error_mitigation": {"debias": True}}), "unknown field"),
+    (job_body(settings={"compilation": {"opt": "high"}}), "wrong type"),
+    (job_body(dry_run=True), "dry runs"),
+    (job_body(session_id="s-1"), "sessions are not emulated"),
+    ({**multi_body([X0]), "input": {"gateset": "qis", "circuits": [
+        {"circuit": X0, "registers": {"r": [0]}}]}}, "registers are not emulated"),
+    ({**multi_body([X0]), "input": {"gateset": "qis", "circuits": [
+        {"circuit": X0, "colour": "red"}]}}, "unknown field"),
     ([1, 2], "JSON object"),
 ]
 
 
 @pytest.mark.parametrize(("body", "message"), BAD)
 def test_bad_job_bodies_are_400(client, emu, body, message):
-    assert_error(client.post("/jobs", json=body), 400, "BadRequest", message)
+    assert_error(client.post("/jobs", json=body), 400, message)
     assert emu.created_jobs_count == 0
+
+
+def test_documented_optional_fields_are_accepted(client):
+    """shots defaults to 100; settings are echoed; dry_run false and per-circuit qubits pass."""
+    body = {k: v for k, v in job_body().items() if k != "shots"}
+    settings = {"error_mitigation": {"debiasing": False}, "compilation": {"opt": 1}}
+    job, _ = run(client, {**body, "settings": settings, "dry_run": False})
+    assert job["shots"] == 100 and job["settings"] == settings and job["dry_run"] is False
+    multi = multi_body([X0, [{"gate": "x", "target": 1}]], qubits=3)
+    multi["input"]["circuits"][0]["qubits"] = 1
+    job, probs = run(client, multi)
+    first, second = job["child_job_ids"]
+    assert client.get(f"/jobs/{first}").json()["stats"]["qubits"] == 1
+    assert probs == {first: {"1": 1.0}, second: {"2": 1.0}}
 
 
 def test_bad_json_content_type_paths_and_methods(client):
     json_type = {"Content-Type": "application/json"}
     r = client.post("/jobs", content=b'{"shots": NaN}', headers=json_type)
-    assert_error(r, 400, contains="not valid JSON")
+    assert_error(r, 400, "not valid JSON")
     r = client.post("/jobs", content=b"{}", headers={"Content-Type": "text/plain"})
-    assert_error(r, 400, contains="Content-Type")
-    assert_error(client.get("/jobs/no-such-job"), 404, "NotFound")
+    assert_error(r, 400, "Content-Type")
+    assert_error(client.get("/jobs/no-such-job"), 404, "no job")
     assert_error(client.get("/jobs/no-such-job/results/probabilities"), 404)
     assert_error(client.put("/jobs/no-such-job/status/cancel"), 404)
     assert_error(client.get("/nothing"), 404)
-    assert_error(client.get("../v9/jobs"), 404, contains="/v0.4")
-    assert_error(client.patch("/jobs"), 405, "MethodNotAllowed")
-    assert_error(client.put("/jobs"), 405, "MethodNotAllowed")
-    assert_error(client.get("/jobs?limit=0"), 400, contains="limit")
-    assert_error(client.get("/jobs?next=bogus"), 400, contains="cursor")
-    assert_error(client.get("/jobs?status=completed"), 400, contains="unknown query")
+    assert_error(client.get("../v9/jobs"), 404, "/v0.4")
+    assert_error(client.patch("/jobs"), 405)
+    assert_error(client.put("/jobs"), 405)
+    assert_error(client.get("/jobs?limit=0"), 400, "limit")
+    assert_error(client.get("/jobs?next=bogus"), 400, "cursor")
+    assert_error(client.get("/jobs?status=completed"), 400, "not supported")
 
 
 def test_job_listing_newest_first_with_cursor(client):
@@ -345,16 +361,17 @@ def test_job_listing_newest_first_with_cursor(client):
     while True:
         page = client.get("/jobs", params={"limit": 2, **({"next": cursor} if cursor else {})})
         body = page.json()
-        assert len(body["jobs"]) <= 2
+        assert len(body["jobs"]) <= 2 and "next" in body  # v0.4: next is null on the last page
         seen += [j["id"] for j in body["jobs"]]
-        cursor = body.get("next")
+        cursor = body["next"]
         if cursor is None:
             break
     assert seen == ids[::-1]  # newest first, children not listed
     jobs = client.get("/jobs", params={"limit": 100}).json()["jobs"]
-    token = next(j for j in jobs if j["metadata"].get("qstore_token") == "t3")
+    token = next(j for j in jobs if (j["metadata"] or {}).get("qstore_token") == "t3")
     assert token["id"] == ids[3]
-    assert client.delete(f"/jobs/{ids[0]}").json() == {"id": ids[0], "deleted": True}
+    assert all("child_job_ids" not in j for j in jobs)  # not in the list's BaseJob schema
+    assert client.delete(f"/jobs/{ids[0]}").json() == {"id": ids[0], "status": "deleted"}
     assert_error(client.get(f"/jobs/{ids[0]}"), 404)
 
 
@@ -362,22 +379,23 @@ def test_job_listing_newest_first_with_cursor(client):
 def test_rate_limit_fault(client, emu):
     emu.faults.add("rate_limit", retry_after=2)
     r = client.post("/jobs", json=job_body())
-    assert_error(r, 429, "TooManyRequests")
+    assert_error(r, 429, "rate limit")
     assert r.headers["Retry-After"] == "2"
     assert emu.created_jobs_count == 0
     submit(client, job_body())
     assert emu.created_jobs_count == 1
-    assert [s for m, p, s in emu.requests if m == "POST"] == [429, 200]
+    assert [s for m, p, s in emu.requests if m == "POST"] == [429, 201]
 
 
 def test_server_error_fault_times_and_matching(client, emu):
     emu.faults.add("server_error", times=2, status=502)
     emu.faults.add("server_error", method="GET", path_prefix="/backends", status=520)
     assert client.get("/jobs").status_code == 200  # POST-only fault does not fire on GET
-    assert_error(client.post("/jobs", json=job_body()), 502, "BadGateway")
+    assert_error(client.post("/jobs", json=job_body()), 502, "injected fault")
     assert_error(client.post("/jobs", json=job_body()), 502)
     submit(client, job_body())
-    assert client.get("/backends").status_code == 520
+    r = client.get("/backends")
+    assert r.status_code == 520 and r.json()["error"] == "Server Error"
     assert client.get("/backends").status_code == 200
     assert emu.created_jobs_count == 1 and not emu.faults.pending
 
@@ -407,17 +425,19 @@ def test_slow_fault_exercises_read_timeout(emu):
     with httpx.Client(base_url=emu.base_url, timeout=0.1) as c:
         with pytest.raises(httpx.ReadTimeout):
             c.get("/backends")
-        t0 = time.monotonic()
-        assert c.get("/backends").status_code == 200
-        assert time.monotonic() - t0 < 0.3
+        assert c.get("/backends").status_code == 200  # the fault fired once only
+    assert emu.faults.fired == (("slow", "GET", "/v0.4/backends"),)
+    assert not emu.faults.pending
 
 
 def test_fail_job_fault(client, emu):
     emu.faults.add("fail_job", error="calibration drift", code="QPUError")
     job = wait(client, submit(client, job_body()))
     assert job["status"] == "failed"
-    assert job["failure"] == {"error": "calibration drift", "code": "QPUError"}
-    assert_error(client.get(f"/jobs/{job['id']}/results/probabilities"), 409, "JobFailed",
+    assert job["failure"] == {"code": "QPUError", "message": "calibration drift"}  # v0.4
+    v03 = client.get(f"../v0.3/jobs/{job['id']}").json()
+    assert v03["failure"] == {"error": "calibration drift", "code": "QPUError"}
+    assert_error(client.get(f"/jobs/{job['id']}/results/probabilities"), 404,
                  "calibration drift")
     emu.faults.add("fail_job")
     parent = wait(client, submit(client, multi_body([X0, X0])))
@@ -443,112 +463,13 @@ def test_fault_plan_validation():
         IonQEmulator(api_key="")
 
 
-# -- cancel ----------------------------------------------------------------------------------
-def test_cancel_queued_started_and_completed_jobs(client, emu):
-    done = wait(client, submit(client, job_body()))
-    assert client.put(f"/jobs/{done['id']}/status/cancel").json() == {
-        "id": done["id"], "status": "completed"}
-    emu.latency = LatencyModel(queue_wait=1000, time_scale=0.01)  # 10 s in the queue
-    queued = submit(client, job_body())
-    r = client.put(f"/jobs/{queued}/status/cancel")
-    assert r.json() == {"id": queued, "status": "canceled"}
-    assert_error(client.get(f"/jobs/{queued}/results/probabilities"), 409, "JobCanceled")
-    emu.latency = LatencyModel(seconds_per_circuit=100, time_scale=0.002)  # 0.2 s a circuit
-    parent = submit(client, multi_body([X0, X0, X0]))
-    while client.get(f"/jobs/{parent}").json()["status"] != "started":
-        time.sleep(0.005)
-    assert client.put(f"/jobs/{parent}/status/cancel").json()["status"] == "canceled"
-    time.sleep(0.3)  # the running circuit finishes; the next ones never start
-    job = client.get(f"/jobs/{parent}").json()
-    statuses = [client.get(f"/jobs/{c}").json()["status"] for c in job["child_job_ids"]]
-    assert job["status"] == "canceled" and statuses == ["completed", "canceled", "canceled"]
-    assert_error(client.put(f"/jobs/{job['child_job_ids'][0]}/status/cancel"), 400)
-
-
-# -- latency model -------------------------------------------------------------------------------
-def test_request_overhead(emu, client):
-    emu.latency = LatencyModel(request_overhead=100, time_scale=0.001)  # 0.1 s
-    t0 = time.monotonic()
-    client.get("/backends")
-    assert 0.1 <= time.monotonic() - t0 < 0.6
-
-
-def test_queue_wait_and_execution_time(client, emu):
-    emu.latency = LatencyModel(queue_wait=100, seconds_per_circuit=50, time_scale=0.002)
-    statuses = []
-    job_id = submit(client, multi_body([X0, X0]))
-    while (job := client.get(f"/jobs/{job_id}").json())["status"] != "completed":
-        if not statuses or statuses[-1] != job["status"]:
-            statuses.append(job["status"])
-        time.sleep(0.005)
-    assert statuses[0] == "submitted" and "started" in statuses
-    assert 0.2 - SLACK <= job["start"] - job["request"] < 0.2 + 0.25  # queue wait 0.2 s
-    for cid in job["child_job_ids"]:
-        child = client.get(f"/jobs/{cid}").json()
-        assert 0.1 - SLACK <= child["response"] - child["start"] < 0.1 + 0.25  # 0.1 s per circuit
-        assert child["execution_time"] >= 99
-    # computed from gates and shots: 1000 * (10 t1q + 5 t2q + readout + reset) = 4.67 s
-    emu.latency = LatencyModel(time_scale=0.05)
-    gates = [{"gate": "h", "target": i % 3} for i in range(10)]
-    gates += [{"gate": "cnot", "control": 0, "target": 1 + i % 2} for i in range(5)]
-    job, _ = run(client, job_body(gates, shots=1000))
-    assert job["gate_counts"] == {"1q": 10, "2q": 5}
-    expected = 1000 * (10 * 135e-6 + 5 * 600e-6 + 300e-6 + 20e-6) * 0.05
-    assert expected - SLACK <= job["response"] - job["start"] < expected + 0.25
-
-
-def test_job_waits_ready_while_the_device_is_busy(client, emu):
-    emu.latency = LatencyModel(seconds_per_circuit=100, time_scale=0.002)  # 0.2 s a circuit
-    first, second = submit(client, job_body()), submit(client, job_body())
-    seen = []
-    while (status := client.get(f"/jobs/{second}").json()["status"]) != "completed":
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        time.sleep(0.005)
-    assert seen[-2:] == ["ready", "started"] and seen[0] in ("submitted", "ready")
-    a, b = client.get(f"/jobs/{first}").json(), client.get(f"/jobs/{second}").json()
-    assert a["response"] <= b["start"]
-
-
-def test_device_runs_one_circuit_at_a_time_fifo(emu):
-    emu.latency = LatencyModel(seconds_per_circuit=30, time_scale=0.001)  # 30 ms a circuit
-    ids: list[str] = [""] * 4
-    order: list[tuple[float, int]] = []
-
-    def go(i: int) -> None:
-        with httpx.Client(base_url=emu.base_url, headers=AUTH) as c:
-            time.sleep(0.01 * i)
-            ids[i] = submit(c, multi_body([X0, X0]))
-            order.append((emu.jobs[ids[i]].request, i))
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    with httpx.Client(base_url=emu.base_url, headers=AUTH) as c:
-        jobs = [wait(c, i) for i in ids]
-        spans = []
-        for job in jobs:
-            for cid in job["child_job_ids"]:
-                child = c.get(f"/jobs/{cid}").json()
-                spans.append((child["start"], child["response"], job["id"]))
-    spans.sort()
-    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # no overlap
-    submitted = [ids[i] for _, i in sorted(order)]
-    started = [job_id for k, (_, _, job_id) in enumerate(spans) if k % 2 == 0]
-    assert started == submitted  # FIFO
-
-
 # -- lifecycle and command line -----------------------------------------------------------------
 def test_stop_closes_keep_alive_connections_and_joins_threads():
     before = {t.name for t in threading.enumerate()}
     emu = IonQEmulator(latency=FAST).start()
     c = httpx.Client(base_url=emu.base_url, headers=AUTH)
     assert c.get("/backends").status_code == 200  # connection stays open (keep-alive)
-    t0 = time.monotonic()
-    emu.stop()
-    assert time.monotonic() - t0 < 2
+    emu.stop()  # returns only once every thread is joined
     alive = {t.name for t in threading.enumerate() if t.name.startswith("ionq-emulator")}
     assert not alive - before
     with pytest.raises(httpx.TransportError):
@@ -563,9 +484,14 @@ def test_cli_arguments_and_serving():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--port", "0", "--api-key", "k", "--time-scale", "0.5",
-                              "--queue-wait", "2", "--request-overhead", "0.1"])
+                              "--queue-wait", "2", "--request-overhead", "0.1",
+                              "--max-jobs", "7", "--max-result-entries", "4096",
+                              "--max-connections", "9", "--idle-timeout", "2.5"])
     emu = emulator_from_args(args)
     assert emu.latency == LatencyModel(request_overhead=0.1, queue_wait=2, time_scale=0.5)
+    assert (emu.limits.max_jobs, emu.limits.max_result_entries, emu.limits.max_connections,
+            emu.limits.idle_timeout) == (7, 4096, 9, 2.5)
+    assert emulator_from_args(parser.parse_args([])).limits == ServerLimits()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, "-m", "q_store.backends.ionq.emulator", "--port",
                              "0", "--time-scale", "0.001"], stdout=subprocess.PIPE, text=True,

@@ -10,8 +10,10 @@ matching requests (None: on every one, until cleared). Kinds:
   closed without a response: the ambiguous case a client must resolve without duplicating jobs.
 - ``slow``: the request is processed at once but its response is held back ``seconds`` (real
   seconds, not scaled), to exercise client read timeouts.
-- ``fail_job``: the next job a matching request creates ends in status ``failed`` with
-  ``failure = {"error": error, "code": code}`` when the device would start it.
+- ``fail_job``: the next job a matching request creates ends in status ``failed`` when the
+  device would start it, with ``failure = {"code": code, "message": error}`` (v0.3:
+  ``{"error": error, "code": code}``). IonQ's documented codes include ``InternalError``,
+  ``QuantumComputerError`` and ``SimulationError``.
 
 Faults are checked in the order they were added; one request triggers at most one fault of the
 response kinds and, separately, one ``fail_job``.

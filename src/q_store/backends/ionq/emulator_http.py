@@ -1,7 +1,12 @@
-"""HTTP layer of the local IonQ emulator: routing, auth, error bodies, faults, keep-alive.
+"""HTTP layer of the local IonQ emulator: routing, auth, error bodies, faults, connections.
 
 Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive, a Content-Length on every
-response). Every request is logged as ``(method, path, status)``; the API key never is.
+response). Built to be left running for many clients: a deep listen backlog, at most
+``max_connections`` connection threads (one more connection is answered 503 and closed), an
+idle timeout on every connection (a stalled or forgotten client is closed, its thread freed),
+ASCII-only number parsing and a bounded, depth-safe JSON reader, so no input crashes it. Every
+error, its own included, is IonQ's ``{"error", "message", "statusCode"}`` body. Every request is
+logged as ``(method, path, status)``; the API key never is.
 """
 
 from __future__ import annotations
@@ -19,17 +24,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from q_store.backends.ionq.emulator_device import COMPLETED, STARTED, EmulatedJob
-from q_store.backends.ionq.emulator_requests import ApiError, bad_request, parse_job_request
+from q_store.backends.ionq.emulator_device import CANCELED, COMPLETED, FAILED
+from q_store.backends.ionq.emulator_requests import (
+    ApiError,
+    bad_request,
+    parse_job_request,
+)
+from q_store.backends.ionq.emulator_results import encode_aggregated
+from q_store.backends.ionq.emulator_views import backends_json, create_json, job_json
 
 if TYPE_CHECKING:
     from q_store.backends.ionq.emulator import IonQEmulator
 
-__all__ = ["EmulatorServer", "job_json"]
+__all__ = ["EmulatorServer", "ascii_int"]
 
 _log = logging.getLogger(__name__)
 _VERSIONED = re.compile(r"^/(v0\.[34])(/.*)?$")
 _ID = r"(?P<id>[^/]+)"
+_ASCII_INT = re.compile(r"[0-9]{1,12}")
 # (method, path pattern relative to /v0.x, action, API versions)
 _ROUTES = [
     ("GET", re.compile(r"/backends/?"), "backends", ("v0.4", "v0.3")),
@@ -42,58 +54,43 @@ _ROUTES = [
     ("GET", re.compile(rf"/jobs/{_ID}/results/probabilities/aggregated"), "results", ("v0.4",)),
     ("GET", re.compile(rf"/jobs/{_ID}/results"), "results", ("v0.3",)),
 ]
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed",
-            409: "JobNotComplete", 429: "TooManyRequests", 500: "InternalServerError",
-            502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
-MAX_BODY_BYTES = 64 * 2**20
 MAX_PAGE = 1000
 DEFAULT_PAGE = 25
 
 
-def _error_body(status: int, error: str, message: str) -> dict[str, Any]:
-    return {"error": error, "message": message, "statusCode": status}
+def ascii_int(text: str) -> int | None:
+    """``text`` as a non-negative integer if it is 1 to 12 ASCII digits, else None.
+    (``str.isdigit`` accepts ``"²"``, which ``int`` then rejects.)"""
+    return int(text) if _ASCII_INT.fullmatch(text) else None
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-def job_json(job: EmulatedJob, version: str) -> dict[str, Any]:
-    """A job object as ``GET /jobs/{id}`` returns it in API ``version``."""
-    status = "running" if version == "v0.3" and job.status == STARTED else job.status
-    out: dict[str, Any] = {
-        "id": job.id, "name": job.name, "status": status, "type": job.type,
-        ("backend" if version == "v0.4" else "target"): job.backend, "shots": job.shots,
-        "metadata": dict(job.metadata), "qubits": job.qubits,
-        "gate_counts": {"1q": job.gate_counts[0], "2q": job.gate_counts[1]},
-        "request": job.request,
-    }
-    optional = {"start": job.start, "response": job.response, "noise": job.noise,
-                "parent_job_id": job.parent_id, "failure": job.failure,
-                "child_job_ids": list(job.child_ids) or None,
-                "execution_time": (None if job.execution_time is None
-                                   else round(job.execution_time * 1000))}
-    out.update({k: v for k, v in optional.items() if v is not None})
-    if job.status == COMPLETED:
-        if version == "v0.4":
-            url = f"/v0.4/jobs/{job.id}/results/probabilities"
-        else:
-            url = out["results_url"] = f"/v0.3/jobs/{job.id}/results"
-        out["results"] = {"probabilities": {"url": url}}
-    return out
+def _parse_json(body: bytes) -> object:
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise bad_request("the body is not acceptable JSON: it is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad_request(f"the body is not valid JSON: {exc}") from None
 
 
 class EmulatorServer(ThreadingHTTPServer):
-    """A threading server that tracks its connections so ``stop`` can close them."""
+    """A threading server with bounded connection threads that ``stop`` can all close."""
 
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], emulator: IonQEmulator) -> None:
         self.emulator = emulator
+        self.request_queue_size = emulator.limits.request_queue_size  # listen backlog
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self._lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
+        self._slots = threading.BoundedSemaphore(emulator.limits.max_connections)
+        self.refused = 0
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:  # skip HTTPServer's reverse DNS lookup of the host
@@ -101,11 +98,36 @@ class EmulatorServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
         t = threading.Thread(target=self._serve_connection, args=(request, client_address),
                              name="ionq-emulator-connection", daemon=True)
         with self._lock:
             self._conns[request] = t
         t.start()
+
+    def _refuse(self, request: socket.socket) -> None:
+        """Answer a connection over ``max_connections`` with 503 and close it, on the accept
+        thread (a few hundred bytes, never a blocking read)."""
+        limit = self.emulator.limits.max_connections
+        err = ApiError(503, f"the emulator is serving its maximum of {limit} connections "
+                       "(max_connections); retry shortly")
+        body = json.dumps(err.body()).encode()
+        head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
+        self.refused += 1
+        self.emulator._log("-", "-", 503)
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode() + body)
+            request.setblocking(False)
+            while request.recv(65536):  # drain what arrived, so close sends FIN, not RST
+                pass
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:
@@ -116,11 +138,17 @@ class EmulatorServer(ThreadingHTTPServer):
             self.shutdown_request(request)
             with self._lock:
                 self._conns.pop(request, None)
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
         if not isinstance(exc, ConnectionError | TimeoutError):
             _log.exception("IonQ emulator: unexpected error serving %s", client_address)
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._conns)
 
     def close_connections(self, timeout: float = 5.0) -> None:
         """Shut down every open connection and join the threads serving them."""
@@ -142,8 +170,30 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in two writes
     server: EmulatorServer
 
+    def setup(self) -> None:
+        self.timeout = self.server.emulator.limits.idle_timeout  # socket timeout: idle close
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: ``IonQEmulator.requests`` is the request log."""
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """The standard library's own errors (malformed request line, headers too long or too
+        many, unsupported method) as IonQ's JSON error body, not HTML; the connection closes."""
+        body = json.dumps(ApiError(code, message or explain or "the request was not "
+                                   "understood").body()).encode()
+        self.server.emulator._log(self.command or "-", getattr(self, "path", "-") or "-", code)
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # an unparsed request line: answer in HTTP/1.1,
+            self.request_version = "HTTP/1.1"   # with a status line and headers
+        self.send_response(code)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -164,15 +214,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):
             raise bad_request("send the body with a Content-Length header, not chunked")
-        length = self.headers.get("Content-Length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            raise bad_request(f"Content-Length must be an integer up to {MAX_BODY_BYTES}, "
-                              f"got {length!r}")
-        return self.rfile.read(int(length))
+        limit = self.server.emulator.limits.max_body_bytes
+        text = self.headers.get("Content-Length", "0").strip()
+        length = ascii_int(text)
+        if length is None or length > limit:
+            raise bad_request(f"Content-Length must be an integer from 0 to {limit} "
+                              f"(max_body_bytes), got {text!r:.40}")
+        return self.rfile.read(length)
 
     def _send(self, method: str, path: str, status: int, payload: object,
               headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.server.emulator._log(method, path, status)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -197,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
         except ApiError as exc:
             self.close_connection = True  # the rest of the stream cannot be trusted
-            self._send(method, path, exc.status, _error_body(exc.status, exc.error, exc.message))
+            self._send(method, path, exc.status, exc.body())
             return
         m = _VERSIONED.match(path)
         version, rel = (m.group(1), m.group(2) or "/") if m else (None, path)
@@ -208,20 +260,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers: dict[str, str] = {}
         if fault is not None and kind == "rate_limit":
-            status = 429
-            payload: object = _error_body(429, "TooManyRequests", "rate limit exceeded; retry "
-                                          f"after {fault.retry_after} s (injected fault)")
+            err = ApiError(429, f"rate limit exceeded; retry after {fault.retry_after} s "
+                           "(injected fault)")
+            status, payload = 429, err.body()
             headers["Retry-After"] = str(fault.retry_after)
         elif fault is not None and kind == "server_error":
             status = fault.status
-            payload = _error_body(status, _REASONS.get(status, "ServerError"),
-                                  f"the server failed with {status} (injected fault)")
+            payload = ApiError(status, f"the server failed with {status} "
+                               "(injected fault)").body()
         else:
             try:
                 status, payload = self._route(method, path, rel, version, url.query, body)
             except ApiError as exc:
-                status, headers = exc.status, exc.headers
-                payload = _error_body(exc.status, exc.error, exc.message)
+                status, headers, payload = exc.status, exc.headers, exc.body()
         if kind == "drop_after":
             self._drop(method, path)
             return
@@ -234,92 +285,91 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorize(self) -> None:
         value = self.headers.get("Authorization")
         if value is None:
-            raise ApiError(401, "Unauthorized", "missing Authorization header; send "
+            raise ApiError(401, "missing Authorization header; send "
                            "'Authorization: apiKey <your key>'")
         scheme, _, key = value.strip().partition(" ")
         if scheme.lower() != "apikey" or not key.strip():
-            raise ApiError(401, "Unauthorized", "the Authorization header must read "
-                           "'apiKey <your key>'")
+            raise ApiError(401, "the Authorization header must read 'apiKey <your key>'")
         expected = self.server.emulator._api_key
         if expected is not None and not hmac.compare_digest(key.strip().encode(),
                                                             expected.encode()):
-            raise ApiError(401, "Unauthorized", "invalid API key")
+            raise ApiError(401, "invalid API key")
 
     def _route(self, method: str, path: str, rel: str, version: str | None, query: str,
                body: bytes) -> tuple[int, object]:
         if version is None:
-            raise ApiError(404, "NotFound", f"no resource at {path}; the API lives under "
-                           "/v0.4 (and /v0.3)")
+            raise ApiError(404, f"no resource at {path:.100}; the API lives under /v0.4 "
+                           "(and /v0.3)")
         matches = [(meth, action, mt) for meth, pattern, action, versions in _ROUTES
                    if version in versions and (mt := pattern.fullmatch(rel))]
         if not matches:
-            raise ApiError(404, "NotFound", f"no resource at {path}")
+            raise ApiError(404, f"no resource at {path:.100}")
         chosen = next(((a, mt) for meth, a, mt in matches if meth == method), None)
         if chosen is None:
             allowed = sorted({meth for meth, _, _ in matches})
-            raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on {path}; "
-                           f"use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+            raise ApiError(405, f"{method} is not allowed on {path:.100}; use "
+                           f"{', '.join(allowed)}", {"Allow": ", ".join(allowed)})
         action, mt = chosen
-        if action != "backends":
-            self._authorize()
         emu = self.server.emulator
-        device = emu._device
-        job_id = mt.groupdict().get("id")
         if action == "backends":
-            return 200, emu._backends()
+            return 200, backends_json(version, emu.latency, emu.clock.time())
+        self._authorize()
+        device = emu._device
         if action == "create":
-            return 200, self._create(method, path, rel, version, body)
+            return (201 if version == "v0.4" else 200), self._create(method, path, rel,
+                                                                     version, body)
         if action == "list":
             return 200, self._list(version, query)
-        assert job_id is not None
+        job_id = mt.group("id")
         if action == "get":
             return 200, job_json(device.get(job_id)[0], version)
         if action == "cancel":
             return 200, {"id": job_id, "status": device.cancel(job_id)}
         if action == "delete":
             device.delete(job_id)
-            return 200, {"id": job_id, "deleted": True}
+            return 200, {"id": job_id, "status": "deleted"}
         return 200, self._results(job_id)
 
     def _create(self, method: str, path: str, rel: str, version: str, body: bytes) -> object:
         ctype = self.headers.get("Content-Type", "")
         if ctype.split(";")[0].strip().lower() != "application/json":
-            raise bad_request(f"Content-Type must be application/json, got {ctype!r}")
-        try:
-            obj = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise bad_request(f"the body is not valid JSON: {exc}") from None
-        req = parse_job_request(obj, version)
+            raise bad_request(f"Content-Type must be application/json, got {ctype!r:.60}")
         emu = self.server.emulator
-        job = emu._device.submit(req, emu.faults.take(method, path, rel, job_fault=True))
-        return {"id": job.id, "status": job.status, "request": job.request}
+        req = parse_job_request(_parse_json(body), version, emu.limits.max_result_entries)
+        job = emu._device.submit(req, emu.faults.take(method, path, rel, job_fault=True),
+                                 len(body))
+        return create_json(job, version)
 
     def _list(self, version: str, query: str) -> object:
         params = parse_qs(query, keep_blank_values=True)
         unknown = sorted(set(params) - {"limit", "next"})
         if unknown:
-            raise bad_request(f"unknown query parameter(s) {unknown}; use limit and next")
+            raise bad_request(f"query parameter(s) {unknown} are not supported by the "
+                              "emulator; use limit and next")
         limit_text = params.get("limit", [str(DEFAULT_PAGE)])[-1]
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+        limit = ascii_int(limit_text)
+        if limit is None or not 1 <= limit <= MAX_PAGE:
             raise bad_request(f"limit must be an integer from 1 to {MAX_PAGE}, "
-                              f"got {limit_text!r}")
+                              f"got {limit_text!r:.40}")
         cursor = params.get("next", [None])[-1]
-        jobs, nxt = self.server.emulator._device.page(int(limit_text), cursor)
-        out: dict[str, Any] = {"jobs": [job_json(j, version) for j in jobs]}
-        if nxt is not None:
+        jobs, nxt = self.server.emulator._device.page(limit, cursor)
+        out: dict[str, Any] = {"jobs": [job_json(j, version, listed=True) for j in jobs]}
+        if version == "v0.4" or nxt is not None:
             out["next"] = nxt
         return out
 
-    def _results(self, job_id: str) -> object:
+    def _results(self, job_id: str) -> bytes:
         job, children = self.server.emulator._device.get(job_id)
         if job.status == COMPLETED:
             if children:
-                return {c.id: c.probabilities for c in children}
-            return job.probabilities
-        if job.status == "failed":
-            reason = job.failure["error"] if job.failure else "unknown failure"
-            raise ApiError(409, "JobFailed", f"job {job_id} failed: {reason}")
-        if job.status == "canceled":
-            raise ApiError(409, "JobCanceled", f"job {job_id} was canceled; it has no results")
-        raise ApiError(409, "JobNotComplete", f"job {job_id} is {job.status}; results are "
-                       "available once it is completed")
+                return encode_aggregated((c.id, c.probabilities) for c in children
+                                         if c.probabilities is not None)
+            assert job.probabilities is not None
+            return job.probabilities.to_json()
+        if job.status == FAILED:
+            reason = job.failure["message"] if job.failure else "unknown failure"
+            raise ApiError(404, f"job {job_id} failed ({reason}); it has no results")
+        if job.status == CANCELED:
+            raise ApiError(404, f"job {job_id} was canceled; it has no results")
+        raise ApiError(404, f"job {job_id} is {job.status}; results exist once it is "
+                       "completed")

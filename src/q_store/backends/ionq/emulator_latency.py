@@ -4,7 +4,8 @@ Execution time follows the hardware: a circuit runs its shots one after another,
 being every gate in sequence (Aria: 1q 135 us, 2q 600 us, FACTS.md) then readout and reset
 (300 us and 20 us, the ``timing`` fields IonQ reports in its backend characterizations for
 Aria). ``time_scale`` multiplies every modelled delay so tests can run a realistic schedule in
-milliseconds.
+milliseconds. Queue waits and execution run on the device's clock (``emulator_clock``: a fake
+clock makes them exact and instant in tests); the per-request overhead is real time.
 """
 
 from __future__ import annotations
