@@ -22,6 +22,7 @@ from q_store.errors import (
     ConfigError,
     JobFailedError,
     JobTimeoutError,
+    NotSupportedError,
     ValidationError,
 )
 from q_store.execution.backend_executor import BackendExecutor, bind_angles
@@ -144,9 +145,17 @@ def test_bind_angles_sets_every_gate_parameter() -> None:
     np.testing.assert_allclose(SIM.state(bound), SIM.state(CIRCUIT, W[1], XIN[1]), atol=EXACT)
 
 
-def test_works_inside_a_running_event_loop(local: BackendExecutor) -> None:
+def test_async_api_awaits_on_the_callers_loop_and_sync_api_refuses_inside_it(
+        local: BackendExecutor) -> None:
+    """No private event-loop thread: inside a running loop the caller awaits the async API;
+    the synchronous call says so instead of blocking (and deadlocking) that loop."""
+    pm = parameter_map_for(CIRCUIT)
+    angles = pm.angles(resolve_batch(CIRCUIT, W, XIN))
+
     async def inside() -> np.ndarray:
-        return local.expectation(CIRCUIT, OBS, weights=W, inputs=XIN)
+        with pytest.raises(NotSupportedError, match="await the matching"):
+            local.expectation(CIRCUIT, OBS, weights=W, inputs=XIN)
+        return await local.expectation_angles_async(CIRCUIT, angles, OBS)
 
     np.testing.assert_allclose(asyncio.run(inside()),
                                SIM.expectation(CIRCUIT, OBS, weights=W, inputs=XIN), atol=EXACT)

@@ -55,10 +55,10 @@ def snapshot(trainer: QuantumTrainer, m: QuantumModel) -> dict[str, Any]:
     return {"weights": m.weights.copy(), "mask": m.trainable_mask.copy(),
             "epoch": trainer.epoch, "step": trainer.step,
             "rng": copy.deepcopy(trainer.rng.bit_generator.state),
-            "spsa_k": trainer._methods["spsa"].k,
+            "method_state": trainer.method_state,
             "opt": {k: v.copy() for k, v in state_to_arrays(trainer.opt_state).items()},
             "history": copy.deepcopy(trainer.history),
-            "adaptive": copy.deepcopy(trainer._adaptive), "early": copy.deepcopy(trainer._early),
+            "early": copy.deepcopy(trainer._early),
             "best": None if trainer._best_weights is None else trainer._best_weights.copy(),
             "stats": copy.deepcopy(trainer._stats)}
 
@@ -97,22 +97,22 @@ def _set_array(name: str, fn):
 CORRUPTIONS = {
     "no_rng": _drop_meta("rng"),
     "no_epoch": _drop_meta("epoch"),
-    "no_spsa_k": _drop_meta("spsa_k"),
+    "no_method": _drop_meta("method"),
     "no_step": _drop_meta("step"),
     "no_history": _drop_meta("history"),
-    "no_adaptive": _drop_meta("adaptive"),
     "no_stats": _drop_meta("stats"),
     "no_opt_entry": _drop_array("opt.0.mu"),
     "no_weights": _drop_array("weights"),
     "negative_epoch": _set_meta("epoch", -5),
     "float_epoch": _set_meta("epoch", 2.5),
     "string_step": _set_meta("step", "7"),
-    "bool_spsa_k": _set_meta("spsa_k", True),
-    "negative_spsa_k": _set_meta("spsa_k", -1),
+    "bool_spsa_k": lambda a, m: m["method"]["state"].__setitem__("k", True),
+    "negative_spsa_k": lambda a, m: m["method"]["state"].__setitem__("k", -1),
+    "spsa_state_fields": lambda a, m: m["method"]["state"].pop("key"),
+    "other_method": lambda a, m: m["method"].__setitem__("name", "adaptive"),
     "bad_rng": _set_meta("rng", {"bit_generator": "PCG64", "state": {}}),
     "rng_of_another_generator": _set_meta("rng", {"bit_generator": "MT19937", "state": {
         "key": [0] * 624, "pos": 0}}),
-    "bad_adaptive": _set_meta("adaptive", {"method": "bogus", "stall": 0, "best": None}),
     "bad_early": _set_meta("early", {"best": "low", "stall": 0}),
     "history_entry": lambda a, m: m["history"]["losses"].append("nan"),
     "history_keys": lambda a, m: m["history"].pop("val_losses"),
@@ -161,7 +161,7 @@ def test_the_messages_say_what_is_wrong(ckpt, tmp_path) -> None:
 def test_a_good_checkpoint_restores_everything(ckpt) -> None:
     trainer, m = trained()
     trainer.restore(ckpt, m)
-    assert trainer.epoch == 2 and trainer.step == 6 and trainer._methods["spsa"].k == 6
+    assert trainer.epoch == 2 and trainer.step == 6 and trainer.method_state.k == 6
     assert len(trainer.history["losses"]) == 2 and not m.trainable_mask[1]
     arrays, meta = read_raw(ckpt)
     np.testing.assert_array_equal(m.weights, arrays["weights"])

@@ -11,8 +11,7 @@ Amplitude-encoded inputs become a state-preparation circuit in front of each sam
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,11 +22,12 @@ from q_store.circuit.expr import Const
 from q_store.circuit.ir import Circuit, Operation
 from q_store.circuit.observables import Observable
 from q_store.circuit.params import resolve_batch
-from q_store.errors import ConfigError, JobFailedError, ValidationError
+from q_store.errors import ConfigError, NotSupportedError, ValidationError
 from q_store.execution.measurement import measurement_plan
+from q_store.execution.pipeline import CircuitPipeline, FixedBatches, SingleBackend
 from q_store.sim.statevector import _as_observables, normalize_state, parameter_map_for
 
-__all__ = ["BackendExecutor", "bind_angles"]
+__all__ = ["BackendExecutor", "bind_angles", "run_sync"]
 
 T = TypeVar("T")
 
@@ -40,40 +40,33 @@ def bind_angles(circuit: Circuit, angles: np.ndarray) -> Circuit:
     return Circuit(circuit.n_qubits, ops)
 
 
-class _LoopThread:
-    """A private event loop in a daemon thread: synchronous callers (gradient methods) run
-    backend coroutines there, whether or not their own thread has a running loop."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                       name="q_store-backend-loop")
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def close(self) -> None:
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join()
-        self.loop.close()
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code. Inside a running event loop use the
+    ``*_async`` method instead: blocking the loop there would deadlock it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise NotSupportedError("this synchronous call cannot run inside a running event loop; "
+                            "await the matching *_async method (or trainer.train) instead")
 
 
 class BackendExecutor:
-    """Runs angle batches on ``backend``.
+    """Runs angle batches on ``backend`` through a :class:`CircuitPipeline`.
 
     ``shots``: None asks for exact probabilities (only backends with exact expectations);
     ``budget``: a :class:`CostBudget` checked before every submission; ``batch_jobs``: all
     circuits of a call in one job (when the backend takes multi-circuit jobs) or one job per
     circuit; ``timeout``: seconds to wait for a job; ``retries``: resubmissions of a job that
-    failed on the backend.
+    failed on the backend. The ``*_async`` methods await the backend on the caller's event
+    loop; the plain ones run them to completion (outside any running loop).
     """
 
     def __init__(self, backend: QuantumBackend, shots: int | None = None, *,
                  seed: int | None = None, budget: CostBudget | None = None,
                  batch_jobs: bool = True, timeout: float | None = None,
-                 retries: int = 0) -> None:
+                 retries: int = 0, pipeline: CircuitPipeline | None = None) -> None:
         if not isinstance(backend, QuantumBackend):
             raise ConfigError(f"expected a QuantumBackend, got {type(backend).__name__}")
         if shots is None and not backend.capabilities.exact_expectations:
@@ -87,19 +80,29 @@ class BackendExecutor:
         self.batch_jobs = batch_jobs
         self.timeout = timeout
         self.retries = retries
-        self._seed = np.random.default_rng(seed)
-        self._loop: _LoopThread | None = None
-        self.stats = {"circuits": 0, "jobs": 0, "usd": 0.0, "retried_jobs": 0}
+        self._submitter = SingleBackend(backend, timeout=timeout, retries=retries)
+        max_size = None if batch_jobs and backend.capabilities.batch_jobs else 1
+        self.pipeline = pipeline or CircuitPipeline(
+            self._submitter, shots=shots, budget=self.budget, seed=seed,
+            batching=FixedBatches(one_job=max_size is None, max_size=max_size))
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """Circuits run, jobs submitted (retries included), dollars charged, jobs retried."""
+        p = self.pipeline.stats
+        return {"circuits": p["circuits"], "jobs": self._submitter.stats["jobs"],
+                "usd": p["usd"], "retried_jobs": self._submitter.stats["retried_jobs"]}
 
     def __repr__(self) -> str:
         return (f"BackendExecutor(backend={self.backend!r}, shots={self.shots}, "
                 f"budget={self.budget!r})")
 
     # -- the AngleExecutor contract -------------------------------------------------------------
-    def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
-                           observables: tuple[Observable, ...], *,
-                           initial_state: object = None, **options: Any) -> np.ndarray:
-        """``<O_k>`` for each row of ``angles (R, n_params)``: ``(R, K)``."""
+    def circuits_for(self, circuit: Circuit, angles: np.ndarray,
+                     observables: tuple[Observable, ...], initial_state: object = None
+                     ) -> tuple[list[Circuit], Callable[[Sequence[CircuitResult]], np.ndarray]]:
+        """The bound circuits (every angle row in every measurement basis) and how to turn
+        their results into ``(R, K)`` expectations."""
         obs, _ = _as_observables(observables)
         angles = np.atleast_2d(np.asarray(angles, dtype=float))
         if angles.shape[1] != circuit.num_gate_params or not np.all(np.isfinite(angles)):
@@ -113,10 +116,28 @@ class BackendExecutor:
             if prefixes is not None:
                 bound = prefixes[i].compose(bound)
             circuits += plan.circuits(bound)
-        results = self.run(circuits)
-        probs = np.array([r.probabilities for r in results]).reshape(
-            len(angles), len(plan.bases), 2**circuit.n_qubits)
-        return plan.expectations([probs[:, j] for j in range(len(plan.bases))])
+        rows, n_bases, dim = len(angles), len(plan.bases), 2**circuit.n_qubits
+
+        def expectations(results: Sequence[CircuitResult]) -> np.ndarray:
+            probs = np.array([r.probabilities for r in results]).reshape(rows, n_bases, dim)
+            return plan.expectations([probs[:, j] for j in range(n_bases)])
+
+        return circuits, expectations
+
+    async def expectation_angles_async(self, circuit: Circuit, angles: np.ndarray,
+                                       observables: tuple[Observable, ...], *,
+                                       initial_state: object = None, role: str = "values"
+                                       ) -> np.ndarray:
+        """``<O_k>`` for each row of ``angles (R, n_params)``: ``(R, K)``."""
+        circuits, expectations = self.circuits_for(circuit, angles, observables, initial_state)
+        return expectations(await self.pipeline.run(circuits, role=role))
+
+    def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
+                           observables: tuple[Observable, ...], *,
+                           initial_state: object = None, **options: Any) -> np.ndarray:
+        """Synchronous :meth:`expectation_angles_async`."""
+        return run_sync(self.expectation_angles_async(circuit, angles, observables,
+                                                      initial_state=initial_state))
 
     def expectation(self, circuit: Circuit, observables: Observable | Sequence[Observable],
                     weights: object = None, inputs: object = None,
@@ -150,40 +171,17 @@ class BackendExecutor:
     def estimate(self, circuits: Sequence[Circuit]) -> CostEstimate:
         return self.backend.estimate_cost(circuits, self.shots)
 
-    def run(self, circuits: Sequence[Circuit]) -> list[CircuitResult]:
+    async def run_async(self, circuits: Sequence[Circuit]) -> list[CircuitResult]:
         """Run bound circuits after charging their estimated cost to the budget."""
-        estimate = self.estimate(circuits)
-        self.budget.charge(estimate)  # raises before anything is submitted
-        if self._loop is None:
-            self._loop = _LoopThread()
-        results = self._loop.run(self._run(list(circuits)))
-        self.stats["circuits"] += len(circuits)
-        self.stats["usd"] += estimate.usd
-        return results
+        return await self.pipeline.run(circuits)
 
-    async def _run(self, circuits: list[Circuit]) -> list[CircuitResult]:
-        groups = ([circuits] if self.batch_jobs and self.backend.capabilities.batch_jobs
-                  else [[c] for c in circuits])
-        parts = await asyncio.gather(*(self._job(g) for g in groups))
-        return [r for part in parts for r in part]
+    def run(self, circuits: Sequence[Circuit]) -> list[CircuitResult]:
+        return run_sync(self.run_async(circuits))
 
-    async def _job(self, circuits: list[Circuit]) -> list[CircuitResult]:
-        for attempt in range(self.retries + 1):
-            seed = int(self._seed.integers(2**31))
-            job = await self.backend.submit_job_async(circuits, self.shots, seed=seed)
-            self.stats["jobs"] += 1
-            try:
-                result = await self.backend.get_job_result(job, timeout=self.timeout)
-                return list(result.circuits)
-            except JobFailedError:
-                if attempt == self.retries:
-                    raise
-                self.stats["retried_jobs"] += 1
-        raise AssertionError("unreachable")  # pragma: no cover
+    async def aclose(self) -> None:
+        """Close the backend's connections."""
+        await self.pipeline.close()
 
     def close(self) -> None:
-        """Close the backend's connections and the private event loop."""
-        if self._loop is not None:
-            self._loop.run(self.backend.close())
-            self._loop.close()
-            self._loop = None
+        """Close the backend's connections (from synchronous code)."""
+        run_sync(self.aclose())

@@ -1,28 +1,35 @@
-"""Gradient methods behind one interface: adjoint, parameter shift, finite differences, SPSA,
-and the exact quantum Fisher information for natural-gradient training."""
+"""Gradient methods behind one interface (each plans the circuits it needs): adjoint, parameter
+shift, finite differences, SPSA, natural gradient and adaptive; the exact quantum Fisher
+information; and :func:`get_gradient_method`, the one registry by name."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from q_store.errors import ConfigError
+from q_store.gradients.adaptive import AdaptiveGradient, AdaptiveState
 from q_store.gradients.adjoint import AdjointGradient
 from q_store.gradients.base import AngleExecutor, GradientMethod, GradientResult, VJPResult
 from q_store.gradients.finite_diff import FiniteDifferenceGradient
+from q_store.gradients.natural import NaturalGradient
 from q_store.gradients.parameter_shift import ParameterShiftGradient, shift_rule
-from q_store.gradients.spsa import SPSAGradient, SPSAGradientEstimator
+from q_store.gradients.spsa import SPSAGradient, SPSAGradientEstimator, SPSAState
 from q_store.sim.qfim import metric_tensor, quantum_fisher_information
 
 __all__ = [
     "GRADIENT_METHODS",
+    "AdaptiveGradient",
+    "AdaptiveState",
     "AdjointGradient",
     "AngleExecutor",
     "FiniteDifferenceGradient",
     "GradientMethod",
     "GradientResult",
+    "NaturalGradient",
     "ParameterShiftGradient",
     "SPSAGradient",
     "SPSAGradientEstimator",
+    "SPSAState",
     "VJPResult",
     "get_gradient_method",
     "metric_tensor",
@@ -35,6 +42,8 @@ GRADIENT_METHODS: dict[str, type[GradientMethod]] = {
     "parameter_shift": ParameterShiftGradient,
     "finite_difference": FiniteDifferenceGradient,
     "spsa": SPSAGradient,
+    "natural_gradient": NaturalGradient,
+    "adaptive": AdaptiveGradient,
 }
 
 

@@ -101,6 +101,15 @@ class GradientMethod(ABC):
         """The state after an epoch ended with ``loss`` (the adaptive method switches here)."""
         return state
 
+    def state_to_plain(self, state: Any) -> Any:
+        """``state`` as JSON-ready values (for checkpoints)."""
+        return _to_plain(state)
+
+    def state_from_plain(self, value: Any) -> Any:
+        """The state :meth:`state_to_plain` wrote, checked against :meth:`init`'s shape; a
+        ValidationError naming the first field that does not fit."""
+        return _from_plain(self.init(), value, "state")
+
     def plan(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
              weights: object = None, inputs: object = None, *,
              wrt: Sequence[str] = ("weights",), initial_state: np.ndarray | None = None,
@@ -222,3 +231,43 @@ def base_angles(circuit: Circuit, batch: Batch) -> tuple[ParameterMap, np.ndarra
     pm = parameter_map_for(circuit)
     angles = pm.angles(batch)
     return pm, np.ascontiguousarray(np.broadcast_to(angles, (batch.size, pm.n_params)))
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {f: _to_plain(getattr(value, f)) for f in value._fields}
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _from_plain(template: Any, value: Any, where: str) -> Any:
+    """``value`` shaped like ``template``: NamedTuples from dicts with exactly their fields,
+    non-negative integers where the template has integers, strings for strings; a template
+    None allows None or a finite number."""
+    if isinstance(template, tuple) and hasattr(template, "_fields"):
+        if not isinstance(value, dict) or set(value) != set(template._fields):
+            raise ValidationError(f"{where} must have the fields {list(template._fields)}, got "
+                                  f"{value!r}")
+        return type(template)(**{f: _from_plain(getattr(template, f), value[f], f"{where}.{f}")
+                                 for f in template._fields})
+    if template is None or isinstance(template, float):
+        if value is None and template is None:
+            return None
+        if (isinstance(value, int | float) and not isinstance(value, bool)
+                and np.isfinite(value)):
+            return float(value)
+    elif isinstance(template, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(template, int):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    elif isinstance(template, str):
+        if isinstance(value, str):
+            return value
+    raise ValidationError(f"{where} must be like {template!r}, got {value!r}")

@@ -1,8 +1,9 @@
 """A trainer's state in a checkpoint and back; the trainer's checkpoint methods delegate here.
 
 A *training checkpoint* holds everything a resumed run needs to continue bit for bit: model
-weights and frozen flags, optimizer state, epoch and step, the random generator's state, SPSA's
-iteration counter, adaptive and early-stopping state, the best weights, history and statistics
+weights and frozen flags, optimizer state, epoch and step, the random generator's state, the
+gradient method's state (SPSA's counter, the adaptive switch), early-stopping state, the best
+weights, history and statistics
 (plus the configuration, for the record; never an API key). :func:`restore` is atomic: the
 whole file is checked first (structure, types, dtypes, shapes against the model and optimizer,
 ranges) and only then assigned, so a bad checkpoint raises :class:`CheckpointError` and leaves
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "load", "plain", "restore", "save", "save_periodic"]
 
-FORMAT = "q_store.checkpoint/1"
+FORMAT = "q_store.checkpoint/2"  # /2: the gradient method's state replaced spsa_k
+_FORMAT_1 = "q_store.checkpoint/1"
 ARRAY_REF = "__array__"
 _ALLOWED = ("allowed: numbers, strings, booleans, None, lists and dicts (string keys) of those, "
             "and NumPy arrays of numeric or boolean dtype")
@@ -149,8 +151,9 @@ def _capture(trainer: QuantumTrainer, model: QuantumModel
             "model": plain(model.describe(), "model"),
             "config": plain(trainer.config.to_dict(), "config"),
             "rng": _rng_state(trainer.rng),
-            "spsa_k": int(trainer._methods["spsa"].k),  # type: ignore[attr-defined]
-            "adaptive": plain(trainer._adaptive, "adaptive"),
+            "method": {"name": trainer.method.name,  # type: ignore[union-attr]
+                       "state": plain(trainer.method.state_to_plain(  # type: ignore[union-attr]
+                           trainer.method_state), "method state")},
             "early": plain(trainer._early, "early"),
             "history": plain(trainer.history, "history"),
             "stats": plain(trainer._stats, "stats")}
@@ -221,9 +224,16 @@ def load(trainer: QuantumTrainer, path: str | os.PathLike[str]) -> dict[str, Any
 
 
 def _check_format(path: Path, meta: dict[str, Any]) -> None:
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a q_store checkpoint (format "
-                              f"{meta.get('format')!r}, expected {FORMAT!r})")
+    fmt = meta.get("format")
+    if fmt == _FORMAT_1 and "user" in meta:
+        return  # a spec-style dict: unchanged since format 1
+    if fmt == _FORMAT_1:
+        raise CheckpointError(f"{path} is a training state written by an older q_store (format "
+                              f"{fmt!r}, with SPSA's counter but not the gradient method's "
+                              "state); it cannot resume this trainer exactly")
+    if fmt != FORMAT:
+        raise CheckpointError(f"{path} is not a q_store checkpoint (format {fmt!r}, expected "
+                              f"{FORMAT!r})")
 
 
 def _any_training_specs(path: Path, meta: dict[str, Any]) -> dict[str, ArraySpec] | None:
@@ -270,9 +280,8 @@ def _validated_state(p: Path, trainer: QuantumTrainer, model: QuantumModel,
                      arrays: dict[str, np.ndarray], meta: dict[str, Any], template: Any
                      ) -> dict[str, Any]:
     """Everything restore assigns, checked; a CheckpointError naming the first problem."""
-    _check_fields(p, meta, {"epoch": _count, "step": _count, "spsa_k": _count, "model": _dict,
-                            "rng": _dict, "adaptive": _dict, "early": _dict, "history": _dict,
-                            "stats": _dict})
+    _check_fields(p, meta, {"epoch": _count, "step": _count, "model": _dict, "rng": _dict,
+                            "method": _dict, "early": _dict, "history": _dict, "stats": _dict})
     if meta["model"] != model.describe():
         raise CheckpointError(f"{p} is for a different architecture: {meta['model']} (this "
                               f"model: {model.describe()})")
@@ -290,34 +299,45 @@ def _validated_state(p: Path, trainer: QuantumTrainer, model: QuantumModel,
     except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise CheckpointError(f"{p}: rng is not a {type(bit_generator).__name__} state: "
                               f"{e}") from None
-    adaptive = _schema(p, "adaptive", meta["adaptive"], {
-        "method": lambda v: v in ("spsa", "parameter_shift"), "stall": _is_count,
-        "best": _is_real_or_none})
+    method_state = _method_state(p, trainer, meta["method"])
     early = _schema(p, "early", meta["early"], {"best": _is_real_or_none, "stall": _is_count})
     history = _history(p, meta["history"], trainer.history)
     stats = _schema(p, "stats", meta["stats"], {k: _is_non_negative for k in trainer._stats})
     return {"weights": arrays["weights"], "trainable": arrays["trainable"],
             "opt_state": opt_state, "epoch": meta["epoch"], "step": meta["step"],
-            "rng": bit_generator.state, "spsa_k": meta["spsa_k"], "adaptive": adaptive,
+            "rng": bit_generator.state, "method_state": method_state,
             "early": early, "best_weights": arrays.get("best_weights"), "history": history,
             "stats": stats, "architecture": meta["model"]}
 
 
+def _method_state(p: Path, trainer: QuantumTrainer, saved: dict[str, Any]) -> Any:
+    """The gradient method's state, checked against the trainer's method."""
+    method = trainer.method
+    assert method is not None
+    if set(saved) != {"name", "state"}:
+        raise CheckpointError(f"{p}: method must have 'name' and 'state', got {sorted(saved)}")
+    if saved["name"] != method.name:
+        raise CheckpointError(f"{p} was written by gradient_method={saved['name']!r}; this "
+                              f"trainer uses {method.name!r}")
+    try:
+        return method.state_from_plain(saved["state"])
+    except ValidationError as e:
+        raise CheckpointError(f"{p}: method {e}") from None
+
+
 def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) -> None:
     """Assign a validated state; on any failure put the previous state back."""
-    spsa = trainer._methods["spsa"]
     before = (model.get_state(), trainer.opt_state, trainer.epoch, trainer.step,
-              trainer.rng.bit_generator.state, spsa.k,  # type: ignore[attr-defined]
-              trainer._adaptive, trainer._early, trainer._best_weights, trainer.history,
-              trainer._stats)
+              trainer.rng.bit_generator.state, trainer.method_state,
+              trainer._early, trainer._best_weights, trainer.history, trainer._stats)
     try:
         model.load_state({"weights": new["weights"], "trainable": new["trainable"],
                           "architecture": new["architecture"]})
         trainer.opt_state = new["opt_state"]
         trainer.epoch, trainer.step = new["epoch"], new["step"]
         trainer.rng.bit_generator.state = new["rng"]
-        spsa.k = new["spsa_k"]  # type: ignore[attr-defined]
-        trainer._adaptive, trainer._early = new["adaptive"], new["early"]
+        trainer.method_state = new["method_state"]
+        trainer._early = new["early"]
         trainer._best_weights = (None if new["best_weights"] is None
                                  else np.array(new["best_weights"], dtype=float))
         trainer.history, trainer._stats = new["history"], new["stats"]
@@ -325,9 +345,8 @@ def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) ->
         model.load_state(before[0])
         (trainer.opt_state, trainer.epoch, trainer.step) = before[1:4]
         trainer.rng.bit_generator.state = before[4]
-        spsa.k = before[5]  # type: ignore[attr-defined]
-        (trainer._adaptive, trainer._early, trainer._best_weights, trainer.history,
-         trainer._stats) = before[6:]
+        trainer.method_state = before[5]
+        (trainer._early, trainer._best_weights, trainer.history, trainer._stats) = before[6:]
         raise
 
 

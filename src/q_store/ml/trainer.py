@@ -1,10 +1,11 @@
 """``QuantumTrainer``: the training loop, and nothing else.
 
-Per batch: encode, evaluate the circuit and the gradient of the expectation values with the
-configured method, pull the loss gradient through them by the chain rule, update the weights
-with the optimiser (frozen weights never move). Per epoch: validation, history, early stopping,
-checkpoints. A run resumed from a checkpoint reproduces the uninterrupted run exactly: weights,
-optimiser state, epoch, random state and gradient-method state are all saved.
+Per batch: encode, ask the gradient method for a plan (the circuits it needs and how to finish
+them), let the execution engine run the plan on the configured target, pull the loss gradient
+through the circuit's by the chain rule, update the weights with the optimiser (frozen weights
+never move). Per epoch: validation, history, the method's state update (adaptive switching),
+early stopping, checkpoints. A run resumed from a checkpoint reproduces the uninterrupted run
+exactly: weights, optimiser state, epoch, random state and the method's state are all saved.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from q_store.backends.base import QuantumBackend
 from q_store.backends.cost import CostBudget, CostEstimate
 from q_store.backends.local import LocalSimulatorBackend, remote_backend
 from q_store.backends.manager import BackendManager, default_backend_name
@@ -31,19 +31,12 @@ from q_store.errors import (
     BudgetExceededError,
     ConfigError,
     ConfigWarning,
-    NotSupportedError,
     ValidationError,
 )
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.cache import CircuitCache
-from q_store.gradients import (
-    AdjointGradient,
-    FiniteDifferenceGradient,
-    GradientMethod,
-    ParameterShiftGradient,
-    SPSAGradient,
-    metric_tensor,
-)
+from q_store.execution.engine import ExecutionEngine, values_request
+from q_store.gradients import GradientMethod
 from q_store.ml import checkpoint_state
 from q_store.ml.config import SECRET_FIELDS, TrainingConfig
 from q_store.ml.inputs import (
@@ -54,6 +47,7 @@ from q_store.ml.inputs import (
     split_batch,
 )
 from q_store.ml.losses import get_loss
+from q_store.ml.methods import gradient_method_from_config
 from q_store.ml.models import QuantumModel
 from q_store.ml.optimizers import apply_updates, optimizer_from_config
 from q_store.sim import StatevectorSimulator
@@ -69,23 +63,11 @@ _BACKEND_FIELDS = frozenset({
     "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits"})
 
 
-class _ShotExecutor:
-    """Runs angle batches on the local simulator with a finite number of shots."""
-
-    def __init__(self, sim: StatevectorSimulator, shots: int, rng: np.random.Generator) -> None:
-        self.sim, self.shots, self.rng = sim, shots, rng
-
-    def expectation_angles(self, circuit: Any, angles: np.ndarray, observables: Any,
-                           **options: Any) -> np.ndarray:
-        return self.sim.expectation_angles(circuit, angles, observables, shots=self.shots,
-                                           seed=self.rng, **options)
-
-
 class QuantumTrainer:
     """Trains a :class:`QuantumModel` as configured by a :class:`TrainingConfig`.
 
-    Circuits run on the model's backend, else the backend manager's default backend, else the
-    exact local simulator. Any backend other than the local exact one is reached through a
+    Circuits run where the config says (see :meth:`_select_backend`): any backend other than
+    the exact local simulator is reached through a
     :class:`~q_store.execution.BackendExecutor` with hardware-compatible gradients (parameter
     shift, finite differences, SPSA, adaptive) and the ``max_cost_usd`` budget: a step whose
     circuits would pass the budget is not run, and training stops there (``stop_reason``).
@@ -105,19 +87,20 @@ class QuantumTrainer:
         self.history: dict[str, list[Any]] = {"losses": [], "val_losses": [], "accuracy": [],
                                                "val_accuracy": [], "epoch_times": [],
                                                "gradient_methods": [], "learning_rates": []}
-        self._adaptive: dict[str, Any] = {"method": "spsa", "stall": 0, "best": None}
         self._early: dict[str, Any] = {"best": None, "stall": 0}
         self._best_weights: np.ndarray | None = None
         self._stats = {"circuits": 0, "batches": 0, "batch_time": 0.0, "total_time": 0.0}
         self._method_counts: dict[str, int] = {}
         self._planned_steps = 1
         self.budget = CostBudget(self.config.max_cost_usd)
-        self.backend: QuantumBackend | None = None  # None: the exact local simulator
-        self.executor: BackendExecutor | None = None
-        self._backend_ready = False  # False: resolve the backend at the next call
+        self.engine: ExecutionEngine | None = None  # built for the model's backend
+        self._retired: list[ExecutionEngine] = []  # replaced engines, closed at the next call
+        self._engine_backend: Any = _NOTHING
         self._moved_from: Any = _NOTHING  # a model backend that a quantum_sdk change overrode
         self._sdk_changed = False
         self.stop_reason: str | None = None
+        self.method: GradientMethod | None = None
+        self.method_state: Any = None
         self._applied: dict[str, Any] | None = None
         self._apply_config()
 
@@ -151,16 +134,16 @@ class QuantumTrainer:
         if not first and changed & _BACKEND_FIELDS:
             self._release_backend()
             self._sdk_changed = self._sdk_changed or "quantum_sdk" in changed
-        spsa_k = self._methods["spsa"].k if not first else 0  # type: ignore[attr-defined]
-        self._methods = self._build_methods(self.executor or self._local_executor())
-        self._methods["spsa"].k = spsa_k  # type: ignore[attr-defined]
+        if not first and changed & {"cache_size", "enable_circuit_cache"}:
+            self._release_backend()  # the local engine holds the simulator
+        self._set_method(gradient_method_from_config(cfg, self.simulator, self._spsa_key()))
         if not first and "optimizer" in changed:
             self.opt_state = None  # Adam's moments mean nothing to SGD
         learning_rate: Any = cfg.learning_rate
         if cfg.learning_rate_schedule != "constant":
             learning_rate = self._scheduled_learning_rate
         if cfg.gradient_method == "spsa":  # Spall's step-size gains a_k
-            learning_rate = self._methods["spsa"].learning_rate  # type: ignore[attr-defined]
+            learning_rate = self.method.learning_rate  # type: ignore[union-attr]
         self._learning_rate = learning_rate
         self.optimizer = optimizer_from_config(cfg.optimizer, learning_rate,
                                                clip_value=cfg.gradient_clip_value,
@@ -172,23 +155,20 @@ class QuantumTrainer:
             warnings.warn(message, ConfigWarning, stacklevel=3)
         self._applied = snap
 
-    def _build_methods(self, executor: Any) -> dict[str, GradientMethod]:
-        cfg = self.config
-        methods: dict[str, GradientMethod] = {
-            "parameter_shift": ParameterShiftGradient(executor),
-            "finite_difference": FiniteDifferenceGradient(
-                executor, **({"step": 0.1} if cfg.shots else {})),
-            "spsa": SPSAGradient(executor, c=cfg.spsa_c_initial, a=cfg.spsa_step_size,
-                                 big_a=0.0, n_samples=cfg.spsa_samples, seed=self.rng),
-        }
-        if cfg.shots is None:
-            methods["adjoint"] = AdjointGradient(self.simulator)
-        return methods
+    def _spsa_key(self) -> int:
+        """The key of SPSA's perturbations: the seed, else one random key per trainer."""
+        if self.config.seed is not None:
+            return int(self.config.seed)
+        if not hasattr(self, "_random_key"):
+            self._random_key = int(np.random.SeedSequence().entropy % 2**62)  # type: ignore[operator]
+        return self._random_key
 
-    def _local_executor(self) -> Any:
-        if self.config.shots is None:
-            return self.simulator
-        return _ShotExecutor(self.simulator, self.config.shots, self.rng)
+    def _set_method(self, method: GradientMethod) -> None:
+        """Use ``method``; its state carries over when it is the same kind of method."""
+        old = self.method
+        self.method = method
+        if old is None or old.name != method.name:
+            self.method_state = method.init()
 
     # -- where circuits run ----------------------------------------------------------------------
     def _manager(self) -> Any:
@@ -212,45 +192,66 @@ class QuantumTrainer:
                         getattr(own, "name", own))
         return self._manager().get_backend(default_backend_name(self.config))
 
-    def _use_backend(self, model: QuantumModel) -> None:
-        """Point the hardware-compatible gradient methods at the model's backend."""
+    async def _engine_for(self, model: QuantumModel) -> ExecutionEngine:
+        """The engine for the model's backend (built when that backend or its options change;
+        the engine it replaces is closed here, on the caller's event loop)."""
         self._apply_config()
         backend = remote_backend(self._select_backend(model))
-        if self._backend_ready and backend is self.backend:
-            return
-        cfg = self.config
-        self._release_backend()
-        executor: Any = self._local_executor()
-        if backend is not None:
-            executor = self.executor = BackendExecutor(
-                backend, cfg.shots, seed=int(self.rng.integers(2**31)), budget=self.budget,
-                batch_jobs=cfg.use_batch_api, timeout=cfg.batch_timeout,
-                retries=2 if cfg.retry_failed_circuits else 0)
-        self.backend, self._backend_ready = backend, True
-        for name in ("parameter_shift", "finite_difference", "spsa"):
-            self._methods[name].executor = executor
+        if self.engine is None or backend is not self._engine_backend:
+            self._release_backend()
+            cfg = self.config
+            executor = None
+            if backend is not None:
+                executor = BackendExecutor(
+                    backend, cfg.shots, seed=int(self.rng.integers(2**31)), budget=self.budget,
+                    batch_jobs=cfg.use_batch_api, timeout=cfg.batch_timeout,
+                    retries=2 if cfg.retry_failed_circuits else 0)
+            self.engine = ExecutionEngine(self.simulator, executor=executor, shots=cfg.shots,
+                                          rng=self.rng)
+            self._engine_backend = backend
+        await self._close_retired()
+        return self.engine
+
+    @property
+    def backend(self) -> Any:
+        """Where the circuits run: a backend, or None for the exact local simulator."""
+        return None if self.engine is None else self.engine.backend
+
+    @property
+    def executor(self) -> BackendExecutor | None:
+        return None if self.engine is None else self.engine.executor
 
     def _release_backend(self) -> None:
-        if self.executor is not None:
-            self.executor.close()
-        self.backend, self.executor, self._backend_ready = None, None, False
+        """Retire the engine (closed at the next call, on that call's event loop)."""
+        if self.engine is not None:
+            self._retired.append(self.engine)
+        self.engine, self._engine_backend = None, _NOTHING
 
-    def close(self) -> None:
+    async def _close_retired(self) -> None:
+        while self._retired:
+            await self._retired.pop().aclose()
+
+    async def aclose(self) -> None:
         """Close the connections of a remote backend (the trainer can be used again)."""
         self._release_backend()
+        await self._close_retired()
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose` (outside a running event loop)."""
+        _run_sync_or_raise(self.aclose())
 
     def estimate_cost(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
                       epochs: int | None = None) -> CostEstimate:
         """Circuits, shots, gate counts, dollars and gate time that training ``epochs`` more
-        epochs (default: the configured total) would submit to the model's backend, counted
-        by running the configured gradient method's circuit generation without executing it."""
-        self._use_backend(model)
+        epochs (default: the configured total) would submit to the model's backend: the
+        gradient method's plans are counted (``len(plan)``), nothing runs."""
+        _run_sync_or_raise(self._engine_for(model))
         backend = self.backend or LocalSimulatorBackend(simulator=self.simulator)
         n_epochs = self.config.epochs - self.epoch if epochs is None else epochs
         x_train = _first_batch(self._loader(train_loader, shuffle=False))
-        per_sample = {m: self._dry_run(model, x_train, m) for m in self._step_methods()}
+        per_sample = self._runs_per_sample(model, x_train[:1])
         n_train = _count_samples(self._loader(train_loader, shuffle=False))
-        rows = n_train * sum(per_sample.values()) / len(per_sample) * n_epochs
+        rows = n_train * per_sample * n_epochs
         if val_loader is not None:
             rows += _count_samples(self._loader(val_loader, shuffle=False)) * n_epochs
         shots = self.config.shots if self.backend is not None else None
@@ -259,30 +260,19 @@ class QuantumTrainer:
         return CostEstimate(total * one.circuits, one.shots, total * one.one_qubit_gates,
                             total * one.two_qubit_gates, total * one.usd, total * one.seconds)
 
-    def _step_methods(self) -> list[str]:
-        method = self.config.gradient_method
-        if method == "adaptive":
-            every = self.config.adaptive_refine_every
-            return ["spsa"] * (every - 1) + ["parameter_shift"]
-        return [method]
-
-    def _dry_run(self, model: QuantumModel, x: np.ndarray, method: str) -> float:
-        """Circuit runs per sample of one training step with ``method`` (values included)."""
-        if method in ("adjoint", "natural_gradient"):
-            return 1.0
-        counter = _CountingExecutor()
-        grad = self._methods[method]
-        saved, grad.executor = grad.executor, counter
-        saved_k = getattr(grad, "k", None)
-        try:
-            inputs, states = model.encode(x[:1])
-            grad.jacobian(model.circuit, model.observables, model.weights, inputs,
-                          initial_state=states)
-        finally:
-            grad.executor = saved
-            if saved_k is not None:
-                grad.k = saved_k  # type: ignore[attr-defined]
-        return float(counter.rows)
+    def _runs_per_sample(self, model: QuantumModel, x: np.ndarray) -> float:
+        """Circuit runs per sample of a training step, averaged over the method's cycle (the
+        adaptive method refines every few steps): plans are counted, nothing runs."""
+        assert self.method is not None
+        inputs, states = model.encode(x)
+        cycle = getattr(self.method, "refine_every", 1)
+        state, runs = self.method_state, 0
+        for _ in range(cycle):
+            plan = self.method.plan(model.circuit, model.observables, model.weights, inputs,
+                                    initial_state=states, state=state)
+            runs += len(plan)
+            state = plan.state
+        return runs / cycle
 
     def _scheduled_learning_rate(self, count: int) -> float:
         """Decay from ``learning_rate`` to ``final_fraction * learning_rate`` over the planned
@@ -328,7 +318,7 @@ class QuantumTrainer:
         if resume_from is not None:
             self.restore(resume_from, model)
         target = self.epoch + epochs if epochs is not None else self.config.epochs
-        self._use_backend(model)
+        await self._engine_for(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
         batches = _count_batches(self._loader(train_loader))
@@ -359,7 +349,8 @@ class QuantumTrainer:
             self.history.setdefault("learning_rates", []).append(self.learning_rate_at(
                 max(0, self.step - 1)))
             self._method_counts = {}
-            self._after_epoch(loss)
+            assert self.method is not None
+            self.method_state = self.method.observe(self.method_state, loss)
             log.info("epoch %d: loss %.6f%s", self.epoch, loss,
                      "" if val_loader is None else f", val_loss {monitored:.6f}")
             stop = self._early_stopping(model, monitored)
@@ -386,14 +377,14 @@ class QuantumTrainer:
 
     async def train_epoch(self, model: QuantumModel, loader: Any) -> tuple[float, float | None]:
         """One pass over ``loader``: mean loss (and accuracy for classification)."""
-        self._use_backend(model)
+        engine = await self._engine_for(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
         total, count, correct = 0.0, 0, 0
         async for xb, yb in _batches(self._loader(loader), self.epoch, "training data"):
             t0 = time.perf_counter()
             x, y = _checked(model, xb, yb, "training batch")
-            loss, out = self._train_step(model, x, y)
+            loss, out = await self._train_step(engine, model, x, y)
             n = len(x)
             total += loss * n
             count += n
@@ -408,13 +399,13 @@ class QuantumTrainer:
 
     async def evaluate(self, model: QuantumModel, loader: Any) -> tuple[float, float | None]:
         """Mean loss (and accuracy) on ``loader`` without training."""
-        self._use_backend(model)
+        engine = await self._engine_for(model)
         total, count, correct = 0.0, 0, 0
         loss_fn = self._loss(model)
         async for xb, yb in _batches(self._loader(loader, shuffle=False), None,
                                      "validation data"):
             x, y = _checked(model, xb, yb, "validation batch")
-            out = self._predict(model, x)
+            out = await self._predict(engine, model, x)
             loss, _ = loss_fn(out, y)
             total += loss * len(x)
             count += len(x)
@@ -456,12 +447,24 @@ class QuantumTrainer:
 
     def loss_and_gradient(self, model: QuantumModel, x: object, y: object,
                           method: str | None = None) -> tuple[float, np.ndarray]:
-        """The batch loss and its gradient with respect to the weights (no update), by the
-        configured gradient method or ``method``."""
-        self._use_backend(model)
+        """The batch loss and its gradient with respect to the weights (no update, the
+        method's state unchanged), by the configured gradient method or ``method``."""
         xs, ys = _checked(model, x, y, "loss_and_gradient")
-        loss, _, grad = self._loss_and_grad(model, xs, ys, method or self._method_for_step())
-        return loss, grad
+
+        async def run() -> tuple[float, np.ndarray]:
+            engine = await self._engine_for(model)
+            grad_method, state = self.method, self.method_state
+            if method is not None and method != self.config.gradient_method:
+                grad_method = gradient_method_from_config(
+                    self.config.replace(gradient_method=method), self.simulator,
+                    self._spsa_key())
+                state = grad_method.init()
+            assert grad_method is not None
+            loss, _, grad, _ = await self._loss_and_grad(engine, grad_method, state, model, xs,
+                                                         ys)
+            return loss, grad
+
+        return _run_sync_or_raise(run())
 
     # -- one step --------------------------------------------------------------------------------
     def _loss(self, model: QuantumModel) -> Any:
@@ -469,110 +472,63 @@ class QuantumTrainer:
             return self.loss_fn
         return get_loss("mse" if model.task == "regression" else "cross_entropy")
 
-    def _predict(self, model: QuantumModel, xb: np.ndarray) -> np.ndarray:
+    async def _predict(self, engine: ExecutionEngine, model: QuantumModel, x: np.ndarray
+                       ) -> np.ndarray:
+        inputs, states = model.encode(x)
+        request = values_request(model.circuit, model.observables, model.weights, inputs,
+                                 states)
         if self.config.enable_performance_tracking:
-            self._stats["circuits"] += len(xb)
-        if self.executor is not None:
-            return model.predict(xb, executor=self.executor)
-        return model.predict(xb, simulator=self.simulator)
+            self._stats["circuits"] += request.rows
+        (raw,) = await engine.run((request,))
+        return model.postprocess(np.atleast_2d(raw))
 
-    def _method_for_step(self) -> str:
-        method = self.config.gradient_method
-        if method == "adaptive":
-            method = self._adaptive["method"]
-            if method == "spsa" and self.step % self.config.adaptive_refine_every == 0:
-                method = "parameter_shift"  # periodic exact refinement
-        return method
-
-    def _train_step(self, model: QuantumModel, x: np.ndarray, y: np.ndarray
-                    ) -> tuple[float, np.ndarray]:
-        method = self._method_for_step()
-        self._method_counts[method] = self._method_counts.get(method, 0) + 1
+    async def _train_step(self, engine: ExecutionEngine, model: QuantumModel, x: np.ndarray,
+                          y: np.ndarray) -> tuple[float, np.ndarray]:
+        assert self.method is not None
         if self.config.enable_batch_execution:
-            loss, out, grad = self._loss_and_grad(model, x, y, method)
+            parts = [(x, y)]
         else:  # one circuit evaluation per sample
-            parts = [self._loss_and_grad(model, x[i : i + 1], y[i : i + 1], method)
-                     for i in range(len(x))]
-            loss = float(np.mean([p[0] for p in parts]))
-            out = np.concatenate([p[1] for p in parts])
-            grad = np.mean([p[2] for p in parts], axis=0)
+            parts = [(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
+        losses, outs, grads = [], [], []
+        for xs, ys in parts:
+            loss, out, grad, plan = await self._loss_and_grad(
+                engine, self.method, self.method_state, model, xs, ys)
+            self.method_state = plan.state
+            name = plan.notes.get("method", self.method.name)
+            self._method_counts[name] = self._method_counts.get(name, 0) + 1
+            if self.config.enable_performance_tracking:
+                self._stats["circuits"] += len(plan)
+            losses.append(loss)
+            outs.append(out)
+            grads.append(grad)
+        grad = np.mean(grads, axis=0)
         grad = np.where(model.trainable_mask, grad, 0.0)
         updates, self.opt_state = self.optimizer.update(grad, self.opt_state, model.weights)
         updates = np.where(model.trainable_mask, updates, 0.0)
         model.weights = apply_updates(model.weights, updates)
         self.step += 1
-        return loss, out
+        return float(np.mean(losses)), np.concatenate(outs)
 
-    def _loss_and_grad(self, model: QuantumModel, x: np.ndarray, y: np.ndarray, method: str
-                       ) -> tuple[float, np.ndarray, np.ndarray]:
+    async def _loss_and_grad(self, engine: ExecutionEngine, method: GradientMethod,
+                             state: Any, model: QuantumModel, x: np.ndarray, y: np.ndarray
+                             ) -> tuple[float, np.ndarray, np.ndarray, Any]:
+        """Loss, outputs, loss gradient (preconditioned where the method says) and the plan."""
         inputs, states = model.encode(x)
-        w = model.weights
-        size = len(x)
         loss_fn = self._loss(model)
-        if method in ("adjoint", "natural_gradient"):
-            if self.backend is not None:
-                raise ConfigError(
-                    f"gradient_method={method!r} needs the exact local simulator; on backend "
-                    f"{self.backend.name!r} use 'parameter_shift', 'finite_difference', 'spsa' "
-                    "or 'adaptive'")
-            if "adjoint" not in self._methods:
-                raise ConfigError(f"{method} needs exact expectation values; unset shots")
-            if len(model.observables) > 2:  # one backward sweep for the loss, not one per output
-                raw = np.atleast_2d(self.simulator.expectation(
-                    model.circuit, model.observables, w, inputs, initial_state=states))
-                out = model.postprocess(raw)
-                loss, d_out = loss_fn(out, y)
-                d_raw = model.postprocess_vjp(raw, d_out)
-                vjp = self._methods["adjoint"].vjp(model.circuit, model.observables, w, inputs,
-                                                   d_raw, initial_state=states)
-                grad = vjp.weights.sum(axis=0)
-                return self._finish(model, method, float(loss), out, grad, inputs, states, size,
-                                    3)
-            res = self._methods["adjoint"].jacobian(model.circuit, model.observables, w, inputs,
-                                                    initial_state=states)
-            evals = 2
-        else:
-            res = self._methods[method].jacobian(model.circuit, model.observables, w, inputs,
-                                                 initial_state=states)
-            evals = res.evaluations
-        raw = res.values
-        out = model.postprocess(raw)
-        loss, d_out = loss_fn(out, y)
-        d_raw = model.postprocess_vjp(raw, d_out)
-        grad = np.einsum("bk,bkp->p", d_raw, res.weights)
-        return self._finish(model, method, float(loss), out, grad, inputs, states, size, evals)
 
-    def _finish(self, model: QuantumModel, method: str, loss: float, out: np.ndarray,
-                grad: np.ndarray, inputs: np.ndarray | None, states: np.ndarray | None,
-                size: int, evals: int) -> tuple[float, np.ndarray, np.ndarray]:
-        """Natural-gradient preconditioning and circuit accounting."""
-        w = model.weights
-        if method == "natural_gradient":
-            if states is not None:
-                raise NotSupportedError("natural_gradient with amplitude encoding is not "
-                                        "supported yet; use an angle, basis or ZZ encoding")
-            g = metric_tensor(model.circuit, w, inputs, simulator=self.simulator)
-            g = g.mean(axis=0) if g.ndim == 3 else g
-            reg = self.config.natural_gradient_regularization
-            grad = np.linalg.solve(g + reg * np.eye(len(g)), grad)
-            evals += model.n_parameters
-        if self.config.enable_performance_tracking:
-            self._stats["circuits"] += evals * size
-        return float(loss), out, grad
+        def cotangent(raw: np.ndarray) -> np.ndarray:  # d loss / d <O_k>, by the chain rule
+            _, d_out = loss_fn(model.postprocess(raw), y)
+            return model.postprocess_vjp(raw, d_out)
 
-    # -- epoch bookkeeping -----------------------------------------------------------------------
-    def _after_epoch(self, loss: float) -> None:
-        if self.config.gradient_method != "adaptive" or self._adaptive["method"] != "spsa":
-            return
-        best = self._adaptive["best"]
-        if best is None or loss < best - 1e-3 * abs(best):
-            self._adaptive["best"], self._adaptive["stall"] = loss, 0
-            return
-        self._adaptive["stall"] += 1
-        if self._adaptive["stall"] >= self.config.adaptive_switch_patience:
-            self._adaptive["method"] = "parameter_shift"
-            log.info("adaptive: SPSA stalled for %d epochs; switching to parameter shift",
-                     self._adaptive["stall"])
+        plan = method.plan(model.circuit, model.observables, model.weights, inputs,
+                           initial_state=states, state=state, cotangent=cotangent)
+        res = await engine.execute(plan)
+        out = model.postprocess(res.values)
+        loss, _ = loss_fn(out, y)
+        grad = res.weights.sum(axis=0)
+        if res.precondition is not None:
+            grad = res.precondition(grad)
+        return float(loss), out, grad, plan
 
     def _early_stopping(self, model: QuantumModel, monitored: float) -> bool:
         patience = self.config.early_stopping_patience
@@ -612,18 +568,6 @@ class QuantumTrainer:
         file is checked completely first: a bad checkpoint raises CheckpointError and changes
         nothing."""
         checkpoint_state.restore(self, path, model)
-
-
-class _CountingExecutor:
-    """Counts the circuit runs a gradient method asks for, running nothing (cost estimates)."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-
-    def expectation_angles(self, circuit: Any, angles: np.ndarray, observables: Any,
-                           **options: Any) -> np.ndarray:
-        self.rows += len(angles)
-        return np.zeros((len(angles), len(observables)))
 
 
 def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
@@ -694,3 +638,10 @@ def _checked(model: QuantumModel, xb: Any, yb: Any, where: str
              ) -> tuple[np.ndarray, np.ndarray]:
     x = check_features(xb, model.input_dim, f"{where} X")
     return x, check_targets(yb, model.task, model.output_dim, len(x), f"{where} y")
+
+
+def _run_sync_or_raise(coro: Any) -> Any:
+    """Run a coroutine from a synchronous public method (outside any running event loop)."""
+    from q_store.execution.backend_executor import run_sync
+
+    return run_sync(coro)

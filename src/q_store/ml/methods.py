@@ -1,0 +1,42 @@
+"""The gradient method a :class:`~q_store.ml.config.TrainingConfig` describes, from the one
+registry (:func:`q_store.gradients.get_gradient_method`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from q_store.gradients import GradientMethod, get_gradient_method
+from q_store.ml.config import TrainingConfig
+from q_store.sim import StatevectorSimulator
+
+__all__ = ["gradient_method_from_config"]
+
+
+def gradient_method_from_config(config: TrainingConfig, simulator: StatevectorSimulator,
+                                spsa_key: int) -> GradientMethod:
+    """``config.gradient_method`` with its options; ``spsa_key`` keys SPSA's perturbations."""
+    name = config.gradient_method
+
+    def spsa() -> Any:
+        return get_gradient_method("spsa", executor=simulator, c=config.spsa_c_initial,
+                                   a=config.spsa_step_size, big_a=0.0,
+                                   n_samples=config.spsa_samples, seed=spsa_key)
+
+    if name == "spsa":
+        return spsa()
+    if name == "adaptive":
+        return get_gradient_method(
+            "adaptive", spsa=spsa(), exact=get_gradient_method("parameter_shift",
+                                                               executor=simulator),
+            refine_every=config.adaptive_refine_every,
+            switch_patience=config.adaptive_switch_patience)
+    if name == "natural_gradient":
+        return get_gradient_method(
+            "natural_gradient", base=get_gradient_method("adjoint", simulator=simulator),
+            regularization=config.natural_gradient_regularization)
+    if name == "finite_difference":
+        return get_gradient_method("finite_difference", executor=simulator,
+                                   **({"step": 0.1} if config.shots else {}))
+    if name == "adjoint":
+        return get_gradient_method("adjoint", simulator=simulator)
+    return get_gradient_method(name, executor=simulator)
