@@ -9,9 +9,11 @@ run that submits the same requests re-attaches to the jobs it already created.
 The backend keeps, per job in flight, only what turning its answer into results needs (each
 circuit's qubit count and, with native gates, how the compiler relabelled wires); the entry is
 returned by :meth:`IonQBackend.build_request` rather than stored on the backend, so concurrent
-submissions cannot mix them up, and released once the job's result (or failure) is delivered,
-so a long run holds no per-job state. Re-attachment after a restart needs only the ledger: the
-re-submitted request rebuilds the layout. Result probabilities are validated (finite,
+submissions cannot mix them up. Once a job's result is delivered its layout moves to a small
+cache of the last :data:`DELIVERED_KEPT` delivered jobs (so fetching a result again gives the
+same result) and is dropped from there, as it is at once for failed and canceled jobs: a long
+run holds a bounded amount of per-job state. Re-attachment after a restart needs only the
+ledger: the re-submitted request rebuilds the layout. Result probabilities are validated (finite,
 non-negative, summing to one, keys within the job's qubits) before they are used.
 """
 
@@ -21,7 +23,7 @@ import logging
 import math
 import numbers
 import os
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,8 +58,8 @@ from q_store.circuit.ir import Circuit
 from q_store.compile import CompiledCircuit, IonQNativeGateCompiler
 from q_store.errors import BackendError, CircuitError, ConfigError, JobFailedError
 
-__all__ = ["BACKEND_QUBITS", "NOISE_MODELS", "PROBABILITY_TOLERANCE", "IonQBackend",
-           "JobLayout"]
+__all__ = ["BACKEND_QUBITS", "DELIVERED_KEPT", "NOISE_MODELS", "PROBABILITY_TOLERANCE",
+           "IonQBackend", "JobLayout"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ EXACT_SHOTS = 1000  # sent with exact requests: IonQ wants a shot count, the ide
 # returns exact probabilities whatever it is
 _COUNT_TOL = 1e-6
 PROBABILITY_TOLERANCE = 1e-6  # how far a result's probabilities may sum from 1 (or dip below 0)
+DELIVERED_KEPT = 256  # delivered jobs whose layouts are kept, so their results can be re-read
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ class IonQBackend(QuantumBackend):
                        else JobLedger(ledger))
         self.run_key = run_key
         self._occurrences: Counter[str] = Counter()
-        self._jobs: dict[str, JobLayout] = {}  # jobs in flight; released on delivery
+        self._jobs: dict[str, JobLayout] = {}  # jobs in flight
+        self._delivered: OrderedDict[str, JobLayout] = OrderedDict()  # the last delivered
         exact = backend == "simulator" and noise_model == "ideal"
         self._capabilities = BackendCapabilities(
             max_qubits=BACKEND_QUBITS[backend], exact_expectations=exact, noisy=not exact,
@@ -288,18 +292,37 @@ class IonQBackend(QuantumBackend):
         """Wait for the job (at most ``timeout`` s, default ``job_timeout``; never unlimited)
         and return every circuit's probabilities, in submission order.
 
-        A delivered result, or a failed or canceled job, releases what the backend kept about
-        the job; a timeout keeps it, so waiting again works."""
+        A delivered result moves the job's layout to the cache of the last
+        :data:`DELIVERED_KEPT` delivered jobs (reading it again gives the same result); a
+        failed or canceled job drops it; a timeout keeps it, so waiting again works."""
         limit = self.job_timeout if timeout is None else _seconds("timeout", timeout)
         job = await self.client.wait_for_job(job_id, timeout=limit, poll_min=self.poll_min,
                                              poll_max=self.poll_max)
         try:
             result = await self._result(job_id, job)
         except JobFailedError:
-            self._jobs.pop(job_id, None)
+            self._forget(job_id)
             raise
-        self._jobs.pop(job_id, None)
+        self._keep_delivered(job_id)
         return result
+
+    def _keep_delivered(self, job_id: str) -> None:
+        """Move a delivered job's layout from the jobs in flight to the bounded cache (a job
+        read from its job object has none: it is read the same way next time)."""
+        layout = self._jobs.pop(job_id, None) or self._delivered.get(job_id)
+        if layout is None:
+            return
+        self._delivered[job_id] = layout
+        self._delivered.move_to_end(job_id)
+        while len(self._delivered) > DELIVERED_KEPT:
+            self._delivered.popitem(last=False)
+
+    def _layout(self, job_id: str) -> JobLayout | None:
+        return self._jobs.get(job_id) or self._delivered.get(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+        self._delivered.pop(job_id, None)
 
     async def _result(self, job_id: str, job: Mapping[str, Any]) -> JobResult:
         """The results of a finished job object ``job``."""
@@ -309,7 +332,7 @@ class IonQBackend(QuantumBackend):
         if status is JobStatus.CANCELED:
             raise JobFailedError(f"IonQ job {job_id} on {self.name} was canceled")
         children = _child_ids(job_id, job, self.api_version)
-        layout = self._jobs.get(job_id) or self._foreign_layout(job_id, job, children)
+        layout = self._layout(job_id) or self._foreign_layout(job_id, job, children)
         n = len(layout.qubits)
         if children:
             if len(children) != n:
@@ -340,7 +363,7 @@ class IonQBackend(QuantumBackend):
         if self.compiler is not None:
             raise BackendError(
                 f"IonQ job {job_id} is not in flight on this backend (submitted elsewhere or "
-                "before a restart, or its result was already delivered); with "
+                f"before a restart, or delivered more than {DELIVERED_KEPT} jobs ago); with "
                 "native_gates=True its circuits may have been sent with relabelled wires that "
                 "only the submitting backend knew, so the results cannot be put back in order. "
                 "Submit the same request again with the same ledger and run_key to re-attach, "
@@ -369,7 +392,7 @@ class IonQBackend(QuantumBackend):
         answer = await self.client.cancel_job(job_id)
         status = JobStatus.parse(str(answer.get("status")))
         if status is JobStatus.CANCELED:
-            self._jobs.pop(job_id, None)
+            self._forget(job_id)
         else:
             log.info("IonQ job %s was already %s; nothing to cancel", job_id, status.value)
 
