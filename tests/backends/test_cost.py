@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from q_store.backends.cost import CostBudget, CostEstimate, CostModel, count_billed_gates
+from q_store.backends.ionq.serialize import circuit_to_ionq
 from q_store.circuit import Circuit
+from q_store.circuit.gates import GATES
 from q_store.errors import BudgetExceededError, ConfigError, QStoreError, ValidationError
+from tests.reference import random_circuit
 
 # 1q billed: H, RX, GPI = 3 (the identity is free); 2q billed: CNOT, RZZ, MS + Toffoli as 6 = 9
 CIRCUIT = (Circuit(3).h(0).rx(1, 0.3).i(2).cnot(0, 1).rzz(1, 2, 0.5).toffoli(0, 1, 2)
@@ -18,6 +22,8 @@ N1, N2 = 3, 9
 PER_SHOT = 0.000220 * N1 + 0.000975 * N2  # 0.009435 USD
 SECONDS_PER_SHOT = 135e-6 * N1 + 600e-6 * N2  # 5.805 ms
 TOL = 1e-9
+NATIVE = ("GPI", "GPI2", "MS", "ZZ")
+QIS = tuple(g for g in GATES if g not in NATIVE)
 
 
 def test_billed_gate_counts() -> None:
@@ -25,7 +31,36 @@ def test_billed_gate_counts() -> None:
     assert count_billed_gates(Circuit(2)) == (0, 0)
     assert count_billed_gates(Circuit(2).i(0).i(1)) == (0, 0)
     assert count_billed_gates(Circuit(3).toffoli(2, 0, 1)) == (0, 6)
-    assert count_billed_gates(Circuit(2).swap(0, 1).u3(1, 0.1, 0.2, 0.3)) == (1, 1)
+    # U3 is sent to IonQ as RZ, RY, RZ: three billed one-qubit gates
+    assert count_billed_gates(Circuit(2).swap(0, 1).u3(1, 0.1, 0.2, 0.3)) == (3, 1)
+
+
+def _sent_counts(circuit: Circuit) -> tuple[int, int]:
+    """Count the serializer's output gate by gate: what IonQ receives and bills."""
+    n1 = n2 = 0
+    for gate in circuit_to_ionq(circuit)[1]:
+        wires = len(gate.get("targets", [0] if "target" in gate else []))
+        wires += len(gate.get("controls", [0] if "control" in gate else []))
+        n1 += wires == 1
+        n2 += 1 if wires == 2 else (6 * (wires - 2) if wires > 2 else 0)
+    return n1, n2
+
+
+@pytest.mark.parametrize("gates", [QIS, NATIVE], ids=["qis", "native"])
+def test_billed_counts_are_the_serialized_gates(gates: tuple[str, ...]) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        c = random_circuit(4, 25, rng, gates)
+        assert count_billed_gates(c) == _sent_counts(c)
+
+
+def test_u3_estimate_bills_three_gates() -> None:
+    c = Circuit(1).u3(0, 0.1, 0.2, 0.3)
+    assert len(circuit_to_ionq(c)[1]) == 3
+    est = CostModel.ionq_aria(error_mitigation=False).estimate([c], 100_000)
+    assert est.one_qubit_gates == 3
+    assert math.isclose(est.usd, 3 * 0.000220 * 100_000, rel_tol=1e-12)
+    assert math.isclose(est.seconds, 3 * 135e-6 * 100_000, rel_tol=1e-12)
 
 
 @pytest.mark.parametrize(("shots", "mitigation", "usd"), [

@@ -5,9 +5,10 @@ IonQ's pricing (as published through Azure Quantum) bills each circuit run as
 with the minimum USD 97.50 per program when error mitigation is on and USD 12.4166 when off.
 We apply the minimum to every circuit, also inside a multi-circuit job (each circuit is its own
 program and child job on IonQ): the conservative reading, so a budget is never underestimated. A
-gate on ``k >= 3`` qubits is billed as ``6 * (k - 2)`` two-qubit gates. Times are the gate-time
-lower bound (1q 135 us, 2q 600 us on Aria, gates run one after another): readout, cooling and
-queueing come on top.
+gate on ``k >= 3`` qubits is billed as ``6 * (k - 2)`` two-qubit gates. Gates are counted as
+they are sent (``q_store.backends.ionq.serialize.count_ionq_gates``; U3 goes as three
+rotations). Times are the gate-time lower bound (1q 135 us, 2q 600 us on Aria, gates run one
+after another): readout, cooling and queueing come on top.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from q_store.backends.ionq.serialize import count_ionq_gates
 from q_store.circuit.ir import Circuit
 from q_store.errors import BudgetExceededError, ConfigError
 
@@ -22,19 +24,10 @@ __all__ = ["CostBudget", "CostEstimate", "CostModel", "count_billed_gates"]
 
 
 def count_billed_gates(circuit: Circuit) -> tuple[int, int]:
-    """``(one-qubit, two-qubit)`` gate counts as a provider bills them (identities are free)."""
-    n1 = n2 = 0
-    for op in circuit.operations:
-        k = len(op.wires)
-        if op.gate == "I":
-            continue
-        if k == 1:
-            n1 += 1
-        elif k == 2:
-            n2 += 1
-        else:
-            n2 += 6 * (k - 2)
-    return n1, n2
+    """``(one-qubit, two-qubit)`` gate counts as IonQ bills them: the gates the IonQ
+    serializer sends (U3 as three rotations, identities as nothing, a ``k``-qubit gate as
+    ``6 * (k - 2)`` two-qubit gates), counted from its output so that the two never disagree."""
+    return count_ionq_gates(circuit)
 
 
 @dataclass(frozen=True)

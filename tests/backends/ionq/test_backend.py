@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +35,7 @@ from q_store.errors import (
 from q_store.sim import StatevectorSimulator
 from q_store.sim.density import DensityMatrixSimulator
 from q_store.sim.noise import NoiseModel
+from tests.backends.ionq.fakes import FakeClock
 
 KEY = "emu-secret-key-5c81e07d"
 EXACT = 1e-12  # the server drops exact probabilities below 1e-14
@@ -57,6 +57,7 @@ def make(emu: IonQEmulator, **kwargs: Any) -> IonQBackend:
     kwargs.setdefault("poll_min", 0.005)
     kwargs.setdefault("poll_max", 0.05)
     kwargs.setdefault("backoff_base", 0.01)
+    kwargs.setdefault("lookup_window", 0.1)  # real seconds here: look a dropped POST up briefly
     kwargs.setdefault("api_key", KEY)
     return IonQBackend(base_url=emu.root_url, **kwargs)
 
@@ -236,9 +237,18 @@ def test_faults_are_survived_without_duplicate_jobs(emu: IonQEmulator, kind: str
 
 def test_retry_after_is_waited_for(emu: IonQEmulator) -> None:
     emu.faults.add("rate_limit", times=1, retry_after=1)
-    t0 = time.monotonic()
-    run(execute(make(emu), [BELL]))
-    assert time.monotonic() - t0 >= 1.0
+    backend = make(emu)
+    waits: list[float] = []
+    real_sleep = backend.client.sleep
+
+    async def recorded(seconds: float) -> None:
+        waits.append(seconds)
+        await real_sleep(min(seconds, 0.01))
+
+    backend.client.sleep = recorded
+    run(execute(backend, [BELL]))
+    # the one backoff was the server's Retry-After (plus at most backoff_base of jitter)
+    assert len(waits) >= 1 and 1.0 <= waits[0] <= 1.01
     assert emu.created_jobs_count == 1 and posts(emu) == 2
 
 
@@ -368,17 +378,21 @@ def test_cancel_of_a_completed_job_keeps_it(emu: IonQEmulator) -> None:
 
 
 def test_job_timeout() -> None:
+    """Timeouts are measured on the client's clock (a fake one here): no wall-time bounds."""
     with IonQEmulator(api_key=KEY, latency=QUEUED) as emu:
-        async def go() -> None:
+        async def go() -> FakeClock:
             async with make(emu, job_timeout=0.3) as b:
+                clock = FakeClock().install(b.client)
                 job_id = await b.submit_job_async([BELL])
-                t0 = time.monotonic()
                 with pytest.raises(JobTimeoutError, match=r"within 0\.3 s"):
                     await b.get_job_result(job_id)
-                assert time.monotonic() - t0 < 1.5
+                assert clock.now == pytest.approx(0.3)
                 with pytest.raises(JobTimeoutError, match=r"within 0\.1 s"):
                     await b.get_job_result(job_id, timeout=0.1)
+                assert clock.now == pytest.approx(0.4)
+                assert all(s <= b.poll_max for s in clock.sleeps)
                 await b.cancel_job(job_id)
+                return clock
 
         run(go())
         assert emu.created_jobs_count == 1

@@ -5,15 +5,25 @@ every child's probabilities. Circuits made only of native gates (GPI, GPI2, MS, 
 gate set ``native``, others as QIS. IonQ keys results with qubit 0 as the least significant
 bit; results here are big-endian like every backend's. With a :class:`JobLedger`, a restarted
 run that submits the same requests re-attaches to the jobs it already created.
+
+The backend keeps, per job in flight, only what turning its answer into results needs (each
+circuit's qubit count and, with native gates, how the compiler relabelled wires); the entry is
+returned by :meth:`IonQBackend.build_request` rather than stored on the backend, so concurrent
+submissions cannot mix them up. Once a job's result is delivered its layout moves to a small
+cache of the last :data:`DELIVERED_KEPT` delivered jobs (so fetching a result again gives the
+same result) and is dropped from there, as it is at once for failed and canceled jobs: a long
+run holds a bounded amount of per-job state. Re-attachment after a restart needs only the
+ledger: the re-submitted request rebuilds the layout. Result probabilities are validated (finite,
+non-negative, summing to one, keys within the job's qubits) before they are used.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import math
 import numbers
 import os
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,14 +42,24 @@ from q_store.backends.base import (
     check_job_shots,
 )
 from q_store.backends.cost import CostEstimate, CostModel
-from q_store.backends.ionq.client import IonQAPIError, IonQClient, check_metadata, job_body
+from q_store.backends.ionq.client import (
+    DEFAULT_LOOKUP_WINDOW,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_REQUEST_TIMEOUT,
+    IonQAPIError,
+    IonQClient,
+    check_metadata,
+    job_body,
+    job_timeout_seconds,
+)
 from q_store.backends.ionq.ledger import JobLedger, request_fingerprint
 from q_store.backends.ionq.serialize import circuit_to_ionq, probabilities_from_ionq
 from q_store.circuit.ir import Circuit
 from q_store.compile import CompiledCircuit, IonQNativeGateCompiler
-from q_store.errors import BackendError, CircuitError, ConfigError, JobFailedError, JobTimeoutError
+from q_store.errors import BackendError, CircuitError, ConfigError, JobFailedError
 
-__all__ = ["BACKEND_QUBITS", "NOISE_MODELS", "IonQBackend"]
+__all__ = ["BACKEND_QUBITS", "DELIVERED_KEPT", "NOISE_MODELS", "PROBABILITY_TOLERANCE",
+           "IonQBackend", "JobLayout"]
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +70,18 @@ NOISE_MODELS = ("ideal", "aria-1", "forte-1")
 EXACT_SHOTS = 1000  # sent with exact requests: IonQ wants a shot count, the ideal simulator
 # returns exact probabilities whatever it is
 _COUNT_TOL = 1e-6
+PROBABILITY_TOLERANCE = 1e-6  # how far a result's probabilities may sum from 1 (or dip below 0)
+DELIVERED_KEPT = 256  # delivered jobs whose layouts are kept, so their results can be re-read
 
 
 @dataclass(frozen=True)
-class _JobInfo:
-    """What a submitted job's results need: each circuit's qubit count."""
+class JobLayout:
+    """What turning a job's answer into results needs: each circuit's qubit count, the job's
+    qubit count (result keys must lie below ``2**job_qubits``) and, with native gates, each
+    compiled circuit (its wire relabelling is undone on the results)."""
 
     qubits: tuple[int, ...]
+    job_qubits: int
     compiled: tuple[CompiledCircuit, ...] | None = None
 
 
@@ -74,8 +99,12 @@ class IonQBackend(QuantumBackend):
     ``"qpu.forte-1"``...; ``noise_model`` (simulator only): ``"ideal"``, ``"aria-1"``,
     ``"forte-1"``; ``api_version``: ``"v0.4"`` or ``"v0.3"``; ``base_url``: API root (default
     ``https://api.ionq.co``); ``pool_size``: HTTP connections kept; ``connect_timeout`` and
-    ``read_timeout`` per request, ``job_timeout`` for a whole :meth:`get_job_result` (None: no
-    limit); ``max_retries`` per request; ``poll_min``/``poll_max``: status polling interval
+    ``read_timeout`` per connection and read, ``request_timeout`` (120 s) per whole HTTP
+    exchange; ``job_timeout``: how long :meth:`get_job_result` waits for a job (None: one hour,
+    ``client.DEFAULT_JOB_TIMEOUT``; there is no unlimited wait: pass a large number for long
+    QPU queues); ``max_retries`` per request; ``max_retry_after`` (120 s): the longest
+    ``Retry-After`` waited for; ``lookup_window`` (60 s): how long a maybe-created job is looked
+    for before a submission is resent; ``poll_min``/``poll_max``: status polling interval
     bounds; ``native_gates``: compile QIS circuits to GPI/GPI2/MS (ZZ on Forte) with
     :class:`IonQNativeGateCompiler` before sending (results come back in the original wire
     order); ``ledger`` (path or :class:`JobLedger`) with ``run_key``: re-attach to jobs of an
@@ -88,8 +117,11 @@ class IonQBackend(QuantumBackend):
                  noise_model: str = "ideal", api_version: str = "v0.4",
                  base_url: str | None = None, pool_size: int = 5,
                  connect_timeout: float = 10.0, read_timeout: float = 60.0,
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
                  job_timeout: float | None = None, max_retries: int = 5,
                  backoff_base: float = 0.5, backoff_max: float = 30.0,
+                 max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+                 lookup_window: float = DEFAULT_LOOKUP_WINDOW,
                  poll_min: float = 0.25, poll_max: float = 10.0,
                  ledger: str | os.PathLike[str] | JobLedger | None = None, run_key: str = "",
                  error_mitigation: bool = True, native_gates: bool = False,
@@ -112,19 +144,21 @@ class IonQBackend(QuantumBackend):
                          if native_gates else None)
         self.noise_model = noise_model
         self.name = f"ionq.{backend}" + ("" if noise_model == "ideal" else f".{noise_model}")
-        self.job_timeout = None if job_timeout is None else _seconds("job_timeout", job_timeout)
+        self.job_timeout = job_timeout_seconds("job_timeout", job_timeout)
         self.poll_min = _seconds("poll_min", poll_min)
         self.poll_max = max(_seconds("poll_max", poll_max), self.poll_min)
         self.client = IonQClient(api_key, base_url=base_url, api_version=api_version,
                                  pool_size=pool_size, connect_timeout=connect_timeout,
-                                 read_timeout=read_timeout, max_retries=max_retries,
-                                 backoff_base=backoff_base, backoff_max=backoff_max,
-                                 transport=transport)
+                                 read_timeout=read_timeout, request_timeout=request_timeout,
+                                 max_retries=max_retries, backoff_base=backoff_base,
+                                 backoff_max=backoff_max, max_retry_after=max_retry_after,
+                                 lookup_window=lookup_window, transport=transport)
         self.ledger = (ledger if isinstance(ledger, JobLedger) or ledger is None
                        else JobLedger(ledger))
         self.run_key = run_key
         self._occurrences: Counter[str] = Counter()
-        self._jobs: dict[str, _JobInfo] = {}
+        self._jobs: dict[str, JobLayout] = {}  # jobs in flight
+        self._delivered: OrderedDict[str, JobLayout] = OrderedDict()  # the last delivered
         exact = backend == "simulator" and noise_model == "ideal"
         self._capabilities = BackendCapabilities(
             max_qubits=BACKEND_QUBITS[backend], exact_expectations=exact, noisy=not exact,
@@ -149,8 +183,10 @@ class IonQBackend(QuantumBackend):
     def build_request(self, circuits: Circuit | Sequence[Circuit], shots: int | None = None,
                       *, seed: int | None = None, name: str | None = None,
                       metadata: Mapping[str, str] | None = None
-                      ) -> tuple[dict[str, Any], tuple[int, ...]]:
-        """The validated ``POST /jobs`` body for ``circuits`` and each circuit's qubit count."""
+                      ) -> tuple[dict[str, Any], JobLayout]:
+        """The validated ``POST /jobs`` body for ``circuits`` and the :class:`JobLayout` its
+        results need. Nothing is stored on the backend: concurrent submissions each keep
+        their own layout."""
         caps = self.capabilities
         items = as_circuit_list(circuits, caps.max_qubits)
         shots = check_job_shots(shots, caps.exact_expectations)
@@ -158,10 +194,9 @@ class IonQBackend(QuantumBackend):
         if name is not None and not isinstance(name, str):
             raise BackendError(f"name must be a string, got {type(name).__name__}")
         meta = check_metadata(metadata)
-        self._last_compiled: tuple[CompiledCircuit, ...] | None = None
+        compiled: tuple[CompiledCircuit, ...] | None = None
         if self.compiler is not None:
             compiled = tuple(self.compiler.compile(c) for c in items)
-            self._last_compiled = compiled
             items = [cc.circuit for cc in compiled]
         serialized = [circuit_to_ionq(c) for c in items]
         gatesets = sorted({g for g, gates in serialized if gates}) or ["qis"]
@@ -174,11 +209,13 @@ class IonQBackend(QuantumBackend):
             noise = {"model": self.noise_model}
             if seed is not None:
                 noise["seed"] = int(seed)
+        job_qubits = max(c.n_qubits for c in items)
         body = job_body(self.api_version, self.backend, EXACT_SHOTS if shots is None else shots,
-                        gatesets[0], max(c.n_qubits for c in items),
-                        [gates for _, gates in serialized], name=name, metadata=meta,
-                        noise=noise)
-        return body, tuple(c.n_qubits for c in items)
+                        gatesets[0], job_qubits, [gates for _, gates in serialized], name=name,
+                        metadata=meta, noise=noise)
+        if compiled is not None and not any(cc.is_permuted for cc in compiled):
+            compiled = None  # nothing to undo: keep no compiled circuits while the job runs
+        return body, JobLayout(tuple(c.n_qubits for c in items), job_qubits, compiled)
 
     async def submit_job_async(self, circuits: Circuit | Sequence[Circuit],
                                shots: int | None = None, *, seed: int | None = None,
@@ -186,13 +223,13 @@ class IonQBackend(QuantumBackend):
                                metadata: Mapping[str, str] | None = None) -> str:
         """Submit one job (one request, however many circuits) and return its id; with a
         ledger, re-attach to the job an earlier run created for the same request."""
-        body, qubits = self.build_request(circuits, shots, seed=seed, name=name,
+        body, layout = self.build_request(circuits, shots, seed=seed, name=name,
                                           metadata=metadata)
         if self.ledger is None:
             job_id = str((await self.client.create_job(body))["id"])
         else:
             job_id = await self._submit_with_ledger(body)
-        self._jobs[job_id] = _JobInfo(qubits, self._last_compiled)
+        self._jobs[job_id] = layout
         return job_id
 
     def request_key(self, body: Mapping[str, Any]) -> str:
@@ -252,61 +289,111 @@ class IonQBackend(QuantumBackend):
         return JobStatus.parse(str((await self.client.get_job(job_id)).get("status")))
 
     async def get_job_result(self, job_id: str, *, timeout: float | None = None) -> JobResult:
-        """Wait for the job (at most ``timeout`` s, default ``job_timeout``) and return every
-        circuit's probabilities, in submission order."""
-        limit = self.job_timeout if timeout is None else _seconds("timeout", timeout)
-        if limit is None:
-            return await self._result(job_id)
-        try:
-            return await asyncio.wait_for(self._result(job_id), limit)
-        except asyncio.TimeoutError:
-            raise JobTimeoutError(f"IonQ job {job_id} on {self.name} did not finish within "
-                                  f"{limit} s; it may still be running (get its result again "
-                                  "later or cancel it)") from None
+        """Wait for the job (at most ``timeout`` s, default ``job_timeout``; never unlimited)
+        and return every circuit's probabilities, in submission order.
 
-    async def _result(self, job_id: str) -> JobResult:
-        job = await self.client.wait_for_job(job_id, poll_min=self.poll_min,
+        A delivered result moves the job's layout to the cache of the last
+        :data:`DELIVERED_KEPT` delivered jobs (reading it again gives the same result); a
+        failed or canceled job drops it; a timeout keeps it, so waiting again works."""
+        limit = self.job_timeout if timeout is None else _seconds("timeout", timeout)
+        job = await self.client.wait_for_job(job_id, timeout=limit, poll_min=self.poll_min,
                                              poll_max=self.poll_max)
+        try:
+            result = await self._result(job_id, job)
+        except JobFailedError:
+            self._forget(job_id)
+            raise
+        self._keep_delivered(job_id)
+        return result
+
+    def _keep_delivered(self, job_id: str) -> None:
+        """Move a delivered job's layout from the jobs in flight to the bounded cache (a job
+        read from its job object has none: it is read the same way next time)."""
+        layout = self._jobs.pop(job_id, None) or self._delivered.get(job_id)
+        if layout is None:
+            return
+        self._delivered[job_id] = layout
+        self._delivered.move_to_end(job_id)
+        while len(self._delivered) > DELIVERED_KEPT:
+            self._delivered.popitem(last=False)
+
+    def _layout(self, job_id: str) -> JobLayout | None:
+        return self._jobs.get(job_id) or self._delivered.get(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+        self._delivered.pop(job_id, None)
+
+    async def _result(self, job_id: str, job: Mapping[str, Any]) -> JobResult:
+        """The results of a finished job object ``job``."""
         status = JobStatus.parse(str(job.get("status")))
         if status is JobStatus.FAILED:
-            failure = job.get("failure") or {}
-            raise JobFailedError(f"IonQ job {job_id} on {self.name} failed "
-                                 f"({failure.get('code', 'no code')}): "
-                                 f"{failure.get('error', 'no reason given')}")
+            raise JobFailedError(f"IonQ job {job_id} on {self.name} failed {_failure(job)}")
         if status is JobStatus.CANCELED:
             raise JobFailedError(f"IonQ job {job_id} on {self.name} was canceled")
-        children = [str(c) for c in job.get("child_job_ids") or ()]
-        info = self._jobs.get(job_id)
-        if info is None:  # a job submitted elsewhere: every circuit has the job's qubits
-            qubits = _job_qubits(job)
-            if qubits is None:
-                raise BackendError(f"IonQ job {job_id} does not say how many qubits it has "
-                                   "(no stats.qubits in v0.4, no qubits in v0.3)")
-            info = _JobInfo((qubits,) * max(1, len(children)))
+        children = _child_ids(job_id, job, self.api_version)
+        layout = self._layout(job_id) or self._foreign_layout(job_id, job, children)
+        n = len(layout.qubits)
         if children:
-            if len(children) != len(info.qubits):
+            if len(children) != n:
                 raise BackendError(f"IonQ job {job_id} has {len(children)} child jobs, but "
-                                   f"{len(info.qubits)} circuits were submitted")
+                                   f"{n} circuits were submitted")
             probs = await self.client.get_probabilities(job_id, multi=True)
             missing = [c for c in children if c not in probs]
             if missing:
                 raise BackendError(f"IonQ results of job {job_id} lack child jobs {missing}")
             maps = [probs[c] for c in children]
+        elif n != 1:
+            raise BackendError(f"IonQ job {job_id} lists no child jobs, but {n} circuits were "
+                               "submitted in it (a multi-circuit job has one child each)")
         else:
             maps = [await self.client.get_probabilities(job_id)]
-        backend = job.get("backend", job.get("target", self.backend))
-        model = (job.get("noise") or {}).get("model", "ideal")
-        shots = None if backend == "simulator" and model == "ideal" else int(job["shots"])
-        results = [_circuit_result(m, n, shots) for m, n in zip(maps, info.qubits, strict=True)]
-        if info.compiled is not None:
-            results = [_restore(r, cc) for r, cc in zip(results, info.compiled, strict=True)]
+        shots = self._shots(job_id, job)
+        results = [_circuit_result(m, q, layout.job_qubits, shots,
+                                   f"circuit {i} of IonQ job {job_id}")
+                   for i, (m, q) in enumerate(zip(maps, layout.qubits, strict=True))]
+        if layout.compiled is not None:
+            results = [_restore(r, cc) for r, cc in zip(results, layout.compiled, strict=True)]
         return JobResult(job_id, self.name, tuple(results))
+
+    def _foreign_layout(self, job_id: str, job: Mapping[str, Any], children: Sequence[str]
+                        ) -> JobLayout:
+        """The layout of a job this backend has no record of (submitted elsewhere, by a
+        process that stopped, or already delivered): every circuit spans the job's qubits."""
+        if self.compiler is not None:
+            raise BackendError(
+                f"IonQ job {job_id} is not in flight on this backend (submitted elsewhere or "
+                f"before a restart, or delivered more than {DELIVERED_KEPT} jobs ago); with "
+                "native_gates=True its circuits may have been sent with relabelled wires that "
+                "only the submitting backend knew, so the results cannot be put back in order. "
+                "Submit the same request again with the same ledger and run_key to re-attach, "
+                "or read the job with native_gates=False if its circuits had no SWAPs")
+        qubits = _job_qubits(job)
+        if qubits is None:
+            raise BackendError(f"IonQ job {job_id} does not say how many qubits it has "
+                               "(no stats.qubits in v0.4, no qubits in v0.3)")
+        return JobLayout((qubits,) * max(1, len(children)), qubits)
+
+    def _shots(self, job_id: str, job: Mapping[str, Any]) -> int | None:
+        """None for IonQ's ideal simulator (exact probabilities), else the job's shot count."""
+        backend = job.get("backend", job.get("target", self.backend))
+        noise = job.get("noise")
+        model = noise.get("model", "ideal") if isinstance(noise, Mapping) else "ideal"
+        if backend == "simulator" and model == "ideal":
+            return None
+        shots = job.get("shots")
+        if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
+            raise BackendError(f"IonQ job {job_id} has shots={shots!r:.40}; a sampled result "
+                               "needs a positive integer shot count")
+        return shots
 
     async def cancel_job(self, job_id: str) -> None:
         """Cancel a job; one that already completed keeps its results (logged)."""
         answer = await self.client.cancel_job(job_id)
         status = JobStatus.parse(str(answer.get("status")))
-        if status is not JobStatus.CANCELED:
+        if status is JobStatus.CANCELED:
+            self._forget(job_id)
+        else:
             log.info("IonQ job %s was already %s; nothing to cancel", job_id, status.value)
 
     async def close(self) -> None:
@@ -320,23 +407,88 @@ def _job_qubits(job: Mapping[str, Any]) -> int | None:
     return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
 
-def _circuit_result(probs: Mapping[str, Any], n_qubits: int, shots: int | None
-                    ) -> CircuitResult:
-    """IonQ's map (qubit 0 least significant, over the job's qubits) to a big-endian result
-    of the circuit's ``n_qubits`` (extra job qubits, idle in |0>, are summed out)."""
+def _child_ids(job_id: str, job: Mapping[str, Any], api_version: str) -> list[str]:
+    """A job's child job ids (empty for a single-circuit job): ``child_job_ids`` in v0.4;
+    v0.3 calls them ``children``."""
+    raw = job.get("child_job_ids")
+    if api_version == "v0.3" and raw is None:
+        raw = job.get("children")
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(c, str) and c for c in raw):
+        raise BackendError(f"IonQ job {job_id}'s child job ids are {raw!r:.100}; expected a "
+                           "JSON array of job id strings")
+    return raw
+
+
+def _failure(job: Mapping[str, Any]) -> str:
+    """``(code): reason`` of a failed job object."""
+    failure = job.get("failure")
+    if isinstance(failure, Mapping):
+        return (f"({failure.get('code', 'no code')}): "
+                f"{failure.get('error', 'no reason given')}")
+    return f"(no code): {failure or 'no reason given'}"
+
+
+def _finite(value: object) -> float | None:
+    """A JSON number as a finite float, else None (strings, booleans, NaN, infinities)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        p = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return p if math.isfinite(p) else None
+
+
+def _probability(key: object, value: object, size: int, what: str) -> tuple[int, float]:
+    """One validated result entry: a basis state below ``size`` and a probability >= 0."""
+    digits = len(str(size - 1))
+    if (not isinstance(key, str) or not key.isascii() or not key.isdigit()
+            or len(key) > digits or int(key) >= size):
+        raise BackendError(f"{what}: result key {key!r:.40} is not a basis state of the job's "
+                           f"{size.bit_length() - 1} qubits (allowed: decimal integers 0 to "
+                           f"{size - 1})")
+    p = _finite(value)
+    if p is None:
+        raise BackendError(f"{what}: the probability of state {key} is {value!r:.40}, not a "
+                           "finite number")
+    if p < -PROBABILITY_TOLERANCE:
+        raise BackendError(f"{what}: the probability of state {key} is negative ({p!r}); "
+                           "probabilities must lie in [0, 1]")
+    return int(key), max(p, 0.0)
+
+
+def _validated(probs: object, job_qubits: int, what: str) -> dict[int, float]:
+    """IonQ's ``{"<int>": p}`` map checked: keys are basis states of the job's qubits, values
+    finite and non-negative, summing to 1 within :data:`PROBABILITY_TOLERANCE`. A wrong map
+    would otherwise give wrong expectations silently."""
     if not isinstance(probs, Mapping):
-        raise BackendError(f"IonQ returned {type(probs).__name__} for a circuit's "
-                           "probabilities, not a map")
-    mask = (1 << n_qubits) - 1
-    merged: dict[int, float] = {}
+        raise BackendError(f"{what}: IonQ returned {type(probs).__name__} for its "
+                           "probabilities, expected a JSON object of state -> probability")
+    size = 1 << job_qubits
+    out: dict[int, float] = {}
+    total = 0.0
     for k, v in probs.items():
-        try:
-            key, p = int(k), float(v)
-        except (TypeError, ValueError):
-            raise BackendError(f"IonQ returned a malformed probability entry {k!r}: {v!r}"
-                               ) from None
-        merged[key & mask] = merged.get(key & mask, 0.0) + p
-    p = probabilities_from_ionq({str(k): v for k, v in merged.items()}, n_qubits)
+        key, p = _probability(k, v, size, what)
+        out[key] = out.get(key, 0.0) + p
+        total += p
+    if not abs(total - 1.0) <= PROBABILITY_TOLERANCE:
+        raise BackendError(f"{what}: the probabilities sum to {total!r}, not 1 (allowed "
+                           f"deviation {PROBABILITY_TOLERANCE:g})")
+    return out
+
+
+def _circuit_result(probs: object, n_qubits: int, job_qubits: int, shots: int | None,
+                    what: str) -> CircuitResult:
+    """IonQ's map (qubit 0 least significant, over the job's qubits) to a big-endian result
+    of the circuit's ``n_qubits`` (extra job qubits, idle in |0> up to readout error, are
+    summed out)."""
+    mask = (1 << n_qubits) - 1
+    merged: dict[str, float] = {}
+    for key, p in _validated(probs, job_qubits, what).items():
+        merged[str(key & mask)] = merged.get(str(key & mask), 0.0) + p
+    p = probabilities_from_ionq(merged, n_qubits)
     if shots is None:
         return CircuitResult(p)
     counts = p * shots

@@ -8,6 +8,7 @@ over :class:`IonQBackend`, which does the work.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,7 +67,10 @@ class IonQBatchClient:
 
     async def get_results_parallel(self, job_ids: Sequence[str], *,
                                    timeout: float | None = None) -> list[JobResult]:
-        """Wait for every job concurrently (``asyncio.gather``); results in ``job_ids`` order."""
+        """Wait for every job concurrently (``asyncio.gather``); results in ``job_ids`` order.
+        ``timeout`` bounds each job's wait (None: the backend's ``job_timeout``, one hour by
+        default; never unlimited). Jobs this client did not submit (say, after a restart) are
+        read from IonQ's job objects."""
         gate = asyncio.Semaphore(self.max_concurrent)
 
         async def one(job_id: str) -> JobResult:
@@ -88,7 +92,13 @@ class IonQBatchClient:
         """IonQ's current average queue time of this backend, in seconds."""
         for entry in await self.backend.client.get_backends():
             if entry.get("backend") == self.backend.backend:
-                return float(entry.get("average_queue_time", 0)) / 1000.0
+                ms = entry.get("average_queue_time", 0)
+                if (not isinstance(ms, (int, float)) or isinstance(ms, bool)
+                        or not math.isfinite(ms) or ms < 0):
+                    raise BackendError(f"IonQ lists {self.backend.backend!r} with "
+                                       f"average_queue_time={ms!r:.40}; expected a number of "
+                                       "milliseconds >= 0")
+                return float(ms) / 1000.0
         raise BackendError(f"IonQ does not list backend {self.backend.backend!r}")
 
     async def close(self) -> None:

@@ -21,7 +21,10 @@ __all__ = [
     "QIS_GATES",
     "circuit_from_ionq",
     "circuit_to_ionq",
+    "count_ionq_gates",
+    "gate_width",
     "gateset_of",
+    "operation_to_ionq",
     "probabilities_from_ionq",
     "probabilities_to_ionq",
 ]
@@ -49,9 +52,7 @@ def gateset_of(circuit: Circuit) -> str:
     return "qis"
 
 
-def _qis(op: Operation) -> list[dict[str, Any]]:
-    g, w = op.gate, list(op.wires)
-    p = [float(v) for v in op.params]
+def _qis(g: str, w: list[int], p: list[float]) -> list[dict[str, Any]]:
     if g == "I":
         return []
     if g in _FIXED:
@@ -81,9 +82,7 @@ def _qis(op: Operation) -> list[dict[str, Any]]:
     raise CircuitError(f"gate {g} has no IonQ QIS form")
 
 
-def _native(op: Operation) -> dict[str, Any]:
-    g, w = op.gate, list(op.wires)
-    p = [float(v) for v in op.params]
+def _native(g: str, w: list[int], p: list[float]) -> dict[str, Any]:
     if g == "GPI":
         return {"gate": "gpi", "target": w[0], "phase": p[0]}
     if g == "GPI2":
@@ -95,14 +94,54 @@ def _native(op: Operation) -> dict[str, Any]:
     raise CircuitError(f"gate {g} is not an IonQ native gate")
 
 
+def operation_to_ionq(op: Operation, params: Sequence[float] | None = None
+                      ) -> list[dict[str, Any]]:
+    """The IonQ JSON gates one operation is sent as: a native gate (GPI, GPI2, MS, ZZ) as
+    itself, any other gate in QIS form (U3 as three rotations, the identity as nothing).
+    ``params`` replaces the operation's parameter values (for counting gates of unbound
+    circuits); by default they must be bound numbers."""
+    values = [float(v) for v in (op.params if params is None else params)]
+    wires = list(op.wires)
+    if op.gate in _OUR_NATIVE:
+        return [_native(op.gate, wires, values)]
+    return _qis(op.gate, wires, values)
+
+
+def gate_width(gate: Mapping[str, Any]) -> int:
+    """How many qubits an IonQ JSON gate acts on (its targets and controls)."""
+    n = 0
+    for key, plural in (("target", "targets"), ("control", "controls")):
+        if plural in gate:
+            n += len(gate[plural])
+        elif key in gate:
+            n += 1
+    return n
+
+
+def count_ionq_gates(circuit: Circuit) -> tuple[int, int]:
+    """``(one-qubit, two-qubit)`` counts of the gates :func:`circuit_to_ionq` sends for
+    ``circuit``, as IonQ bills them: a gate on ``k >= 3`` qubits counts as ``6 * (k - 2)``
+    two-qubit gates. Counted from the serializer's own output, so an estimate always counts
+    what is sent (parameter values do not matter: unbound circuits are counted too)."""
+    n1 = n2 = 0
+    for op in circuit.operations:
+        for gate in operation_to_ionq(op, (0.0,) * len(op.params)):
+            k = gate_width(gate)
+            if k == 1:
+                n1 += 1
+            elif k == 2:
+                n2 += 1
+            else:
+                n2 += 6 * (k - 2)
+    return n1, n2
+
+
 def circuit_to_ionq(circuit: Circuit) -> tuple[str, list[dict[str, Any]]]:
     """``(gateset, gate list)`` of a bound circuit in IonQ's JSON circuit format."""
     if circuit.symbols:
         raise CircuitError("bind the circuit's weights and inputs before serializing it")
     gateset = gateset_of(circuit)
-    if gateset == "native":
-        return gateset, [_native(op) for op in circuit.operations if op.gate != "I"]
-    return gateset, [d for op in circuit.operations for d in _qis(op)]
+    return gateset, [d for op in circuit.operations for d in operation_to_ionq(op)]
 
 
 def _qubit(q: object) -> int:
