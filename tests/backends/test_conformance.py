@@ -121,15 +121,6 @@ SPECS = (
 
 # Client bug surfaced by the emulator's documented-only job objects: IonQ v0.3 lists a
 # multi-circuit job's children in "children"; IonQBackend reads v0.4's "child_job_ids" only.
-_V03_CHILDREN = pytest.mark.xfail(strict=True, reason=(
-    "client bug: IonQBackend reads 'child_job_ids', which v0.3 jobs do not have (they list "
-    "'children'); fix in backend.py, then drop this mark"))
-
-
-def xfail_v03_children(spec: Spec, request: pytest.FixtureRequest) -> None:
-    """Mark this test an expected failure for the v0.3 spec (multi-circuit jobs only)."""
-    if spec.id == "ionq_v03":
-        request.applymarker(_V03_CHILDREN)
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +237,6 @@ def test_every_gate_family_is_covered() -> None:
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.exact], ids=lambda s: s.id)
 def test_exact_probabilities_match_reference(spec: Spec, emu: IonQEmulator,
                                             request: pytest.FixtureRequest) -> None:
-    xfail_v03_children(spec, request)
     backend = spec.make(emu)
     results = run(backend, lambda b: run_jobs(b, None))
     for job, got in zip(JOBS, results, strict=True):
@@ -260,7 +250,6 @@ def test_exact_probabilities_match_reference(spec: Spec, emu: IonQEmulator,
 def test_sampled_results_within_shot_noise_and_reproducible(spec: Spec, emu: IonQEmulator,
                                                             request: pytest.FixtureRequest
                                                             ) -> None:
-    xfail_v03_children(spec, request)
     backend = spec.make(emu)
 
     async def work(b: QuantumBackend) -> tuple[Any, Any, Any]:
@@ -287,7 +276,6 @@ def test_sampled_results_within_shot_noise_and_reproducible(spec: Spec, emu: Ion
 # -- (3) the job protocol -----------------------------------------------------------------------
 
 def test_job_protocol(spec: Spec, emu: IonQEmulator, request: pytest.FixtureRequest) -> None:
-    xfail_v03_children(spec, request)
     backend = spec.make(emu)
     exact = backend.capabilities.exact_expectations
     shots = None if exact else 500
@@ -434,7 +422,6 @@ def expected_values(spec: Spec, circuit: Circuit, obs: Sequence[Observable]
 
 def test_executor_expectations_agree(spec: Spec, emu: IonQEmulator,
                                      request: pytest.FixtureRequest) -> None:
-    xfail_v03_children(spec, request)
     backend = spec.make(emu)
     exact = backend.capabilities.exact_expectations
     shots = None if exact else SHOTS

@@ -117,13 +117,6 @@ def test_native_gate_circuits_go_as_native(emu: IonQEmulator) -> None:
         run(execute(make(emu), [native[0], ASYM]))
 
 
-V03_CHILDREN = ("client bug: IonQ v0.3 lists a multi-circuit job's children in 'children' "
-                "(v0.3 'Get a specific Job'); IonQBackend reads only v0.4's 'child_job_ids', "
-                "so it reads the parent's aggregated map as one circuit. The emulator now sends "
-                "only documented fields. Fix in backend.py, then drop this mark.")
-
-
-@pytest.mark.xfail(strict=True, reason=V03_CHILDREN)
 def test_api_v03(emu: IonQEmulator) -> None:
     results = run(execute(make(emu, api_version="v0.3"), [ASYM, BELL]))
     for c, r in zip([ASYM, BELL], results, strict=True):
@@ -259,11 +252,6 @@ def test_read_timeout_is_retried(emu: IonQEmulator) -> None:
     assert emu.faults.fired[0][0] == "slow" and emu.created_jobs_count == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "client bug: a v0.4 failure is {code, message} (IonQ v0.4 OpenAPI 'Failure' schema; "
-    "v0.3's is {error, code}); IonQBackend reads failure['error'] and reports 'no reason "
-    "given'. The emulator now sends only documented fields. Fix in backend.py, then drop "
-    "this mark."))
 def test_failed_job_raises_job_failed_error(emu: IonQEmulator) -> None:
     emu.faults.add("fail_job", error="ion chain lost", code="QPUError")
     with pytest.raises(JobFailedError, match=r"\(QPUError\): ion chain lost"):

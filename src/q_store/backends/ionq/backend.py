@@ -425,8 +425,8 @@ def _failure(job: Mapping[str, Any]) -> str:
     """``(code): reason`` of a failed job object."""
     failure = job.get("failure")
     if isinstance(failure, Mapping):
-        return (f"({failure.get('code', 'no code')}): "
-                f"{failure.get('error', 'no reason given')}")
+        reason = failure.get("message", failure.get("error"))  # v0.4: message; v0.3: error
+        return f"({failure.get('code', 'no code')}): {reason or 'no reason given'}"
     return f"(no code): {failure or 'no reason given'}"
 
 
