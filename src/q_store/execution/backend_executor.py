@@ -80,18 +80,21 @@ class BackendExecutor:
         self.batch_jobs = batch_jobs
         self.timeout = timeout
         self.retries = retries
-        self._submitter = SingleBackend(backend, timeout=timeout, retries=retries)
-        max_size = None if batch_jobs and backend.capabilities.batch_jobs else 1
-        self.pipeline = pipeline or CircuitPipeline(
-            self._submitter, shots=shots, budget=self.budget, seed=seed,
-            batching=FixedBatches(one_job=max_size is None, max_size=max_size))
+        if pipeline is None:
+            max_size = None if batch_jobs and backend.capabilities.batch_jobs else 1
+            pipeline = CircuitPipeline(
+                SingleBackend(backend, timeout=timeout, retries=retries), shots=shots,
+                budget=self.budget, seed=seed,
+                batching=FixedBatches(one_job=max_size is None, max_size=max_size))
+        self.pipeline = pipeline
 
     @property
     def stats(self) -> dict[str, float]:
         """Circuits run, jobs submitted (retries included), dollars charged, jobs retried."""
         p = self.pipeline.stats
-        return {"circuits": p["circuits"], "jobs": self._submitter.stats["jobs"],
-                "usd": p["usd"], "retried_jobs": self._submitter.stats["retried_jobs"]}
+        sub = getattr(self.pipeline.submitter, "stats", {})
+        return {"circuits": p["circuits"], "jobs": sub.get("jobs", p["jobs"]),
+                "usd": p["usd"], "retried_jobs": sub.get("retried_jobs", 0)}
 
     def __repr__(self) -> str:
         return (f"BackendExecutor(backend={self.backend!r}, shots={self.shots}, "

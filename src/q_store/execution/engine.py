@@ -13,6 +13,7 @@ Built once by the trainer from its config; the trainer never talks to a backend 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,9 +49,10 @@ class ExecutionEngine:
 
     def __init__(self, simulator: StatevectorSimulator, *,
                  executor: BackendExecutor | None = None, shots: int | None = None,
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, tracker: Any = None) -> None:
         self.simulator = simulator
         self.executor = executor
+        self.tracker = tracker
         self.shots = shots if executor is None else executor.shots
         self.rng = rng if rng is not None else np.random.default_rng()
         self.stats = {"requests": 0, "rows": 0}
@@ -64,10 +66,17 @@ class ExecutionEngine:
         """Answers in request order."""
         self.stats["requests"] += len(requests)
         self.stats["rows"] += sum(r.rows for r in requests)
-        if self.executor is None:
-            return [answer(r, self.simulator, shots=self.shots, rng=self.rng)
-                    for r in requests]
-        return await self._run_remote(requests)
+        if self.executor is not None:
+            return await self._run_remote(requests)
+        t0 = time.perf_counter()
+        out = [answer(r, self.simulator, shots=self.shots, rng=self.rng) for r in requests]
+        if self.tracker is not None:
+            rows = sum(r.rows for r in requests)
+            self.tracker.emit("circuits", role="+".join(sorted({r.role for r in requests})),
+                              requested=rows, run=rows, cache_hits=0, deduplicated=0, jobs=0,
+                              shots=self.shots, backend="local_simulator", usd=0.0,
+                              seconds=time.perf_counter() - t0)
+        return out
 
     async def execute(self, plan: Plan[Any]) -> Any:
         """Run a plan and finish it."""

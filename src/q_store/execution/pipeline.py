@@ -67,9 +67,10 @@ class SingleBackend:
     up to ``retries`` times; ``timeout`` bounds the wait for each job."""
 
     def __init__(self, backend: QuantumBackend, *, timeout: float | None = None,
-                 retries: int = 0) -> None:
+                 retries: int = 0, tracker: Any = None) -> None:
         self.backend, self.timeout, self.retries = backend, timeout, retries
         self.name = backend.name
+        self.tracker = tracker
         self.stats = {"jobs": 0, "retried_jobs": 0}
 
     def estimate_cost(self, circuits: Sequence[Circuit], shots: int | None) -> CostEstimate:
@@ -87,10 +88,16 @@ class SingleBackend:
     async def _job(self, circuits: list[Circuit], shots: int | None, seed: int
                    ) -> list[CircuitResult]:
         for attempt in range(self.retries + 1):
+            t0 = time.perf_counter()
             job = await self.backend.submit_job_async(circuits, shots, seed=seed)
+            t1 = time.perf_counter()
             self.stats["jobs"] += 1
             try:
                 result = await self.backend.get_job_result(job, timeout=self.timeout)
+                if self.tracker is not None:
+                    self.tracker.emit("job", backend=self.name, circuits=len(circuits),
+                                      shots=shots, submit_seconds=t1 - t0,
+                                      wait_seconds=time.perf_counter() - t1)
                 return list(result.circuits)
             except JobFailedError:
                 if attempt == self.retries:
@@ -147,6 +154,7 @@ class CircuitPipeline:
         estimate = self.submitter.estimate_cost(runnable, shots) if runnable else None
         if estimate is not None:
             self.budget.charge(estimate)  # raises before anything is submitted
+        self._last_jobs = 0
         results = await self._submit(runnable, shots) if runnable else []
         for c, r in zip(unique, results, strict=True):
             for i in todo[c]:
@@ -161,6 +169,7 @@ class CircuitPipeline:
         if self.tracker is not None:
             self.tracker.emit("circuits", role=role, requested=len(circuits), run=len(runnable),
                               cache_hits=hits, deduplicated=dedup, shots=shots,
+                              jobs=self._last_jobs,
                               backend=self.submitter.name,
                               usd=0.0 if estimate is None else estimate.usd,
                               seconds=time.perf_counter() - t0)
@@ -178,6 +187,7 @@ class CircuitPipeline:
         jobs = [circuits[i : i + size] for i in range(0, len(circuits), size)]
         seeds = [int(s) for s in self._seed.integers(2**31, size=len(jobs))]
         t0 = time.perf_counter()
+        self._last_jobs = len(jobs)
         parts = await self.submitter.run_jobs(jobs, shots, seeds)
         self.batching.record(len(circuits), time.perf_counter() - t0, None)
         self.stats["jobs"] += len(jobs)

@@ -36,6 +36,8 @@ from q_store.errors import (
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.cache import CircuitCache
 from q_store.execution.engine import ExecutionEngine, values_request
+from q_store.execution.factory import engine_from_config
+from q_store.execution.tracker import PerformanceTracker
 from q_store.gradients import GradientMethod
 from q_store.ml import checkpoint_state
 from q_store.ml.config import SECRET_FIELDS, TrainingConfig
@@ -93,6 +95,7 @@ class QuantumTrainer:
         self._method_counts: dict[str, int] = {}
         self._planned_steps = 1
         self.budget = CostBudget(self.config.max_cost_usd)
+        self.performance_tracker: PerformanceTracker | None = None
         self.engine: ExecutionEngine | None = None  # built for the model's backend
         self._retired: list[ExecutionEngine] = []  # replaced engines, closed at the next call
         self._engine_backend: Any = _NOTHING
@@ -150,6 +153,12 @@ class QuantumTrainer:
                                                clip_norm=cfg.gradient_clip_norm,
                                                momentum=cfg.momentum)
         self.loss_fn = None if cfg.loss is None else get_loss(cfg.loss)
+        if first or changed & {"enable_performance_tracking", "performance_log_dir"}:
+            if self.performance_tracker is not None:
+                self.performance_tracker.close()
+            self.performance_tracker = (PerformanceTracker(cfg.performance_log_dir)
+                                        if cfg.enable_performance_tracking else None)
+            self._release_backend()  # the engine reports to the tracker
         self.budget.limit_usd = CostBudget(cfg.max_cost_usd).limit_usd  # spending carries over
         for message in cfg.inapplicable():
             warnings.warn(message, ConfigWarning, stacklevel=3)
@@ -199,15 +208,9 @@ class QuantumTrainer:
         backend = remote_backend(self._select_backend(model))
         if self.engine is None or backend is not self._engine_backend:
             self._release_backend()
-            cfg = self.config
-            executor = None
-            if backend is not None:
-                executor = BackendExecutor(
-                    backend, cfg.shots, seed=int(self.rng.integers(2**31)), budget=self.budget,
-                    batch_jobs=cfg.use_batch_api, timeout=cfg.batch_timeout,
-                    retries=2 if cfg.retry_failed_circuits else 0)
-            self.engine = ExecutionEngine(self.simulator, executor=executor, shots=cfg.shots,
-                                          rng=self.rng)
+            self.engine = engine_from_config(self.config, simulator=self.simulator,
+                                             backend=backend, rng=self.rng, budget=self.budget,
+                                             tracker=self.performance_tracker)
             self._engine_backend = backend
         await self._close_retired()
         return self.engine
@@ -353,6 +356,11 @@ class QuantumTrainer:
             self.method_state = self.method.observe(self.method_state, loss)
             log.info("epoch %d: loss %.6f%s", self.epoch, loss,
                      "" if val_loader is None else f", val_loss {monitored:.6f}")
+            if self.performance_tracker is not None:
+                self.performance_tracker.emit(
+                    "epoch", epoch=self.epoch, loss=loss, accuracy=acc,
+                    val_loss=monitored if val_loader is not None else None,
+                    seconds=time.perf_counter() - t0)
             stop = self._early_stopping(model, monitored)
             if self.config.enable_performance_tracking:
                 self._stats["total_time"] += time.perf_counter() - t0
@@ -490,14 +498,15 @@ class QuantumTrainer:
         else:  # one circuit evaluation per sample
             parts = [(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
         losses, outs, grads = [], [], []
+        t0, runs, names = time.perf_counter(), 0, set()
         for xs, ys in parts:
             loss, out, grad, plan = await self._loss_and_grad(
                 engine, self.method, self.method_state, model, xs, ys)
             self.method_state = plan.state
             name = plan.notes.get("method", self.method.name)
             self._method_counts[name] = self._method_counts.get(name, 0) + 1
-            if self.config.enable_performance_tracking:
-                self._stats["circuits"] += len(plan)
+            names.add(name)
+            runs += len(plan)
             losses.append(loss)
             outs.append(out)
             grads.append(grad)
@@ -507,7 +516,15 @@ class QuantumTrainer:
         updates = np.where(model.trainable_mask, updates, 0.0)
         model.weights = apply_updates(model.weights, updates)
         self.step += 1
-        return float(np.mean(losses)), np.concatenate(outs)
+        loss = float(np.mean(losses))
+        if self.performance_tracker is not None:
+            self._stats["circuits"] += runs
+            self.performance_tracker.emit(
+                "step", epoch=self.epoch + 1, step=self.step, loss=loss,
+                method="+".join(sorted(names)), circuits=runs, shots=runs * (engine.shots or 0),
+                learning_rate=self.learning_rate_at(self.step - 1),
+                seconds=time.perf_counter() - t0)
+        return loss, np.concatenate(outs)
 
     async def _loss_and_grad(self, engine: ExecutionEngine, method: GradientMethod,
                              state: Any, model: QuantumModel, x: np.ndarray, y: np.ndarray
