@@ -90,6 +90,6 @@ def test_all_requests_of_a_step_go_to_the_backend_together():
 def test_adjoint_needs_the_local_simulator():
     _, remote, backend = engines()
     plan = AdjointGradient().plan(CIRCUIT, OBS, W, XIN)
-    with pytest.raises(ConfigError, match="needs the exact local simulator.*parameter_shift"):
+    with pytest.raises(ConfigError, match=r"needs the exact local simulator.*parameter_shift"):
         asyncio.run(remote.execute(plan))
     assert backend.jobs == 0
