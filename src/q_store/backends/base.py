@@ -22,7 +22,7 @@ import numbers
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -43,6 +43,10 @@ __all__ = [
     "QuantumBackend",
     "as_circuit_list",
 ]
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+"""Receives a job's waiting state: ``{job_id, status, waited, allowed?, predicted?}``."""
 
 
 class JobStatus(str, Enum):
@@ -190,9 +194,12 @@ class QuantumBackend(ABC):
     async def check_job_status(self, job_id: str) -> JobStatus: ...
 
     @abstractmethod
-    async def get_job_result(self, job_id: str, *, timeout: float | None = None) -> JobResult:
-        """Wait for the job (up to ``timeout`` seconds) and return its results; raise
-        :class:`JobFailedError` if it failed or was canceled."""
+    async def get_job_result(self, job_id: str, *, timeout: float | None = None,
+                             progress: ProgressCallback | None = None) -> JobResult:
+        """Wait for the job (up to ``timeout`` seconds, beyond its expected duration where the
+        backend knows it) and return its results; raise :class:`JobFailedError` if it failed
+        or was canceled. ``progress`` receives ``{job_id, status, waited, ...}`` while waiting,
+        where the backend reports it."""
 
     @abstractmethod
     async def cancel_job(self, job_id: str) -> None: ...
@@ -320,7 +327,8 @@ class InProcessBackend(QuantumBackend):
             return JobStatus.CANCELED
         return JobStatus.FAILED if task.exception() is not None else JobStatus.COMPLETED
 
-    async def get_job_result(self, job_id: str, *, timeout: float | None = None) -> JobResult:
+    async def get_job_result(self, job_id: str, *, timeout: float | None = None,
+                             progress: ProgressCallback | None = None) -> JobResult:
         task = self._job(job_id).task
         try:
             results = await asyncio.wait_for(asyncio.shield(task), timeout)

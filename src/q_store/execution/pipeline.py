@@ -10,6 +10,8 @@ runs). Circuits are values, so a circuit is its own cache and deduplication key.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from q_store.circuit.ir import Circuit
 from q_store.errors import JobFailedError
 
 __all__ = ["BatchPolicy", "CircuitPipeline", "FixedBatches", "SingleBackend", "Submitter"]
+
+log = logging.getLogger("q_store.execution")
+_LOG_EVERY = 30.0  # seconds between log lines about one job's wait
 
 
 class Submitter(Protocol):
@@ -93,7 +98,8 @@ class SingleBackend:
             t1 = time.perf_counter()
             self.stats["jobs"] += 1
             try:
-                result = await self.backend.get_job_result(job, timeout=self.timeout)
+                result = await self.backend.get_job_result(job, timeout=self.timeout,
+                                                           progress=self._progress(job))
                 if self.tracker is not None:
                     self.tracker.emit("job", backend=self.name, circuits=len(circuits),
                                       shots=shots, submit_seconds=t1 - t0,
@@ -105,8 +111,28 @@ class SingleBackend:
                 self.stats["retried_jobs"] += 1
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _progress(self, job_id: str) -> Any:
+        """Forward a job's waiting state as ``job_progress`` events, and log it now and then
+        (a long queue should not look like a hang)."""
+        last = [-math.inf]
+
+        def report(state: dict[str, Any]) -> None:
+            if self.tracker is not None:
+                self.tracker.emit("job_progress", backend=self.name, **state)
+            waited = float(state.get("waited", 0.0))
+            if waited - last[0] >= _LOG_EVERY:
+                last[0] = waited
+                log.info("%s job %s: %s after %.0f s (allowed %s s)", self.name, job_id,
+                         state.get("status"), waited, _seconds(state.get("allowed")))
+
+        return report
+
     async def close(self) -> None:
         await self.backend.close()
+
+
+def _seconds(value: Any) -> str:
+    return "?" if value is None else f"{float(value):.0f}"
 
 
 class CircuitPipeline:

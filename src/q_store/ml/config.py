@@ -88,7 +88,7 @@ class TrainingConfig:
     log_level: str = "INFO"
     debug_mode: bool = False
     # hardware execution
-    batch_timeout: float = 60.0  # seconds to wait for one batch job's results
+    batch_timeout: float = 60.0  # seconds a job may take beyond its expected duration
     use_batch_api: bool = True  # many circuits per job (one request) instead of one job each
     use_native_gates: bool = False  # compile to IonQ GPI/GPI2/MS (ZZ on Forte) before sending
     connection_pool_size: int = 5  # HTTP connections to IonQ

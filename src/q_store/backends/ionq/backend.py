@@ -36,6 +36,7 @@ from q_store.backends.base import (
     CircuitResult,
     JobResult,
     JobStatus,
+    ProgressCallback,
     QuantumBackend,
     as_circuit_list,
     check_job_seed,
@@ -288,16 +289,18 @@ class IonQBackend(QuantumBackend):
     async def check_job_status(self, job_id: str) -> JobStatus:
         return JobStatus.parse(str((await self.client.get_job(job_id)).get("status")))
 
-    async def get_job_result(self, job_id: str, *, timeout: float | None = None) -> JobResult:
-        """Wait for the job (at most ``timeout`` s, default ``job_timeout``; never unlimited)
-        and return every circuit's probabilities, in submission order.
+    async def get_job_result(self, job_id: str, *, timeout: float | None = None,
+                             progress: ProgressCallback | None = None) -> JobResult:
+        """Wait for the job (``timeout`` s, default ``job_timeout``, beyond IonQ's predicted
+        queue and execution time; never unlimited) and return every circuit's probabilities,
+        in submission order; ``progress`` gets the job's state at every poll.
 
         A delivered result moves the job's layout to the cache of the last
         :data:`DELIVERED_KEPT` delivered jobs (reading it again gives the same result); a
         failed or canceled job drops it; a timeout keeps it, so waiting again works."""
         limit = self.job_timeout if timeout is None else _seconds("timeout", timeout)
-        job = await self.client.wait_for_job(job_id, timeout=limit, poll_min=self.poll_min,
-                                             poll_max=self.poll_max)
+        job = await self.client.wait_for_job(job_id, timeout=limit, on_poll=progress,
+                                             poll_min=self.poll_min, poll_max=self.poll_max)
         try:
             result = await self._result(job_id, job)
         except JobFailedError:
