@@ -1,7 +1,9 @@
 """Synthetic Fashion-MNIST-shaped images (28x28 uint8) written as IDX files for tests.
 
-Class ``k`` is a bright 7x7 square in cell ``k`` of a 4x4 grid of cells, on dim noise: easy to
-tell apart after any sensible preprocessing, and shaped exactly like the real files.
+:func:`write_mnist_dir` writes random images (to read back exactly). :func:`synthetic_images`
+and :func:`write_synthetic_fashion` write learnable ones: class ``k`` is a bright 7x7 square in
+cell ``k`` of a 4x4 grid of cells, on dim noise, easy to tell apart after any sensible
+preprocessing and shaped exactly like the real files.
 """
 
 from __future__ import annotations
@@ -38,3 +40,19 @@ def write_synthetic_fashion(directory: Path, n_train: int = 60, n_test: int = 30
         write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", imgs)
         write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
     return directory
+
+
+def write_mnist_dir(directory: Path, n_train: int = 30, n_test: int = 10, *,
+                    shape: tuple[int, int] = (28, 28), compress: bool = True,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Random uint8 images and labels 0..9 under the standard file names; returns them."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    suffix = ".gz" if compress else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        imgs = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", imgs)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+        out[f"{prefix}_images"], out[f"{prefix}_labels"] = imgs, labels
+    return out

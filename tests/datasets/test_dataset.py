@@ -11,8 +11,7 @@ import pytest
 from q_store import datasets
 from q_store.datasets import Dataset
 from q_store.errors import ConfigError, DatasetError, NotSupportedError
-
-from .conftest import write_mnist_dir
+from tests.synthetic_images import write_mnist_dir
 
 
 def test_dataset_validates_and_is_read_only() -> None:

@@ -10,8 +10,7 @@ import pytest
 from q_store import datasets
 from q_store.datasets.idx import write_idx
 from q_store.errors import ConfigError, DatasetError
-
-from .conftest import write_mnist_dir
+from tests.synthetic_images import write_mnist_dir
 
 
 @pytest.mark.parametrize("compress", [True, False])
