@@ -227,7 +227,7 @@ class CircuitBatchManagerV34(CircuitBatchManager):
             if not isinstance(locals()[name], bool):
                 raise ConfigError(f"{name} must be True or False, got {locals()[name]!r}")
         if backend is None:
-            from q_store.backends.ionq import IonQBackend
+            from q_store.backends.ionq.backend import IonQBackend
 
             backend = IonQBackend(api_key, target, noise_model=noise_model, base_url=base_url,
                                   pool_size=connection_pool_size,
