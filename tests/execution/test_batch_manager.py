@@ -139,6 +139,18 @@ def test_v34_manager_takes_any_backend_and_refuses_contradictions():
     np.testing.assert_allclose(probabilities(results),
                                [backend.simulator.probabilities(c) for c in circuits(3)],
                                atol=1e-12)
+    adaptive = CircuitBatchManagerV34(backend=NoisySimulatorBackend(), shots=None,
+                                      adaptive_batch_sizing=True, max_batch_size=8)
+    asyncio.run(adaptive.execute_batch(circuits(20)))
+    stats = adaptive.get_performance_stats()
+    assert stats["jobs"] == 3 and stats["batching"]["jobs"] == 3  # jobs of at most 8
+    seeded = CircuitBatchManagerV34(backend=CountingJobs(), shots=100, seed=5,
+                                    cache_sampled=True)
+    a = asyncio.run(seeded.execute_batch(circuits(4)))
+    b = asyncio.run(seeded.execute_batch(circuits(4)))
+    assert [r.counts for r in a] == [r.counts for r in b] and seeded.backend.jobs == [1] * 4
+    with pytest.raises(ConfigError, match="seed"):  # unseeded noise is never reused
+        CircuitBatchManagerV34(backend=CountingJobs(), cache_sampled=True)
     with pytest.raises(ConfigError, match="not both"):
         CircuitBatchManagerV34(api_key="k", backend=NoisySimulatorBackend())
     with pytest.raises(ConfigError, match="use_batch_api=False"):

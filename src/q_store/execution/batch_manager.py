@@ -205,8 +205,9 @@ class CircuitBatchManagerV34(CircuitBatchManager):
     ``adaptive_batch_sizing`` (job sizes from queue waits: an
     :class:`~q_store.execution.queue_manager.AdaptiveQueueManager`), ``enable_smart_caching``
     (a :class:`~q_store.execution.circuit_cache.QuantumCircuitCache` of ``cache_size``
-    templates, ``result_ttl``), ``retry_failed_circuits`` (resubmit a failed job twice). A
-    :class:`PerformanceTracker` is made when none is given."""
+    templates, ``result_ttl``; ``cache_sampled`` also keeps sampled results of a run with a
+    ``seed``, each circuit then its own job), ``retry_failed_circuits`` (resubmit a failed job
+    twice). A :class:`PerformanceTracker` is made when none is given."""
 
     def __init__(self, api_key: str | None = None, *, backend: QuantumBackend | None = None,
                  target: str = "simulator", noise_model: str = "ideal",
@@ -217,7 +218,8 @@ class CircuitBatchManagerV34(CircuitBatchManager):
                  max_batch_size: int | None = None, shots: int | None = 1000,
                  seed: int | None = None, budget: CostBudget | None = None,
                  cache_size: int = 1000, result_ttl: float | None = 300.0,
-                 tracker: Any = None, pipeline: CircuitPipeline | None = None,
+                 cache_sampled: bool = False, tracker: Any = None,
+                 pipeline: CircuitPipeline | None = None,
                  templates: SmartCircuitCache | None = None, **ionq_options: Any) -> None:
         if pipeline is not None:
             super().__init__(pipeline=pipeline, templates=templates)
@@ -236,6 +238,8 @@ class CircuitBatchManagerV34(CircuitBatchManager):
         elif api_key is not None or base_url is not None or ionq_options:
             raise ConfigError("pass either a backend or the IonQ settings (api_key, base_url, "
                               "...) to build one, not both")
+        if cache_sampled and not enable_smart_caching:
+            raise ConfigError("cache_sampled needs enable_smart_caching=True")
         if adaptive_batch_sizing and not use_batch_api:
             raise ConfigError("adaptive_batch_sizing chooses circuits per job; with "
                               "use_batch_api=False every circuit is its own job")
@@ -253,7 +257,8 @@ class CircuitBatchManagerV34(CircuitBatchManager):
             from q_store.execution.circuit_cache import QuantumCircuitCache
 
             cache = QuantumCircuitCache(cache_size, 5 * cache_size, result_ttl,
-                                        templates=templates, tracker=tracker)
+                                        cache_sampled=cache_sampled, templates=templates,
+                                        tracker=tracker)
             templates = cache.templates
         super().__init__(backend, max_batch_size, shots=shots, seed=seed, budget=budget,
                          cache=cache, batching=batching, timeout=max_queue_wait_time,

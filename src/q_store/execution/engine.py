@@ -104,6 +104,10 @@ class ExecutionEngine:
                               requested=rows, run=rows - hits, cache_hits=hits, deduplicated=0,
                               jobs=0, shots=self.shots, backend="local_simulator", usd=0.0,
                               seconds=time.perf_counter() - t0)
+            if self.result_cache is not None and hasattr(self.result_cache, "get_stats"):
+                stats = self.result_cache.get_stats()
+                self.tracker.emit("cache", level="results", entries=stats["cached_results"],
+                                  memory_mb=stats["memory_mb"])
         return out
 
     def _cache_key(self, r: Request) -> tuple[Any, ...] | None:
