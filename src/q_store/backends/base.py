@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import numbers
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -120,11 +121,13 @@ class CircuitResult:
 
 @dataclass(frozen=True)
 class JobResult:
-    """Results of a job's circuits, in submission order."""
+    """Results of a job's circuits, in submission order; ``queue_seconds``: how long the job
+    waited between submission and start, as the backend measured it (None when unknown)."""
 
     job_id: str
     backend: str
     circuits: tuple[CircuitResult, ...]
+    queue_seconds: float | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.circuits)
@@ -244,6 +247,13 @@ class _LocalJob:
     task: asyncio.Task[list[CircuitResult]]
     started: bool = False
     canceled: bool = False
+    submitted_at: float = field(default_factory=time.perf_counter)
+    started_at: float | None = None
+
+    @property
+    def queue_seconds(self) -> float | None:
+        """Submission to start: the wait for a worker thread."""
+        return None if self.started_at is None else self.started_at - self.submitted_at
 
 
 class InProcessBackend(QuantumBackend):
@@ -296,6 +306,7 @@ class InProcessBackend(QuantumBackend):
         def work() -> list[CircuitResult]:
             if job.canceled:
                 raise JobFailedError(f"job {job_id} was canceled before it started")
+            job.started_at = time.perf_counter()
             job.started = True
             return self._execute(items, shots, rng)
 
@@ -329,7 +340,8 @@ class InProcessBackend(QuantumBackend):
 
     async def get_job_result(self, job_id: str, *, timeout: float | None = None,
                              progress: ProgressCallback | None = None) -> JobResult:
-        task = self._job(job_id).task
+        job = self._job(job_id)
+        task = job.task
         try:
             results = await asyncio.wait_for(asyncio.shield(task), timeout)
         except asyncio.TimeoutError:
@@ -347,7 +359,7 @@ class InProcessBackend(QuantumBackend):
             self._mark_delivered(job_id)
             raise JobFailedError(f"job {job_id} on {self.name} failed: {exc}") from exc
         self._mark_delivered(job_id)
-        return JobResult(job_id, self.name, tuple(results))
+        return JobResult(job_id, self.name, tuple(results), job.queue_seconds)
 
     async def cancel_job(self, job_id: str) -> None:
         """Cancel a job that has not started; a running local job runs to its end."""

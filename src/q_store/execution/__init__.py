@@ -9,11 +9,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache",
+_LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache", "SmartCircuitCache": "cache",
+         "ResultCache": "result_cache", "QuantumCircuitCache": "circuit_cache",
+         "OptimizedCircuitCache": "circuit_cache", "CircuitBatchManager": "batch_manager",
+         "CircuitBatchManagerV34": "batch_manager", "AdaptiveQueueManager": "queue_manager",
          "BackendExecutor": "backend_executor", "bind_angles": "backend_executor",
          "MeasurementPlan": "measurement", "measurement_plan": "measurement"}
 
-__all__ = ["BackendExecutor", "CircuitCache", "CompiledCircuit", "MeasurementPlan",
+__all__ = ["AdaptiveQueueManager", "BackendExecutor", "CircuitBatchManager",
+           "CircuitBatchManagerV34", "CircuitCache", "CompiledCircuit", "MeasurementPlan",
+           "OptimizedCircuitCache", "QuantumCircuitCache", "ResultCache", "SmartCircuitCache",
            "bind_angles", "measurement_plan"]
 
 

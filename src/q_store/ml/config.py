@@ -177,6 +177,9 @@ class TrainingConfig:
              "early stopping is off (early_stopping_patience=None)"),
             (("checkpoint_every", "checkpoint_keep_last"), self.checkpoint_dir is None,
              "no checkpoint_dir is set"),
+            (("adaptive_batch_sizing",), self.adaptive_batch_sizing and not self.use_batch_api,
+             "it sizes multi-circuit jobs; with use_batch_api=False every circuit is its own "
+             "job"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -251,7 +254,8 @@ class TrainingConfig:
                 ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
         for name in ("hardware_efficient_ansatz", "shuffle", "enable_circuit_cache",
                      "enable_batch_execution", "enable_performance_tracking", "debug_mode",
-                     "use_batch_api", "use_native_gates", "retry_failed_circuits"):
+                     "use_batch_api", "use_native_gates", "retry_failed_circuits",
+                     "enable_smart_caching", "adaptive_batch_sizing"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         self._check_not_yet_supported()
@@ -259,8 +263,7 @@ class TrainingConfig:
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         later = ("qfim_cache_size", "enable_all_v34_features", "enable_all_v35_features",
-                 "enable_smart_caching",
-                 "adaptive_batch_sizing", "use_concurrent_submission",
+                 "use_concurrent_submission",
                  "enable_multi_backend", "backend_configs", "adaptive_circuit_depth",
                  "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
                  "enable_circuit_optimization", "gate_merging", "identity_removal",

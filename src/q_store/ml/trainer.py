@@ -163,6 +163,7 @@ class QuantumTrainer:
             self.performance_tracker = (PerformanceTracker(cfg.performance_log_dir)
                                         if cfg.enable_performance_tracking else None)
             self._release_backend()  # the engine reports to the tracker
+        self.cache.tracker = self.performance_tracker  # template events
         self.budget.limit_usd = CostBudget(cfg.max_cost_usd).limit_usd  # spending carries over
         for message in cfg.inapplicable():
             warnings.warn(message, ConfigWarning, stacklevel=3)
@@ -516,7 +517,14 @@ class QuantumTrainer:
                         "backend_circuits": float(self.executor.stats["circuits"])})
         return out
 
+    @property
+    def circuit_cache(self) -> Any:
+        """The engine's smart cache (``enable_smart_caching``), else the template cache."""
+        cache = None if self.engine is None else self.engine.circuit_cache
+        return self.cache if cache is None else cache
+
     def clear_caches(self) -> None:
+        self.circuit_cache.clear()
         self.cache.clear()
 
     def loss_and_gradient(self, model: QuantumModel, x: object, y: object,

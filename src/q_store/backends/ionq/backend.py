@@ -52,6 +52,7 @@ from q_store.backends.ionq.client import (
     check_metadata,
     job_body,
     job_timeout_seconds,
+    parse_timestamp,
 )
 from q_store.backends.ionq.ledger import JobLedger, request_fingerprint
 from q_store.backends.ionq.serialize import circuit_to_ionq, probabilities_from_ionq
@@ -357,7 +358,7 @@ class IonQBackend(QuantumBackend):
                    for i, (m, q) in enumerate(zip(maps, layout.qubits, strict=True))]
         if layout.compiled is not None:
             results = [_restore(r, cc) for r, cc in zip(results, layout.compiled, strict=True)]
-        return JobResult(job_id, self.name, tuple(results))
+        return JobResult(job_id, self.name, tuple(results), _queue_seconds(job))
 
     def _foreign_layout(self, job_id: str, job: Mapping[str, Any], children: Sequence[str]
                         ) -> JobLayout:
@@ -401,6 +402,16 @@ class IonQBackend(QuantumBackend):
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _queue_seconds(job: Mapping[str, Any]) -> float | None:
+    """How long the job waited before it started, from IonQ's own timestamps
+    (``started_at - submitted_at`` in v0.4, ``start - request`` in v0.3); None if absent."""
+    start = parse_timestamp(job.get("started_at", job.get("start")))
+    submitted = parse_timestamp(job.get("submitted_at", job.get("request")))
+    if start is None or submitted is None:
+        return None
+    return max(0.0, start - submitted)
 
 
 def _job_qubits(job: Mapping[str, Any]) -> int | None:
