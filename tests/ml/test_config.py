@@ -55,7 +55,7 @@ def test_assignment_is_validated_and_rolled_back():
 
 
 @pytest.mark.parametrize("field,value", [
-    ("enable_multi_backend", True), ("adaptive_shot_allocation", True),
+    ("enable_multi_backend", True),
     ("enable_smart_caching", True), ("enable_dashboard", True),
 ])
 def test_later_features_are_not_silently_ignored(field, value):

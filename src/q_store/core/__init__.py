@@ -1,7 +1,11 @@
 """The spec's ``q_store.core`` import path: re-exports only."""
 
 from q_store.backends import BackendManager
-from q_store.gradients import SPSAGradientEstimator
+from q_store.gradients import (
+    AdaptiveGradientOptimizer,
+    NaturalGradientEstimator,
+    SPSAGradientEstimator,
+)
 from q_store.ml import (
     HardwareEfficientQuantumLayer,
     QuantumConvolutionalLayer,
@@ -13,8 +17,10 @@ from q_store.ml import (
 )
 
 __all__ = [
+    "AdaptiveGradientOptimizer",
     "BackendManager",
     "HardwareEfficientQuantumLayer",
+    "NaturalGradientEstimator",
     "QuantumConvolutionalLayer",
     "QuantumLayer",
     "QuantumModel",

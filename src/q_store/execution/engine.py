@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,47 +43,77 @@ def values_request(circuit: Circuit, observables: tuple[Observable, ...], weight
     return ExpectationRequest(circuit, angles, tuple(observables), initial_state, "values")
 
 
+_DEFAULT: Any = object()
+
+
 class ExecutionEngine:
     """Runs requests on the exact local ``simulator`` (``executor`` None) or on a backend
     through ``executor``. ``shots`` samples the local simulator's states (seeded by ``rng``);
-    a backend executor has its own shots."""
+    a backend executor has its own shots. ``shot_allocator`` (an
+    :class:`~q_store.execution.shots.AdaptiveShotAllocator`) decides the shots of every plan
+    :meth:`execute` runs, when the engine samples."""
 
     def __init__(self, simulator: StatevectorSimulator, *,
                  executor: BackendExecutor | None = None, shots: int | None = None,
-                 rng: np.random.Generator | None = None, tracker: Any = None) -> None:
+                 rng: np.random.Generator | None = None, tracker: Any = None,
+                 shot_allocator: Any = None) -> None:
         self.simulator = simulator
         self.executor = executor
         self.tracker = tracker
         self.shots = shots if executor is None else executor.shots
         self.rng = rng if rng is not None else np.random.default_rng()
+        self.shot_allocator = shot_allocator if self.shots is not None else None
         self.stats = {"requests": 0, "rows": 0}
+
+    @property
+    def exact(self) -> bool:
+        """Whether answers are exact state-vector results (adjoint and exact-metric requests
+        can be answered): the local simulator without shots."""
+        return self.executor is None and self.shots is None
+
+    @property
+    def plan_shots(self) -> int | None:
+        """The shots the next plan runs with: the allocator's choice, else ``shots``."""
+        return self.shots if self.shot_allocator is None else int(self.shot_allocator.shots)
 
     @property
     def backend(self) -> Any:
         """The backend circuits go to; None for the exact local simulator."""
         return None if self.executor is None else self.executor.backend
 
-    async def run(self, requests: Sequence[Request]) -> list[Any]:
-        """Answers in request order."""
+    async def run(self, requests: Sequence[Request], *, shots: int | None = _DEFAULT
+                  ) -> list[Any]:
+        """Answers in request order; ``shots`` overrides the engine's for this call."""
+        shots = self.shots if shots is _DEFAULT else shots
         self.stats["requests"] += len(requests)
         self.stats["rows"] += sum(r.rows for r in requests)
         if self.executor is not None:
-            return await self._run_remote(requests)
+            return await self._run_remote(requests, shots)
         t0 = time.perf_counter()
-        out = [answer(r, self.simulator, shots=self.shots, rng=self.rng) for r in requests]
+        out = [answer(r, self.simulator, shots=shots, rng=self.rng) for r in requests]
         if self.tracker is not None:
             rows = sum(r.rows for r in requests)
             self.tracker.emit("circuits", role="+".join(sorted({r.role for r in requests})),
                               requested=rows, run=rows, cache_hits=0, deduplicated=0, jobs=0,
-                              shots=self.shots, backend="local_simulator", usd=0.0,
+                              shots=shots, backend="local_simulator", usd=0.0,
                               seconds=time.perf_counter() - t0)
         return out
 
-    async def execute(self, plan: Plan[Any]) -> Any:
-        """Run a plan and finish it."""
-        return plan.finish(await self.run(plan.requests))
+    async def execute(self, plan: Plan[Any], *, shots: int | None = _DEFAULT) -> Any:
+        """Run a plan and finish it, with the allocator's shots (or ``shots``). Where the
+        allocator decides, the gradient result carries its shot-noise variance
+        (``shot_variance``) for the allocator's next decision."""
+        shots = self.plan_shots if shots is _DEFAULT else shots
+        answers = await self.run(plan.requests, shots=shots)
+        result = plan.finish(answers)
+        allocator = self.shot_allocator
+        if allocator is not None and shots is not None and getattr(result, "weights",
+                                                                   None) is not None:
+            result = replace(result, shot_variance=allocator.variance(plan, answers, result,
+                                                                      shots))
+        return result
 
-    async def _run_remote(self, requests: Sequence[Request]) -> list[Any]:
+    async def _run_remote(self, requests: Sequence[Request], shots: int | None) -> list[Any]:
         executor = self.executor
         assert executor is not None
         circuits: list[Circuit] = []
@@ -93,13 +124,14 @@ class ExecutionEngine:
                 raise ConfigError(
                     f"{kind} needs the exact local simulator; on backend "
                     f"{executor.backend.name!r} use gradient_method 'parameter_shift', "
-                    "'finite_difference', 'spsa' or 'adaptive'")
+                    "'finite_difference', 'spsa' or 'adaptive' (natural gradient: "
+                    "metric 'block_diagonal' or 'spsa')")
             bound, finish = executor.circuits_for(r.circuit, r.angles, r.observables,
                                                   r.initial_state)
             parts.append((len(circuits), len(bound), finish))
             circuits += bound
         role = "+".join(sorted({r.role for r in requests}))
-        results = await executor.pipeline.run(circuits, role=role)
+        results = await executor.pipeline.run(circuits, shots, role=role)
         return [finish(results[start : start + n]) for start, n, finish in parts]
 
     async def aclose(self) -> None:

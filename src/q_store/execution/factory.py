@@ -14,9 +14,10 @@ from q_store.backends.cost import CostBudget
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.engine import ExecutionEngine
 from q_store.execution.pipeline import CircuitPipeline, FixedBatches, SingleBackend
+from q_store.execution.shots import AdaptiveShotAllocator
 from q_store.sim.statevector import StatevectorSimulator
 
-__all__ = ["engine_from_config", "pipeline_from_config"]
+__all__ = ["engine_from_config", "pipeline_from_config", "shot_allocator_from_config"]
 
 
 def pipeline_from_config(config: Any, backend: QuantumBackend, *, budget: CostBudget,
@@ -45,4 +46,15 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
                                    timeout=config.batch_timeout,
                                    retries=2 if config.retry_failed_circuits else 0)
     return ExecutionEngine(simulator, executor=executor, shots=config.shots, rng=rng,
-                           tracker=tracker)
+                           tracker=tracker, shot_allocator=shot_allocator_from_config(
+                               config, rng=rng, tracker=tracker))
+
+
+def shot_allocator_from_config(config: Any, *, rng: np.random.Generator,
+                               tracker: Any = None) -> AdaptiveShotAllocator | None:
+    """The shot allocator ``adaptive_shot_allocation`` asks for, when the run samples
+    (``shots`` set; with exact expectations there are no shots to allocate)."""
+    if not config.adaptive_shot_allocation or config.shots is None:
+        return None
+    return AdaptiveShotAllocator(config.min_shots, config.max_shots, config.base_shots,
+                                 seed=int(rng.integers(2**31)), tracker=tracker)
