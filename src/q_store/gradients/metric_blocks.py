@@ -1,8 +1,9 @@
 """The block-diagonal Fubini-Study metric from measured circuits (Stokes, Izaac, Killoran, Carleo,
 Quantum 4, 269 (2020)), on any backend.
 
-The trainable rotations are grouped into *layers*: consecutive rotations none of which lies in
-another's past light cone (so they act on disjoint wires and their generators ``K_a`` commute,
+The trainable rotations are grouped into *layers*: each rotation goes to the layer after the
+last one holding a rotation in its past light cone, so no rotation of a layer lies in another's
+past (they act on disjoint wires and their generators ``K_a`` commute,
 ``V(t) = exp(-i sum_a t_a K_a)``). The circuit can be reordered as ``[past of the layer]
 [the layer] [the rest]``; with ``|psi_l>`` the state the past prepares, the metric block of the
 layer's angles is exactly
@@ -13,6 +14,10 @@ a covariance of Pauli strings measured on the prefix circuit; blocks of differen
 set to zero (the approximation). Every string of one layer is measured in one basis (the
 generators sit on disjoint wires), so a layer costs one circuit per distinct sample. The
 metric of the weights is ``J^T G J`` with ``J = d angles / d weights``, averaged over the batch.
+
+A layer whose prefix is empty acts on ``|0...0>``, where every Pauli expectation is known (1 for
+words of ``Z`` only, else 0): that layer is computed, not run (the ideal state's block, also on
+a noisy backend).
 
 Generators: ``RX, RY, RZ``: ``P/2``; ``RXX, RYY, RZZ``: ``PP/2``; ``CRX, CRY, CRZ``:
 ``|1><1| (x) P/2 = (P_t - Z_c P_t)/4``; ``PhaseShift``: ``Z/2`` (plus a multiple of the identity,
@@ -170,16 +175,13 @@ def metric_layers(circuit: Circuit) -> tuple[MetricLayer, ...]:
                 mask |= past[last[w]] | (1 << last[w])
             last[w] = i
         past.append(mask)
-    groups: list[list[int]] = []
-    members = 0
+    level: dict[int, int] = {}  # trainable rotation -> layer (as soon as its past allows)
     for i, (_, col, _) in enumerate(elems):
-        if col is None:
-            continue
-        if not groups or past[i] & members:
-            groups.append([])
-            members = 0
-        groups[-1].append(i)
-        members |= 1 << i
+        if col is not None:
+            level[i] = 1 + max((level[j] for j in level if past[i] >> j & 1), default=-1)
+    groups: list[list[int]] = [[] for _ in range(1 + max(level.values(), default=-1))]
+    for i, lv in level.items():
+        groups[lv].append(i)
     layers = []
     for group in groups:
         cone = 0

@@ -28,7 +28,8 @@ from q_store.errors import NotSupportedError
 from q_store.execution.requests import ExpectationRequest
 from q_store.sim.statevector import parameter_map_for
 
-__all__ = ["fidelity_circuit", "inverse_operations", "spsa_metric_requests"]
+__all__ = ["fidelity_circuit", "inverse_operations", "metric_estimates",
+           "spsa_metric_requests"]
 
 _SELF_INVERSE = frozenset({"I", "X", "Y", "Z", "H", "CNOT", "CZ", "SWAP", "Toffoli", "GPI"})
 _SWAPPED = {"S": "Sdg", "Sdg": "S", "T": "Tdg", "Tdg": "T"}
@@ -102,14 +103,21 @@ def spsa_metric_requests(circuit: Circuit, batch: Batch, deltas: np.ndarray, eps
     zero = Projector("0" * circuit.n_qubits, range(circuit.n_qubits))
     request = ExpectationRequest(fid, angles, (zero,), None, "metric")
     n_pairs = len(deltas)
+    deltas = np.asarray(deltas, dtype=float)
 
     def finish(answers: Sequence[Any]) -> np.ndarray:
         f = np.asarray(answers[0]).reshape(n_pairs, 4, size).mean(axis=2)  # batch mean
-        df = f[:, 0] - f[:, 1] - f[:, 2] + f[:, 3]
-        g = np.zeros((n_w, n_w))
-        for s, (d1, d2) in enumerate(deltas):
-            outer = np.outer(d1, d2)
-            g += -df[s] / (4 * e * e) * 0.5 * (outer + outer.T)
-        return g / n_pairs
+        return metric_estimates(f, deltas, e).mean(axis=0)
 
     return (request,), finish
+
+
+def metric_estimates(fidelities: np.ndarray, deltas: np.ndarray, epsilon: float
+                     ) -> np.ndarray:
+    """The 2-SPSA estimates ``(S, n_w, n_w)`` from fidelities ``(S, 4)`` (in the order
+    ``D1 + D2, D1, -D1 + D2, -D1``) and directions ``(S, 2, n_w)``."""
+    f = np.asarray(fidelities, dtype=float)
+    df = f[:, 0] - f[:, 1] - f[:, 2] + f[:, 3]
+    outer = np.einsum("si,sj->sij", deltas[:, 0], deltas[:, 1])
+    return (-df / (4 * epsilon * epsilon))[:, None, None] * 0.5 * (
+        outer + np.swapaxes(outer, 1, 2))
