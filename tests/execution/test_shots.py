@@ -137,6 +137,8 @@ def test_backend_engine_submits_the_allocated_shots():
     engine = engine_from_config(cfg, simulator=StatevectorSimulator(), backend=backend,
                                 rng=np.random.default_rng(0), budget=None, tracker=tracker)
     assert engine.shot_allocator is not None and engine.plan_shots == 300
+    # gCANS's constant from the step size (learning_rate 0.01) with L = 1
+    assert engine.shot_allocator.noise_ratio == pytest.approx((2 - 0.01) / 0.02)
     plan = ParameterShiftGradient().plan(CIRCUIT, OBS, W, XIN, cotangent=lambda v: COT)
     res = asyncio.run(engine.execute(plan))
     assert {e["shots"] for e in tracker.events("job")} == {300}
@@ -160,7 +162,7 @@ def test_trainer_allocates_from_the_step_gradient(offset, expect):
     the gradient is only noise: as many shots as allowed. Every step is reported."""
     model, xs, y = _teacher_problem(offset)
     cfg = TrainingConfig(gradient_method="parameter_shift", shots=1000, epochs=6,
-                         batch_size=12, learning_rate=0.05, optimizer="sgd", seed=2,
+                         batch_size=12, learning_rate=0.5, optimizer="sgd", seed=2,
                          adaptive_shot_allocation=True, min_shots=50, base_shots=400,
                          max_shots=4000)
     trainer = QuantumTrainer(cfg)

@@ -53,8 +53,13 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
 def shot_allocator_from_config(config: Any, *, rng: np.random.Generator,
                                tracker: Any = None) -> AdaptiveShotAllocator | None:
     """The shot allocator ``adaptive_shot_allocation`` asks for, when the run samples
-    (``shots`` set; with exact expectations there are no shots to allocate)."""
+    (``shots`` set; with exact expectations there are no shots to allocate). Its gCANS
+    constant comes from the configured step size ``a`` with ``L = 1`` assumed for the
+    gradient's Lipschitz constant (the curvature scale of a loss of expectation values in
+    [-1, 1]); ``a`` is capped at 1."""
     if not config.adaptive_shot_allocation or config.shots is None:
         return None
-    return AdaptiveShotAllocator(config.min_shots, config.max_shots, config.base_shots,
-                                 seed=int(rng.integers(2**31)), tracker=tracker)
+    step = config.spsa_step_size if config.gradient_method == "spsa" else config.learning_rate
+    return AdaptiveShotAllocator.from_lipschitz(
+        1.0, min(float(step), 1.0), min_shots=config.min_shots, max_shots=config.max_shots,
+        base_shots=config.base_shots, seed=int(rng.integers(2**31)), tracker=tracker)
