@@ -21,7 +21,8 @@ from q_store.errors import ConfigError, ValidationError
 from q_store.execution.engine import ExecutionEngine
 from q_store.gradients.base import GradientMethod
 
-__all__ = ["LossGradient", "circuit_template", "engine_for", "loss_gradient"]
+__all__ = ["LossGradient", "backend_circuits", "circuit_template", "engine_for",
+           "loss_gradient"]
 
 LossFunction = Callable[[np.ndarray], float]
 
@@ -31,8 +32,10 @@ class LossGradient:
     """``gradients``: d loss / d parameters (preconditioned by the metric for the natural
     gradient; ``raw_gradients`` before that); ``function_value``: the loss; ``values``: the
     measured expectations; ``method_used``; ``n_circuit_executions``: circuit runs of the
-    plan (metric circuits included); ``metric``: the metric estimate, if any. Converts to the
-    gradient array (``np.asarray(result)``)."""
+    plan (``len(plan)``, metric circuits included); ``backend_circuits``: the circuits a
+    backend runs for them (each run once per measurement basis of its observables);
+    ``metric``: the metric estimate, if any. Converts to the gradient array
+    (``np.asarray(result)``)."""
 
     gradients: np.ndarray
     function_value: float
@@ -41,6 +44,7 @@ class LossGradient:
     n_circuit_executions: int
     raw_gradients: np.ndarray
     metric: np.ndarray | None = None
+    backend_circuits: int = 0
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         return np.array(self.gradients, dtype=dtype, copy=True)
@@ -138,5 +142,19 @@ async def loss_gradient(method: GradientMethod, state: Any, engine: ExecutionEng
     values = np.asarray(res.values, dtype=float)[0]
     out = LossGradient(grad, float(loss(values)), values,
                        str(plan.notes.get("method", method.name)), len(plan), raw,
-                       getattr(res, "metric", None))
+                       getattr(res, "metric", None), backend_circuits(plan))
     return out, plan.next_state(res)
+
+
+def backend_circuits(plan: Any) -> int:
+    """Circuits a backend runs for ``plan``: each expectation row once per measurement basis
+    of its observables (other requests: their rows)."""
+    from q_store.execution.measurement import measurement_plan
+    from q_store.execution.requests import ExpectationRequest
+
+    total = 0
+    for r in plan.requests:
+        bases = (len(measurement_plan(tuple(r.observables), r.circuit.n_qubits).bases)
+                 if isinstance(r, ExpectationRequest) else 1)
+        total += r.rows * bases
+    return total
