@@ -14,12 +14,13 @@ _LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache", "SmartCircuitCache
          "OptimizedCircuitCache": "circuit_cache", "CircuitBatchManager": "batch_manager",
          "CircuitBatchManagerV34": "batch_manager", "AdaptiveQueueManager": "queue_manager",
          "BackendExecutor": "backend_executor", "bind_angles": "backend_executor",
-         "MeasurementPlan": "measurement", "measurement_plan": "measurement"}
+         "MeasurementPlan": "measurement", "measurement_plan": "measurement",
+         "AdaptiveShotAllocator": "shots"}
 
-__all__ = ["AdaptiveQueueManager", "BackendExecutor", "CircuitBatchManager",
-           "CircuitBatchManagerV34", "CircuitCache", "CompiledCircuit", "MeasurementPlan",
-           "OptimizedCircuitCache", "QuantumCircuitCache", "ResultCache", "SmartCircuitCache",
-           "bind_angles", "measurement_plan"]
+__all__ = ["AdaptiveQueueManager", "AdaptiveShotAllocator", "BackendExecutor",
+           "CircuitBatchManager", "CircuitBatchManagerV34", "CircuitCache", "CompiledCircuit",
+           "MeasurementPlan", "OptimizedCircuitCache", "QuantumCircuitCache", "ResultCache",
+           "SmartCircuitCache", "bind_angles", "measurement_plan"]
 
 
 def __getattr__(name: str) -> Any:

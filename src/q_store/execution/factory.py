@@ -17,9 +17,11 @@ from q_store.execution.circuit_cache import QuantumCircuitCache
 from q_store.execution.engine import ExecutionEngine
 from q_store.execution.pipeline import BatchPolicy, CircuitPipeline, FixedBatches, SingleBackend
 from q_store.execution.queue_manager import AdaptiveQueueManager
+from q_store.execution.shots import AdaptiveShotAllocator
 from q_store.sim.statevector import StatevectorSimulator
 
-__all__ = ["cache_from_config", "engine_from_config", "pipeline_from_config"]
+__all__ = ["cache_from_config", "engine_from_config", "pipeline_from_config",
+           "shot_allocator_from_config"]
 
 
 def cache_from_config(config: Any, simulator: StatevectorSimulator
@@ -69,4 +71,20 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
                                    templates=simulator.cache)
     return ExecutionEngine(simulator, executor=executor, shots=config.shots, rng=rng,
                            tracker=tracker, result_cache=cache if backend is None else None,
-                           batch_manager=manager)
+                           batch_manager=manager, shot_allocator=shot_allocator_from_config(
+                               config, rng=rng, tracker=tracker))
+
+
+def shot_allocator_from_config(config: Any, *, rng: np.random.Generator,
+                               tracker: Any = None) -> AdaptiveShotAllocator | None:
+    """The shot allocator ``adaptive_shot_allocation`` asks for, when the run samples
+    (``shots`` set; with exact expectations there are no shots to allocate). Its gCANS
+    constant comes from the configured step size ``a`` with ``L = 1`` assumed for the
+    gradient's Lipschitz constant (the curvature scale of a loss of expectation values in
+    [-1, 1]); ``a`` is capped at 1."""
+    if not config.adaptive_shot_allocation or config.shots is None:
+        return None
+    step = config.spsa_step_size if config.gradient_method == "spsa" else config.learning_rate
+    return AdaptiveShotAllocator.from_lipschitz(
+        1.0, min(float(step), 1.0), min_shots=config.min_shots, max_shots=config.max_shots,
+        base_shots=config.base_shots, seed=int(rng.integers(2**31)), tracker=tracker)

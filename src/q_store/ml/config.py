@@ -69,7 +69,9 @@ class TrainingConfig:
     spsa_a_initial: float = 0.01
     spsa_samples: int = 1
     natural_gradient_regularization: float = 0.01
-    qfim_cache_size: int = 100
+    natural_gradient_metric: str = "auto"  # auto | exact | block_diagonal | spsa
+    qfim_cache_size: int = 100  # metrics kept for reuse by the natural gradient (0: none)
+    qfim_reuse_steps: int = 1  # 1: reuse at identical weights only; N: reuse for N steps
     adaptive_switch_patience: int = 3
     adaptive_refine_every: int = 5
     early_stopping_patience: int | None = None
@@ -169,8 +171,14 @@ class TrainingConfig:
              "method steps with learning_rate)"),
             (("spsa_c_initial", "spsa_samples"), method not in ("spsa", "adaptive"),
              "it applies to gradient_method 'spsa' and 'adaptive' only"),
-            (("natural_gradient_regularization",), method != "natural_gradient",
-             "it applies to gradient_method='natural_gradient' only"),
+            (("natural_gradient_regularization", "natural_gradient_metric", "qfim_cache_size",
+              "qfim_reuse_steps"), method not in ("natural_gradient", "adaptive"),
+             "it applies to gradient_method 'natural_gradient' and 'adaptive' only"),
+            (("adaptive_shot_allocation",), self.adaptive_shot_allocation and self.shots is None,
+             "shots=None runs exact expectation values; set shots (e.g. shots=base_shots) to "
+             "sample, then the allocator chooses the shots of each step"),
+            (("min_shots", "max_shots", "base_shots"), not self.adaptive_shot_allocation,
+             "it applies with adaptive_shot_allocation=True only"),
             (("adaptive_switch_patience", "adaptive_refine_every"), method != "adaptive",
              "it applies to gradient_method='adaptive' only"),
             (("early_stopping_min_delta",), self.early_stopping_patience is None,
@@ -237,6 +245,15 @@ class TrainingConfig:
         _positive("spsa_a_initial", self.spsa_a_initial)
         _int("spsa_samples", self.spsa_samples, 1)
         _real("natural_gradient_regularization", self.natural_gradient_regularization, 0.0)
+        _choice("natural_gradient_metric", self.natural_gradient_metric,
+                ("auto", "exact", "block_diagonal", "spsa"))
+        _int("qfim_cache_size", self.qfim_cache_size, 0)
+        _int("qfim_reuse_steps", self.qfim_reuse_steps, 1)
+        for name in ("min_shots", "max_shots", "base_shots"):
+            _int(name, getattr(self, name), 1)
+        if not self.min_shots <= self.base_shots <= self.max_shots:
+            raise ConfigError(f"need min_shots <= base_shots <= max_shots, got "
+                              f"{self.min_shots}, {self.base_shots}, {self.max_shots}")
         _int("adaptive_switch_patience", self.adaptive_switch_patience, 1)
         _int("adaptive_refine_every", self.adaptive_refine_every, 1)
         if self.early_stopping_patience is not None:
@@ -255,30 +272,35 @@ class TrainingConfig:
         for name in ("hardware_efficient_ansatz", "shuffle", "enable_circuit_cache",
                      "enable_batch_execution", "enable_performance_tracking", "debug_mode",
                      "use_batch_api", "use_native_gates", "retry_failed_circuits",
-                     "enable_smart_caching", "adaptive_batch_sizing"):
+                     "enable_smart_caching", "adaptive_batch_sizing",
+                     "adaptive_shot_allocation"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         self._check_not_yet_supported()
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("qfim_cache_size", "enable_all_v34_features", "enable_all_v35_features",
+        later = ("enable_all_v34_features", "enable_all_v35_features",
                  "use_concurrent_submission",
                  "enable_multi_backend", "backend_configs", "adaptive_circuit_depth",
                  "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
                  "enable_circuit_optimization", "gate_merging", "identity_removal",
-                 "entanglement_pruning", "adaptive_shot_allocation", "min_shots", "max_shots",
-                 "base_shots", "enable_dashboard", "dashboard_port")
+                 "entanglement_pruning", "enable_dashboard", "dashboard_port")
         for name in later:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(
                     f"TrainingConfig.{name} is not yet supported by this release (it arrives with "
                     f"the execution engine); leave it at its default "
                     f"{defaults[name]!r}")
-        if self.shots is not None and self.gradient_method in ("adjoint", "natural_gradient"):
+        if self.shots is not None and (self.gradient_method == "adjoint" or (
+                self.gradient_method == "natural_gradient"
+                and self.natural_gradient_metric == "exact")):
+            what = ("gradient_method='adjoint'" if self.gradient_method == "adjoint"
+                    else "natural_gradient_metric='exact'")
             raise ConfigError(
-                f"gradient_method={self.gradient_method!r} needs exact expectation values; with "
-                "shots choose 'parameter_shift', 'finite_difference', 'spsa' or 'adaptive'")
+                f"{what} needs exact expectation values; with shots choose gradient_method "
+                "'parameter_shift', 'finite_difference', 'spsa', 'adaptive' or "
+                "'natural_gradient' (metric 'auto', 'block_diagonal' or 'spsa')")
 
     # -- views ---------------------------------------------------------------------------------
     def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:

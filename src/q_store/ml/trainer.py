@@ -64,7 +64,8 @@ _BACKEND_FIELDS = frozenset({
     "quantum_sdk", "quantum_target", "quantum_api_key", "shots", "ionq_noise_model",
     "ionq_base_url", "batch_timeout", "use_batch_api", "use_native_gates",
     "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits",
-    "checkpoint_dir"})  # IonQ's job ledger lives in the checkpoint directory
+    "checkpoint_dir",  # IonQ's job ledger lives in the checkpoint directory
+    "adaptive_shot_allocation", "min_shots", "max_shots", "base_shots"})
 
 
 class QuantumTrainer:
@@ -109,6 +110,7 @@ class QuantumTrainer:
         self.method: GradientMethod | None = None
         self.method_state: Any = None
         self._applied: dict[str, Any] | None = None
+        self._exact_target = self.config.shots is None  # known once the engine is built
         self._apply_config()
 
     # -- configuration -----------------------------------------------------------------------------
@@ -143,7 +145,8 @@ class QuantumTrainer:
             self._sdk_changed = self._sdk_changed or "quantum_sdk" in changed
         if not first and changed & {"cache_size", "enable_circuit_cache"}:
             self._release_backend()  # the local engine holds the simulator
-        self._set_method(gradient_method_from_config(cfg, self.simulator, self._spsa_key()))
+        self._set_method(gradient_method_from_config(cfg, self.simulator, self._spsa_key(),
+                                                     exact=self._exact_target))
         if not first and "optimizer" in changed:
             self.opt_state = None  # Adam's moments mean nothing to SGD
         learning_rate: Any = cfg.learning_rate
@@ -217,6 +220,10 @@ class QuantumTrainer:
                                              backend=backend, rng=self.rng, budget=self.budget,
                                              tracker=self.performance_tracker)
             self._engine_backend = backend
+            if self.engine.exact != self._exact_target:  # the method's defaults follow the target
+                self._exact_target = self.engine.exact
+                self._set_method(gradient_method_from_config(
+                    self.config, self.simulator, self._spsa_key(), exact=self._exact_target))
         await self._close_retired()
         return self.engine
 
@@ -539,11 +546,11 @@ class QuantumTrainer:
             if method is not None and method != self.config.gradient_method:
                 grad_method = gradient_method_from_config(
                     self.config.replace(gradient_method=method), self.simulator,
-                    self._spsa_key())
+                    self._spsa_key(), exact=engine.exact)
                 state = grad_method.init()
             assert grad_method is not None
-            loss, _, grad, _ = await self._loss_and_grad(engine, grad_method, state, model, xs,
-                                                         ys)
+            loss, _, grad, _, _ = await self._loss_and_grad(engine, grad_method, state, model,
+                                                            xs, ys)
             return loss, grad
 
         return _run_sync_or_raise(run())
@@ -571,12 +578,12 @@ class QuantumTrainer:
             parts = [(x, y)]
         else:  # one circuit evaluation per sample
             parts = [(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
-        losses, outs, grads = [], [], []
-        t0, runs, names = time.perf_counter(), 0, set()
+        losses, outs, grads, raws = [], [], [], []
+        t0, runs, names, shots = time.perf_counter(), 0, set(), engine.plan_shots
         for xs, ys in parts:
-            loss, out, grad, plan = await self._loss_and_grad(
+            loss, out, grad, plan, res = await self._loss_and_grad(
                 engine, self.method, self.method_state, model, xs, ys)
-            self.method_state = plan.state
+            self.method_state = plan.next_state(res)
             name = plan.notes.get("method", self.method.name)
             self._method_counts[name] = self._method_counts.get(name, 0) + 1
             names.add(name)
@@ -584,7 +591,13 @@ class QuantumTrainer:
             losses.append(loss)
             outs.append(out)
             grads.append(grad)
+            raws.append(res)
         grad = np.mean(grads, axis=0)
+        if engine.shot_allocator is not None:  # the step's gradient noise picks the next shots
+            raw = np.mean([r.weights.sum(axis=0) for r in raws], axis=0)
+            var = sum(r.shot_variance.sum(axis=0) for r in raws) / len(raws) ** 2
+            mask = model.trainable_mask
+            engine.shot_allocator.observe(raw[mask], var[mask], shots, step=self.step + 1)
         grad = np.where(model.trainable_mask, grad, 0.0)
         updates, self.opt_state = self.optimizer.update(grad, self.opt_state, model.weights)
         updates = np.where(model.trainable_mask, updates, 0.0)
@@ -595,15 +608,16 @@ class QuantumTrainer:
             self._stats["circuits"] += runs
             self.performance_tracker.emit(
                 "step", epoch=self.epoch + 1, step=self.step, loss=loss,
-                method="+".join(sorted(names)), circuits=runs, shots=runs * (engine.shots or 0),
+                method="+".join(sorted(names)), circuits=runs, shots=runs * (shots or 0),
                 learning_rate=self.learning_rate_at(self.step - 1),
                 seconds=time.perf_counter() - t0)
         return loss, np.concatenate(outs)
 
     async def _loss_and_grad(self, engine: ExecutionEngine, method: GradientMethod,
                              state: Any, model: QuantumModel, x: np.ndarray, y: np.ndarray
-                             ) -> tuple[float, np.ndarray, np.ndarray, Any]:
-        """Loss, outputs, loss gradient (preconditioned where the method says) and the plan."""
+                             ) -> tuple[float, np.ndarray, np.ndarray, Any, Any]:
+        """Loss, outputs, loss gradient (preconditioned where the method says), the plan and
+        the method's result."""
         inputs, states = model.encode(x)
         loss_fn = self._loss(model)
 
@@ -619,7 +633,7 @@ class QuantumTrainer:
         grad = res.weights.sum(axis=0)
         if res.precondition is not None:
             grad = res.precondition(grad)
-        return float(loss), out, grad, plan
+        return float(loss), out, grad, plan, res
 
     def _early_stopping(self, model: QuantumModel, monitored: float) -> bool:
         patience = self.config.early_stopping_patience
