@@ -20,6 +20,7 @@ import numpy as np
 from q_store.backends.base import CircuitResult, QuantumBackend
 from q_store.backends.cost import CostBudget, CostEstimate
 from q_store.circuit.ir import Circuit
+from q_store.compile.optimizer import optimization_stage
 from q_store.errors import JobFailedError
 
 __all__ = ["BatchPolicy", "CircuitPipeline", "FixedBatches", "SingleBackend", "Submitter"]
@@ -150,7 +151,10 @@ class CircuitPipeline:
         hits = sum(r is not None for r in out)
         unique = list(todo)
         dedup = len(circuits) - hits - len(unique)
-        runnable = [self.optimizer(c) if self.optimizer else c for c in unique]
+        runnable, optimized = optimization_stage(self.optimizer, unique)
+        if optimized is not None and self.tracker is not None:
+            self.tracker.emit("optimization", role=role, backend=self.submitter.name,
+                              **optimized)
         estimate = self.submitter.estimate_cost(runnable, shots) if runnable else None
         if estimate is not None:
             self.budget.charge(estimate)  # raises before anything is submitted

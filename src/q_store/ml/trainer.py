@@ -41,6 +41,7 @@ from q_store.execution.tracker import PerformanceTracker
 from q_store.gradients import GradientMethod
 from q_store.ml import checkpoint_state
 from q_store.ml.config import SECRET_FIELDS, TrainingConfig
+from q_store.ml.depth import AdaptiveDepth
 from q_store.ml.inputs import (
     check_data,
     check_features,
@@ -159,6 +160,7 @@ class QuantumTrainer:
             self.performance_tracker = (PerformanceTracker(cfg.performance_log_dir)
                                         if cfg.enable_performance_tracking else None)
             self._release_backend()  # the engine reports to the tracker
+        self.adaptive_depth = AdaptiveDepth.from_config(cfg, self.performance_tracker)
         self.budget.limit_usd = CostBudget(cfg.max_cost_usd).limit_usd  # spending carries over
         for message in cfg.inapplicable():
             warnings.warn(message, ConfigWarning, stacklevel=3)
@@ -318,6 +320,8 @@ class QuantumTrainer:
         self._check_data(model, train_loader, "training data")
         if val_loader is not None:
             self._check_data(model, val_loader, "validation data")
+        if self.adaptive_depth is not None and self.adaptive_depth.prepare(model):
+            self.opt_state = None  # the model grew to full depth: its optimiser starts afresh
         if resume_from is not None:
             self.restore(resume_from, model)
         target = self.epoch + epochs if epochs is not None else self.config.epochs
@@ -329,6 +333,8 @@ class QuantumTrainer:
         start = time.perf_counter()
         while self.epoch < target:
             t0 = time.perf_counter()
+            if self.adaptive_depth is not None:
+                self.adaptive_depth.at_epoch_start(model, self.epoch, target)
             try:
                 loss, acc = await self.train_epoch(model, train_loader)
             except BudgetExceededError as exc:
@@ -537,7 +543,7 @@ class QuantumTrainer:
             _, d_out = loss_fn(model.postprocess(raw), y)
             return model.postprocess_vjp(raw, d_out)
 
-        plan = method.plan(model.circuit, model.observables, model.weights, inputs,
+        plan = method.plan(model.training_circuit, model.observables, model.weights, inputs,
                            initial_state=states, state=state, cotangent=cotangent)
         res = await engine.execute(plan)
         out = model.postprocess(res.values)
