@@ -251,7 +251,7 @@ def test_light_cone_keeps_a_final_gate_that_reaches_a_measured_wire():
     assert not np.allclose(SIM.probabilities(out, wires=[1]), SIM.probabilities(c, wires=[1]))
 
 
-# -- IonQ native gates and bound circuits ------------------------------------------------------------
+# -- IonQ native gates and bound circuits ----------------------------------------------------------
 
 def test_native_circuits_stay_native():
     c = Circuit(2).gpi2(0, 0.1).gpi(0, 0.3).gpi2(0, 0.2).ms(0, 1, 0.0, 0.0, 0.25).zz(0, 1, 0.1)
@@ -348,7 +348,7 @@ def test_optimization_stage_summarises_counts_and_losses():
     assert plain == [c] and s is not None and s["gates_after"] == 6 and s["exact"]
 
 
-# -- configuration ------------------------------------------------------------------------------------
+# -- configuration ---------------------------------------------------------------------------------
 
 def test_passes_follow_the_config():
     cfg = TrainingConfig(enable_circuit_optimization=True, gate_merging=False,

@@ -138,7 +138,7 @@ def _rebuild(circuit: Circuit, ops: Iterable[Operation]) -> Circuit:
     return Circuit(circuit.n_qubits, tuple(ops), circuit.n_weights, circuit.n_inputs)
 
 
-# -- exact passes -------------------------------------------------------------------------------------
+# -- exact passes ----------------------------------------------------------------------------------
 
 def remove_identities(circuit: Circuit, *, min_wires: int = 1) -> Circuit:
     """Drop gates on at least ``min_wires`` wires that are the identity up to phase."""
@@ -278,7 +278,7 @@ def prune_light_cone(circuit: Circuit, measured: Iterable[int]) -> Circuit:
     return _rebuild(circuit, reversed(keep))
 
 
-# -- approximate ------------------------------------------------------------------------------------
+# -- approximate -----------------------------------------------------------------------------------
 
 def drop_small_entanglers(circuit: Circuit, tolerance: float) -> Circuit:
     """Remove two-qubit rotations (RXX, RYY, RZZ, CRX, CRY, CRZ, ZZ, MS) whose angle is within

@@ -334,7 +334,8 @@ class QuantumTrainer:
         while self.epoch < target:
             t0 = time.perf_counter()
             if self.adaptive_depth is not None:
-                self.adaptive_depth.at_epoch_start(model, self.epoch, target)
+                self.adaptive_depth.at_epoch_start(model, self.epoch,
+                                                   max(target, self.config.epochs))
             try:
                 loss, acc = await self.train_epoch(model, train_loader)
             except BudgetExceededError as exc:
