@@ -40,7 +40,14 @@ _PRODUCT = {("X", "Y"): ("Z", 1.0), ("Y", "Z"): ("X", 1.0), ("Z", "X"): ("Y", 1.
 
 def rotation_matrix(axis: str, angle: float) -> np.ndarray:
     """``R_P(t) = cos(t/2) I - i sin(t/2) P``."""
-    return math.cos(angle / 2) * np.eye(2, dtype=complex) - 1j * math.sin(angle / 2) * _PAULI[axis]
+    c, s = math.cos(angle / 2), math.sin(angle / 2)
+    if axis == "X":
+        rows = [[c, -1j * s], [-1j * s, c]]
+    elif axis == "Y":
+        rows = [[c, -s], [s, c]]
+    else:
+        rows = [[complex(c, -s), 0.0], [0.0, complex(c, s)]]
+    return np.array(rows, dtype=complex)
 
 
 def _reduce(angle: float) -> float:
@@ -50,6 +57,18 @@ def _reduce(angle: float) -> float:
 
 def equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = VERIFY_ATOL) -> bool:
     """Whether ``a = e^{i g} b`` for some real ``g`` (same shapes, unitary matrices)."""
+    if a.shape == (2, 2):  # the hot path, without numpy's per-call overhead
+        (a0, a1), (a2, a3) = a.tolist()
+        (b0, b1), (b2, b3) = b.tolist()
+        k = 0 if abs(b0) >= abs(b1) else 1
+        if abs((b0, b1)[k]) < 1e-6:
+            return False
+        phase = (a0, a1)[k] / (b0, b1)[k]
+        if abs(abs(phase) - 1.0) > 1e-6:
+            return False
+        phase /= abs(phase)
+        return max(abs(x - phase * y) for x, y in ((a0, b0), (a1, b1), (a2, b2), (a3, b3))
+                   ) <= atol
     k = np.unravel_index(np.argmax(np.abs(b)), b.shape)
     if abs(b[k]) < 1e-6:
         return False
@@ -60,12 +79,13 @@ def equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = VERIFY_ATOL) -
 
 
 def _coefficients(u: np.ndarray) -> dict[str, float]:
-    s = cmath.sqrt(complex(u[0, 0] * u[1, 1] - u[0, 1] * u[1, 0]))
-    v = u / s
-    out = {"I": float(0.5 * np.trace(v).real)}
-    for p, m in _PAULI.items():
-        out[p] = float((0.5j * np.trace(v @ m)).real)
-    return out
+    """``c0, cx, cy, cz`` of ``V = u / sqrt(det u) = c0 I - i (cx X + cy Y + cz Z)``."""
+    (a, b), (c, d) = u.tolist()
+    s = cmath.sqrt(a * d - b * c)
+    a, b, c, d = a / s, b / s, c / s, d / s
+    # tr(V) = 2 c0; tr(V X) = -2i cx, tr(V Y) = -2i cy, tr(V Z) = -2i cz
+    return {"I": 0.5 * (a + d).real, "X": (0.5j * (b + c)).real,
+            "Y": (0.5j * (1j * b - 1j * c)).real, "Z": (0.5j * (a - d)).real}
 
 
 def _product(rotations: list[Rotation]) -> np.ndarray:

@@ -43,7 +43,7 @@ import numpy as np
 from q_store.circuit.expr import Const
 from q_store.circuit.gates import gate_spec
 from q_store.circuit.ir import Circuit, Operation
-from q_store.compile.euler import equal_up_to_phase, fewest_rotations
+from q_store.compile.euler import equal_up_to_phase, fewest_rotations, rotation_matrix
 from q_store.errors import CircuitError
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "billed_weight",
     "cancel_and_merge",
     "drop_small_entanglers",
+    "fuse_runs",
     "fuse_single_qubit_runs",
     "is_identity",
     "operation_matrix",
@@ -67,6 +68,7 @@ NATIVE = frozenset({"GPI", "GPI2", "MS", "ZZ"})
 _ADDITIVE = frozenset({"RX", "RY", "RZ", "PhaseShift", "RXX", "RYY", "RZZ", "CRX", "CRY",
                        "CRZ", "ZZ"})
 _SYMMETRIC = frozenset({"RXX", "RYY", "RZZ", "ZZ", "CZ", "SWAP"})
+_AXIS = {"RX": "X", "RY": "Y", "RZ": "Z"}
 # two-qubit rotations for approximate pruning: angle in radians from the parameter, and the
 # period after which the gate is the identity up to phase
 _ENTANGLER_ANGLE: dict[str, tuple[Callable[[tuple[float, ...]], float], float]] = {
@@ -90,7 +92,10 @@ def _values(op: Operation) -> tuple[float, ...]:
 
 @lru_cache(maxsize=4096)
 def _matrix(gate: str, params: tuple[float, ...]) -> np.ndarray:
-    m = gate_spec(gate).matrix(np.array(params) if params else None)
+    if gate in _AXIS:  # the hot path: rotations with fresh angles in every bound circuit
+        m = rotation_matrix(_AXIS[gate], params[0])
+    else:
+        m = gate_spec(gate).matrix(np.array(params) if params else None)
     m.setflags(write=False)
     return m
 
@@ -103,7 +108,17 @@ def operation_matrix(op: Operation) -> np.ndarray:
 def is_identity(m: np.ndarray, atol: float = ATOL) -> bool:
     """Whether ``m`` is a phase times the identity."""
     d = m[0, 0]
-    return bool(abs(abs(d) - 1.0) <= atol and np.max(np.abs(m - d * np.eye(len(m)))) <= atol)
+    if abs(abs(d) - 1.0) > atol:
+        return False
+    if len(m) == 2:
+        return abs(m[0, 1]) <= atol and abs(m[1, 0]) <= atol and abs(m[1, 1] - d) <= atol
+    return bool(np.max(np.abs(m - d * np.eye(len(m)))) <= atol)
+
+
+def _is_identity_op(op: Operation) -> bool:
+    if op.gate in _AXIS:  # R_P(t) is -I at t = 2 pi: the identity up to phase
+        return abs(math.remainder(_values(op)[0], TWO_PI)) <= ATOL
+    return is_identity(operation_matrix(op))
 
 
 def billed_weight(op: Operation) -> int:
@@ -114,6 +129,11 @@ def billed_weight(op: Operation) -> int:
 @lru_cache(maxsize=4096)
 def _structure(gate: str, params: tuple[float, ...]) -> str:
     """'diagonal', 'monomial' (one nonzero per row: a permutation times phases) or 'other'."""
+    if gate in _AXIS:
+        t = abs(math.remainder(params[0], TWO_PI))
+        if gate == "RZ" or t <= ATOL:
+            return "diagonal"
+        return "monomial" if abs(t - math.pi) <= ATOL else "other"
     m = np.abs(_matrix(gate, params)) > ATOL
     if not np.any(m & ~np.eye(len(m), dtype=bool)):
         return "diagonal"
@@ -143,7 +163,7 @@ def _rebuild(circuit: Circuit, ops: Iterable[Operation]) -> Circuit:
 def remove_identities(circuit: Circuit, *, min_wires: int = 1) -> Circuit:
     """Drop gates on at least ``min_wires`` wires that are the identity up to phase."""
     keep = [op for op in circuit.operations
-            if len(op.wires) < min_wires or not is_identity(operation_matrix(op))]
+            if len(op.wires) < min_wires or not _is_identity_op(op)]
     return circuit if len(keep) == len(circuit.operations) else _rebuild(circuit, keep)
 
 
@@ -194,30 +214,29 @@ def fuse_single_qubit_runs(circuit: Circuit) -> Circuit:
     """Each maximal run of one-qubit gates on a wire replaced by the fewest rotations (or one
     U3) with the same product up to phase, where that lowers the gate count without raising
     the billed count (and the reverse)."""
+    return fuse_runs(circuit)[0]
+
+
+def fuse_runs(circuit: Circuit) -> tuple[Circuit, bool]:
+    """:func:`fuse_single_qubit_runs`, and whether a run vanished (was the identity), which
+    can make two-qubit gates adjacent that were not."""
     ops = circuit.operations
     slots: list[list[Operation]] = [[op] for op in ops]
     runs: dict[int, list[int]] = {}
-    changed = False
+    changed = vanished = False
 
     def close(w: int) -> None:
-        nonlocal changed
+        nonlocal changed, vanished
         run = runs.pop(w, None)
-        if not run or len(run) < 2 or any(ops[i].gate in NATIVE for i in run):
+        if not run or len(run) < 2:
             return
-        u = np.eye(2, dtype=complex)
-        for i in run:
-            u = operation_matrix(ops[i]) @ u
-        new = [_op(g, (w,), (t,)) for g, t in fewest_rotations(u)]
-        if len(new) == 3:
-            new = [_op("U3", (w,), _u3_angles(u))]
-        old_cost = (sum(billed_weight(ops[i]) for i in run), len(run))
-        new_cost = (sum(billed_weight(op) for op in new), len(new))
-        better = [n <= o for n, o in zip(new_cost, old_cost, strict=True)]
-        if all(better) and new_cost != old_cost:
+        new = _fused(tuple(ops[i] for i in run))
+        if new is not None:
             for i in run:
                 slots[i] = []
-            slots[run[-1]] = new
+            slots[run[-1]] = list(new)
             changed = True
+            vanished = vanished or not new
 
     for i, op in enumerate(ops):
         if len(op.wires) == 1:
@@ -227,7 +246,29 @@ def fuse_single_qubit_runs(circuit: Circuit) -> Circuit:
                 close(w)
     for w in list(runs):
         close(w)
-    return _rebuild(circuit, (op for s in slots for op in s)) if changed else circuit
+    if not changed:
+        return circuit, False
+    return _rebuild(circuit, (op for s in slots for op in s)), vanished
+
+
+@lru_cache(maxsize=8192)
+def _fused(run: tuple[Operation, ...]) -> tuple[Operation, ...] | None:
+    """The replacement of a run of one-qubit gates on one wire, or None if it cannot get
+    cheaper (cached: a run that cannot improve is met again at the next round)."""
+    if any(op.gate in NATIVE for op in run):
+        return None
+    w = run[0].wires
+    u = np.eye(2, dtype=complex)
+    for op in run:
+        u = operation_matrix(op) @ u
+    new = [_op(g, w, (t,)) for g, t in fewest_rotations(u)]
+    if len(new) == 3:
+        new = [_op("U3", w, _u3_angles(u))]
+    old_cost = (sum(billed_weight(op) for op in run), len(run))
+    new_cost = (sum(billed_weight(op) for op in new), len(new))
+    if all(n <= o for n, o in zip(new_cost, old_cost, strict=True)) and new_cost != old_cost:
+        return tuple(new)
+    return None
 
 
 def _u3_angles(u: np.ndarray) -> tuple[float, float, float]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from q_store.circuit.ir import Circuit
 from q_store.compile.optimize import (
     cancel_and_merge,
     drop_small_entanglers,
-    fuse_single_qubit_runs,
+    fuse_runs,
     prune_light_cone,
     remove_final_diagonal,
     remove_identities,
@@ -124,31 +124,31 @@ class AdaptiveCircuitOptimizer:
                 loss = max(0.0, 1.0 - state_fidelity(circuit, pruned))
                 out = pruned
         for _ in range(_MAX_ROUNDS):
-            before = out
-            for step in self._passes():
-                out = step(out)
-            if out is before:
+            out, again = self._round(out)
+            if not again:
                 break
         result = OptimizationResult(out, len(circuit), len(out), circuit.num_two_qubit_gates,
                                     out.num_two_qubit_gates, loss)
         self._record(result)
         return result
 
-    def _passes(self) -> list[Callable[[Circuit], Circuit]]:
-        steps: list[Callable[[Circuit], Circuit]] = []
-        if self.identity_removal:
-            steps.append(remove_identities)
-        elif self.entanglement_pruning:  # identity entanglers only
-            steps.append(lambda c: remove_identities(c, min_wires=2))
+    def _round(self, c: Circuit) -> tuple[Circuit, bool]:
+        """One pass of each selected rewrite, and whether another round may find more.
+        Identity removal and cancelling/merging (which cascades) reach their fixed point in
+        one pass; only a fused run that vanished (two-qubit gates become adjacent) or a
+        dropped multi-qubit diagonal gate (runs join) can give them new work."""
+        again = False
+        if self.identity_removal or self.entanglement_pruning:  # pruning: entanglers only
+            c = remove_identities(c, min_wires=1 if self.identity_removal else 2)
         if self.gate_merging or self.entanglement_pruning:
-            steps.append(lambda c: cancel_and_merge(c, cancel=self.entanglement_pruning,
-                                                    merge=self.gate_merging))
+            c = cancel_and_merge(c, cancel=self.entanglement_pruning, merge=self.gate_merging)
         if self.gate_merging:
-            steps.append(fuse_single_qubit_runs)
+            c, again = fuse_runs(c)
         if self.entanglement_pruning:
-            min_wires = 2 if self.virtual_z else 1
-            steps.append(lambda c: remove_final_diagonal(c, min_wires=min_wires))
-        return steps
+            two = c.num_two_qubit_gates
+            c = remove_final_diagonal(c, min_wires=2 if self.virtual_z else 1)
+            again = again or c.num_two_qubit_gates < two
+        return c, again
 
     def __call__(self, circuit: Circuit) -> Circuit:
         return self.optimize(circuit).circuit
