@@ -139,6 +139,8 @@ def test_the_loss_does_not_jump_when_the_model_grows():
     _, grad_after = trainer.loss_and_gradient(model, x, y)
     grown = grad_after[-blocks.n_parameters:][: blocks.block_size]
     assert np.abs(grown).max() > 1e-3  # the new block trains at once
+    entanglers = grown[-len(blocks.pairs):]  # XX, not ZZ: live even right before readout
+    assert np.abs(entanglers).max() > 1e-3
     depths = [e["depth"] for e in trainer.performance_tracker.events("depth")]
     assert depths == [1, 2]
 

@@ -58,5 +58,5 @@ def test_adaptive_depth_blocks_cost_nothing_on_a_backend_until_they_grow():
     first = next(e for e in trainer.performance_tracker.events("optimization")
                  if e["role"] == "values")  # validation after epoch 1, at full depth
     per_circuit = first["two_qubit_before"] / first["circuits"]
-    assert per_circuit == 4 + 2 * 4  # the CNOT ring and two blocks of four RZZ
+    assert per_circuit == 4 + 2 * 4  # the CNOT ring and two blocks of four RXX
     assert first["two_qubit_after"] / first["circuits"] <= 4  # the zero blocks are gone

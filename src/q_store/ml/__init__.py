@@ -4,6 +4,7 @@ trainer and checkpoints (the spec's ``q_store.ml``)."""
 from q_store.data.loaders import DataBatch, DataLoader
 from q_store.gradients import SPSAGradientEstimator
 from q_store.ml.config import TrainingConfig
+from q_store.ml.depth import AdaptiveDepth, DepthSchedule, IdentityBlocks
 from q_store.ml.encoders import (
     AmplitudeEncoder,
     AngleEncoder,
@@ -26,13 +27,16 @@ from q_store.ml.optimizers import adam, apply_updates, chain, sgd
 from q_store.ml.trainer import QuantumTrainer
 
 __all__ = [
+    "AdaptiveDepth",
     "AmplitudeEncoder",
     "AngleEncoder",
     "BasisEncoder",
     "DataBatch",
     "DataLoader",
+    "DepthSchedule",
     "EncodedBatch",
     "HardwareEfficientQuantumLayer",
+    "IdentityBlocks",
     "Layer",
     "QuantumConvolutionalLayer",
     "QuantumDataEncoder",

@@ -6,10 +6,12 @@ computes, or the loss jumps; so every added layer has to *start as the identity*
 hardware-efficient layer (rotations, then a CNOT ring) can never be the identity: the ring is a
 fixed permutation whatever the angles. Mirrored pairs (a ring then its inverse) would be, but
 would force depth steps of two. We add instead :class:`IdentityBlocks`: per block, the base
-layer's rotations on every wire, then an ``RZZ`` on each of its entangling pairs. At zero angles
+layer's rotations on every wire, then an ``RXX`` on each of its entangling pairs. At zero angles
 every gate is exactly the identity matrix; trained, the block is a full entangling layer with
-the same two-qubit gate count as a CNOT ring (one MS or ZZ per pair on IonQ), at the price of
-one parameter per pair.
+the same two-qubit gate count as a CNOT ring (``RXX`` is IonQ's MS interaction: one native
+gate per pair), at the price of one parameter per pair. ``XX`` rather than ``ZZ``: a block is
+grown at the end of the circuit, where ``RZZ`` gates would sit right before the
+computational-basis measurement, commute with it and never matter (nor get a gradient).
 
 How a run goes (:class:`AdaptiveDepth`, one call from the trainer at each epoch start):
 
@@ -88,7 +90,7 @@ class DepthSchedule:
 
 
 class IdentityBlocks(Layer):
-    """``n_blocks`` blocks, each: ``rotations`` on every wire, then ``RZZ`` on every
+    """``n_blocks`` blocks, each: ``rotations`` on every wire, then ``RXX`` on every
     entangling pair of ``entanglement``. One gate per parameter; all zero is the identity.
     Only the first :attr:`active` blocks train; the others stay frozen at zero."""
 
@@ -132,7 +134,7 @@ class IdentityBlocks(Layer):
                     b.append(gate, w, theta[k])
                     k += 1
             for i, j in self.pairs:
-                b.rzz(wires[i], wires[j], theta[k])
+                b.rxx(wires[i], wires[j], theta[k])
                 k += 1
         return wires
 
