@@ -172,3 +172,13 @@ def test_resuming_mid_growth_reproduces_the_uninterrupted_run(tmp_path):
     trainer = QuantumTrainer(config(checkpoint_dir=str(tmp_path)))
     trainer.fit(resumed, (x, y), resume_from=tmp_path / "latest.npz")
     np.testing.assert_allclose(resumed.weights, whole.weights, atol=1e-12)
+
+
+def test_cost_estimates_count_the_full_depth():
+    x, y = data()
+    cfg = config(gradient_method="parameter_shift")
+    grown = QuantumTrainer(cfg).estimate_cost(QuantumModel.from_config(cfg, 3, 1), (x, y))
+    fixed = TrainingConfig(n_qubits=3, epochs=4, batch_size=12, gradient_method="parameter_shift",
+                           circuit_depth=1)
+    shallow = QuantumTrainer(fixed).estimate_cost(QuantumModel.from_config(fixed, 3, 1), (x, y))
+    assert grown.circuits > shallow.circuits  # an upper bound, never the starting depth

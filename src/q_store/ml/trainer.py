@@ -249,8 +249,10 @@ class QuantumTrainer:
                       epochs: int | None = None) -> CostEstimate:
         """Circuits, shots, gate counts, dollars and gate time that training ``epochs`` more
         epochs (default: the configured total) would submit to the model's backend: the
-        gradient method's plans are counted (``len(plan)``), nothing runs."""
+        gradient method's plans are counted (``len(plan)``), nothing runs. With adaptive
+        circuit depth every epoch is counted at full depth (an upper bound)."""
         _run_sync_or_raise(self._engine_for(model))
+        self._grow(model)
         backend = self.backend or LocalSimulatorBackend(simulator=self.simulator)
         n_epochs = self.config.epochs - self.epoch if epochs is None else epochs
         x_train = _first_batch(self._loader(train_loader, shuffle=False))
@@ -301,6 +303,11 @@ class QuantumTrainer:
                               f"{model.n_qubits} qubits; build the model with "
                               "QuantumModel.from_config(config, ...) or set n_qubits to match")
 
+    def _grow(self, model: QuantumModel) -> None:
+        """Adaptive depth: the model at full depth, its not-yet-trained blocks at identity."""
+        if self.adaptive_depth is not None and self.adaptive_depth.prepare(model):
+            self.opt_state = None  # the weight vector grew: the optimiser starts afresh
+
     def _check_data(self, model: QuantumModel, loader: Any, where: str) -> None:
         """Check all of ``loader`` now where it can be read twice (before any step runs)."""
         check_data(loader, model.input_dim, model.task, model.output_dim, where)
@@ -320,8 +327,7 @@ class QuantumTrainer:
         self._check_data(model, train_loader, "training data")
         if val_loader is not None:
             self._check_data(model, val_loader, "validation data")
-        if self.adaptive_depth is not None and self.adaptive_depth.prepare(model):
-            self.opt_state = None  # the model grew to full depth: its optimiser starts afresh
+        self._grow(model)
         if resume_from is not None:
             self.restore(resume_from, model)
         target = self.epoch + epochs if epochs is not None else self.config.epochs
