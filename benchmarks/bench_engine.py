@@ -28,7 +28,7 @@ from benchenv import environment, load_average
 
 # section name -> module (benchmarks/<module>.py) with run(args) and add_arguments(parser)
 SECTIONS = {"caching": "engine_caching", "adaptive_shots": "engine_shots",
-            "natural_gradient": "engine_natural"}
+            "natural_gradient": "engine_natural", "optimization": "engine_optimization"}
 PACKAGES = ("q-store", "numpy", "numba", "httpx")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -74,12 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         env = environment(PACKAGES)
         module = importlib.import_module(SECTIONS[name])
-        if hasattr(module, "add_arguments"):
-            section = module.run(args)
-        else:
-            markdown, data = module.run(args.seeds)
-            section = {"title": f"Engine benchmark: {name}", "markdown": markdown,
-                       "data": data}
+        section = module.run(args) if hasattr(module, "add_arguments") else module.run(
+            args.seeds)
+        if isinstance(section, tuple):  # (markdown, data)
+            section = {"title": f"Engine benchmark: {name}", "markdown": section[0],
+                       "data": section[1]}
         print(f"wrote {write(name, section, env, args.out_dir)}", file=sys.stderr)
     return 0
 

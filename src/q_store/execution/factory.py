@@ -5,12 +5,15 @@ every training step."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from q_store.backends.base import QuantumBackend
 from q_store.backends.cost import CostBudget
+from q_store.compile.optimizer import AdaptiveCircuitOptimizer
+from q_store.errors import ConfigWarning
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.batch_manager import CircuitBatchManagerV34
 from q_store.execution.circuit_cache import QuantumCircuitCache
@@ -20,8 +23,24 @@ from q_store.execution.queue_manager import AdaptiveQueueManager
 from q_store.execution.shots import AdaptiveShotAllocator
 from q_store.sim.statevector import StatevectorSimulator
 
-__all__ = ["cache_from_config", "engine_from_config", "pipeline_from_config",
-           "shot_allocator_from_config"]
+__all__ = ["cache_from_config", "engine_from_config", "optimizer_from_config",
+           "pipeline_from_config", "shot_allocator_from_config"]
+
+_LOCAL_OPTIMIZATION = (
+    "TrainingConfig.enable_circuit_optimization=True has no effect on the exact local "
+    "simulator: it rewrites bound circuits sent to a backend (quantum_sdk 'ionq', 'qiskit', "
+    "'cirq', a noisy or remote model backend), while the local simulator runs circuit "
+    "templates and already fuses one-qubit gates itself")
+
+
+def optimizer_from_config(config: Any, backend: Any = None
+                          ) -> AdaptiveCircuitOptimizer | None:
+    """The circuit-optimisation stage (``enable_circuit_optimization``), else None; tuned
+    for a ``backend`` that compiles to IonQ native gates (its ``compiler``)."""
+    if not config.enable_circuit_optimization:
+        return None
+    native = getattr(backend, "compiler", None) is not None
+    return AdaptiveCircuitOptimizer.from_config(config, virtual_z=native)
 
 
 def cache_from_config(config: Any, simulator: StatevectorSimulator
@@ -36,8 +55,8 @@ def cache_from_config(config: Any, simulator: StatevectorSimulator
 
 
 def pipeline_from_config(config: Any, backend: QuantumBackend, *, budget: CostBudget,
-                         seed: int, tracker: Any = None, cache: Any = None
-                         ) -> CircuitPipeline:
+                         seed: int, tracker: Any = None, cache: Any = None,
+                         optimizer: AdaptiveCircuitOptimizer | None = None) -> CircuitPipeline:
     """Result cache, deduplication, optimisation, batching and submission for ``backend``."""
     submitter = SingleBackend(backend, timeout=config.batch_timeout,
                               retries=2 if config.retry_failed_circuits else 0,
@@ -49,7 +68,8 @@ def pipeline_from_config(config: Any, backend: QuantumBackend, *, budget: CostBu
     return CircuitPipeline(submitter, shots=config.shots, budget=budget, batching=batching,
                            seed=seed, result_cache=cache,
                            optimized_cache=None if cache is None else cache.optimized,
-                           tracker=tracker)
+                           tracker=tracker,
+                           optimizer=optimizer or optimizer_from_config(config, backend))
 
 
 def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
@@ -60,15 +80,20 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
     (``engine.batch_manager``); ``engine.circuit_cache`` is the smart cache when on."""
     cache = cache_from_config(config, simulator)
     executor = manager = None
+    optimizer = optimizer_from_config(config, backend)
+    if optimizer is not None and backend is None:
+        warnings.warn(_LOCAL_OPTIMIZATION, ConfigWarning, stacklevel=2)
     if backend is not None:
         seed = int(rng.integers(2**31))
         pipeline = pipeline_from_config(config, backend, budget=budget, seed=seed,
-                                        tracker=tracker, cache=cache)
+                                        tracker=tracker, cache=cache, optimizer=optimizer)
         manager = CircuitBatchManagerV34(pipeline=pipeline, templates=simulator.cache)
         executor = BackendExecutor(backend, config.shots, budget=budget,
                                    pipeline=manager.pipeline, timeout=config.batch_timeout,
                                    retries=2 if config.retry_failed_circuits else 0,
-                                   templates=simulator.cache)
+                                   templates=simulator.cache,
+                                   prune=None if optimizer is None
+                                   else optimizer.restrict_to_measured)
     return ExecutionEngine(simulator, executor=executor, shots=config.shots, rng=rng,
                            tracker=tracker, result_cache=cache if backend is None else None,
                            batch_manager=manager, shot_allocator=shot_allocator_from_config(

@@ -108,10 +108,11 @@ class TrainingConfig:
     circuit_depth_schedule: str = "exponential"
     min_circuit_depth: int = 2
     max_circuit_depth: int = 4
-    enable_circuit_optimization: bool = False
-    gate_merging: bool = False
-    identity_removal: bool = False
-    entanglement_pruning: bool = False
+    enable_circuit_optimization: bool = False  # rewrite circuits sent to a backend
+    gate_merging: bool = True  # passes enable_circuit_optimization runs (q_store.compile)
+    identity_removal: bool = True
+    entanglement_pruning: bool = True  # exact: cancelling pairs, light cone, final diagonals
+    pruning_tolerance: float | None = None  # radians: also drop entanglers this near identity
     adaptive_shot_allocation: bool = False
     min_shots: int = 500
     max_shots: int = 2000
@@ -188,6 +189,16 @@ class TrainingConfig:
             (("adaptive_batch_sizing",), self.adaptive_batch_sizing and not self.use_batch_api,
              "it sizes multi-circuit jobs; with use_batch_api=False every circuit is its own "
              "job"),
+            (("circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth"),
+             not self.adaptive_circuit_depth, "adaptive_circuit_depth is off"),
+            (("circuit_depth",), self.adaptive_circuit_depth,
+             "with adaptive_circuit_depth=True, QuantumModel.from_config starts at "
+             "min_circuit_depth and training grows the model to max_circuit_depth"),
+            (("gate_merging", "identity_removal", "entanglement_pruning", "pruning_tolerance"),
+             not self.enable_circuit_optimization, "enable_circuit_optimization is off"),
+            (("enable_circuit_optimization",), not (
+                self.gate_merging or self.identity_removal or self.entanglement_pruning),
+             "gate_merging, identity_removal and entanglement_pruning are all False"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -276,16 +287,35 @@ class TrainingConfig:
                      "adaptive_shot_allocation"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        self._check_depth_and_optimization()
         self._check_not_yet_supported()
+
+    def _check_depth_and_optimization(self) -> None:
+        """Adaptive circuit depth and circuit optimisation (q_store.ml.depth, q_store.compile)."""
+        for name in ("adaptive_circuit_depth", "enable_circuit_optimization", "gate_merging",
+                     "identity_removal", "entanglement_pruning"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        _choice("circuit_depth_schedule", self.circuit_depth_schedule,
+                ("linear", "exponential", "step"))
+        _int("min_circuit_depth", self.min_circuit_depth, 1)
+        _int("max_circuit_depth", self.max_circuit_depth, 1)
+        if self.max_circuit_depth < self.min_circuit_depth:
+            raise ConfigError(f"max_circuit_depth={self.max_circuit_depth} is below "
+                              f"min_circuit_depth={self.min_circuit_depth}; the depth grows "
+                              "from min_circuit_depth to max_circuit_depth")
+        if self.pruning_tolerance is not None:
+            _real("pruning_tolerance", self.pruning_tolerance, 0.0, math.pi)
+            if self.pruning_tolerance == 0 or not self.entanglement_pruning:
+                raise ConfigError("pruning_tolerance must be a positive angle (radians) and "
+                                  "needs entanglement_pruning=True; None keeps pruning exact")
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         later = ("enable_all_v34_features", "enable_all_v35_features",
                  "use_concurrent_submission",
-                 "enable_multi_backend", "backend_configs", "adaptive_circuit_depth",
-                 "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
-                 "enable_circuit_optimization", "gate_merging", "identity_removal",
-                 "entanglement_pruning", "enable_dashboard", "dashboard_port")
+                 "enable_multi_backend", "backend_configs", "enable_dashboard",
+                 "dashboard_port")
         for name in later:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(

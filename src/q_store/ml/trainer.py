@@ -42,6 +42,7 @@ from q_store.execution.tracker import PerformanceTracker
 from q_store.gradients import GradientMethod
 from q_store.ml import checkpoint_state
 from q_store.ml.config import SECRET_FIELDS, TrainingConfig
+from q_store.ml.depth import AdaptiveDepth
 from q_store.ml.inputs import (
     check_data,
     check_features,
@@ -167,6 +168,7 @@ class QuantumTrainer:
                                         if cfg.enable_performance_tracking else None)
             self._release_backend()  # the engine reports to the tracker
         self.cache.tracker = self.performance_tracker  # template events
+        self.adaptive_depth = AdaptiveDepth.from_config(cfg, self.performance_tracker)
         self.budget.limit_usd = CostBudget(cfg.max_cost_usd).limit_usd  # spending carries over
         for message in cfg.inapplicable():
             warnings.warn(message, ConfigWarning, stacklevel=3)
@@ -259,8 +261,10 @@ class QuantumTrainer:
                       epochs: int | None = None) -> CostEstimate:
         """Circuits, shots, gate counts, dollars and gate time that training ``epochs`` more
         epochs (default: the configured total) would submit to the model's backend: the
-        gradient method's plans are counted (``len(plan)``), nothing runs."""
+        gradient method's plans are counted (``len(plan)``), nothing runs. With adaptive
+        circuit depth every epoch is counted at full depth (an upper bound)."""
         _run_sync_or_raise(self._engine_for(model))
+        self._grow(model)
         backend = self.backend or LocalSimulatorBackend(simulator=self.simulator)
         n_epochs = self.config.epochs - self.epoch if epochs is None else epochs
         x_train = _first_batch(self._loader(train_loader, shuffle=False))
@@ -334,6 +338,11 @@ class QuantumTrainer:
                               f"{model.n_qubits} qubits; build the model with "
                               "QuantumModel.from_config(config, ...) or set n_qubits to match")
 
+    def _grow(self, model: QuantumModel) -> None:
+        """Adaptive depth: the model at full depth, its not-yet-trained blocks at identity."""
+        if self.adaptive_depth is not None and self.adaptive_depth.prepare(model):
+            self.opt_state = None  # the weight vector grew: the optimiser starts afresh
+
     def _check_data(self, model: QuantumModel, loader: Any, where: str) -> None:
         """Check all of ``loader`` now where it can be read twice (before any step runs)."""
         check_data(loader, model.input_dim, model.task, model.output_dim, where)
@@ -353,6 +362,7 @@ class QuantumTrainer:
         self._check_data(model, train_loader, "training data")
         if val_loader is not None:
             self._check_data(model, val_loader, "validation data")
+        self._grow(model)
         if resume_from is not None:
             self.restore(resume_from, model)
         target = self.epoch + epochs if epochs is not None else self.config.epochs
@@ -364,6 +374,9 @@ class QuantumTrainer:
         start = time.perf_counter()
         while self.epoch < target:
             t0 = time.perf_counter()
+            if self.adaptive_depth is not None:
+                self.adaptive_depth.at_epoch_start(model, self.epoch,
+                                                   max(target, self.config.epochs))
             try:
                 loss, acc = await self.train_epoch(model, train_loader)
             except BudgetExceededError as exc:
@@ -625,7 +638,7 @@ class QuantumTrainer:
             _, d_out = loss_fn(model.postprocess(raw), y)
             return model.postprocess_vjp(raw, d_out)
 
-        plan = method.plan(model.circuit, model.observables, model.weights, inputs,
+        plan = method.plan(model.training_circuit, model.observables, model.weights, inputs,
                            initial_state=states, state=state, cotangent=cotangent)
         res = await engine.execute(plan)
         out = model.postprocess(res.values)
