@@ -136,7 +136,11 @@ def save(trainer: QuantumTrainer, checkpoint: Any, path: str | os.PathLike[str] 
         raise ValidationError(f"save_checkpoint takes a path (or a dict and a path), got "
                               f"{type(checkpoint).__name__}")
     arrays, meta = _capture(trainer, model)
-    return save_checkpoint_file(checkpoint, arrays, meta)
+    written = save_checkpoint_file(checkpoint, arrays, meta)
+    if trainer.performance_tracker is not None:  # run stores record path and hash
+        trainer.performance_tracker.emit("checkpoint", path=str(written), epoch=trainer.epoch,
+                                         step=trainer.step)
+    return written
 
 
 def _capture(trainer: QuantumTrainer, model: QuantumModel
@@ -157,6 +161,8 @@ def _capture(trainer: QuantumTrainer, model: QuantumModel
             "early": plain(trainer._early, "early"),
             "history": plain(trainer.history, "history"),
             "stats": plain(trainer._stats, "stats")}
+    if trainer._partial is not None:  # an epoch stopped part-way: where to continue
+        meta["partial"] = plain(trainer._partial, "partial")
     return arrays, meta
 
 
@@ -303,7 +309,13 @@ def _validated_state(p: Path, trainer: QuantumTrainer, model: QuantumModel,
     early = _schema(p, "early", meta["early"], {"best": _is_real_or_none, "stall": _is_count})
     history = _history(p, meta["history"], trainer.history)
     stats = _schema(p, "stats", meta["stats"], {k: _is_non_negative for k in trainer._stats})
-    return {"weights": arrays["weights"], "trainable": arrays["trainable"],
+    partial = meta.get("partial")
+    if partial is not None:
+        partial = _schema(p, "partial", partial, {
+            "batches": _is_count, "total": _is_real, "count": _is_count, "correct": _is_count,
+            "methods": lambda m: isinstance(m, dict) and all(
+                isinstance(k, str) and _is_count(c) for k, c in m.items())})
+    return {"weights": arrays["weights"], "trainable": arrays["trainable"], "partial": partial,
             "opt_state": opt_state, "epoch": meta["epoch"], "step": meta["step"],
             "rng": bit_generator.state, "method_state": method_state,
             "early": early, "best_weights": arrays.get("best_weights"), "history": history,
@@ -329,7 +341,8 @@ def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) ->
     """Assign a validated state; on any failure put the previous state back."""
     before = (model.get_state(), trainer.opt_state, trainer.epoch, trainer.step,
               trainer.rng.bit_generator.state, trainer.method_state,
-              trainer._early, trainer._best_weights, trainer.history, trainer._stats)
+              trainer._early, trainer._best_weights, trainer.history, trainer._stats,
+              trainer._partial)
     try:
         model.load_state({"weights": new["weights"], "trainable": new["trainable"],
                           "architecture": new["architecture"]})
@@ -341,12 +354,14 @@ def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) ->
         trainer._best_weights = (None if new["best_weights"] is None
                                  else np.array(new["best_weights"], dtype=float))
         trainer.history, trainer._stats = new["history"], new["stats"]
+        trainer._partial = new["partial"]
     except BaseException:
         model.load_state(before[0])
         (trainer.opt_state, trainer.epoch, trainer.step) = before[1:4]
         trainer.rng.bit_generator.state = before[4]
         trainer.method_state = before[5]
-        (trainer._early, trainer._best_weights, trainer.history, trainer._stats) = before[6:]
+        (trainer._early, trainer._best_weights, trainer.history, trainer._stats,
+         trainer._partial) = before[6:]
         raise
 
 
