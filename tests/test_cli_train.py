@@ -6,6 +6,7 @@ with exactly the weights of an uninterrupted run, and so does a run whose proces
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -251,3 +252,33 @@ def test_the_digits_example_runs(tmp_path, capsys):
     assert out["test_accuracy"] > 0.2  # ten classes, one epoch: well above chance (0.1)
     assert main(["runs", "show", "digits", "--store", store]) == 0
     assert "completed" in capsys.readouterr().out
+
+
+MOONS = ('[dataset]\nname = "moons"\nn_samples = 40\n'
+         "[training]\nepochs = 2\nbatch_size = 10\nn_qubits = 2\nseed = 0\n")
+
+
+def test_tracking_with_mlflow(tmp_path, monkeypatch, capsys):
+    cfg = tmp_path / "moons.toml"
+    cfg.write_text(MOONS)
+    store = str(tmp_path / "s")
+    if importlib.util.find_spec("mlflow") is None:
+        assert main(["train", str(cfg), "--tracking", "mlflow", "--store", store]) == 2
+        assert "pip install 'q-store[mlflow]'" in capsys.readouterr().err
+        assert not (tmp_path / "s" / "runs").exists()  # refused before a run was created
+        return
+    from mlflow.tracking import MlflowClient
+
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["train", str(cfg), "--tracking", "mlflow", "--store", store, "--json",
+                 "--progress", "none"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert main(["runs", "show", out["run_id"], "--json", "--store", store]) == 0
+    mlflow_id = json.loads(capsys.readouterr().out)["summary"]["mlflow_run_id"]
+    run = MlflowClient(tracking_uri=uri).get_run(mlflow_id)
+    assert run.info.status == "FINISHED" and run.data.tags["q_store.run_id"] == out["run_id"]
+    assert run.data.params["training.epochs"] == "2" and run.data.params["dataset.name"] == \
+        "moons"
+    assert run.data.metrics["final_test_accuracy"] == out["test_accuracy"]

@@ -3,8 +3,8 @@
 ``demo`` (the spec's 8-qubit example), ``train CONFIG`` (a run from a TOML/YAML file, recorded
 in the run store), ``evaluate RUN``, ``runs`` (list, show, compare, delete, plot) and
 ``ionq-emulator`` (a local IonQ-compatible server). Errors a user can fix (a bad config file,
-an unknown run) are printed as one line naming the problem, exit status 2; an interrupted
-training run exits with 130.
+an unknown run) are printed as one line naming the problem, exit status 2; other q_store
+errors (a backend failure) exit with 1; an interrupted training run exits with 130.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from q_store.errors import ConfigError, NotSupportedError, StoreError, ValidationError
+from q_store.errors import (
+    ConfigError,
+    NotSupportedError,
+    QStoreError,
+    StoreError,
+    ValidationError,
+)
 
 __all__ = ["main"]
 
@@ -71,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StoreError, ValidationError, NotSupportedError) as exc:
         print(f"q-store {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except QStoreError as exc:  # a backend or budget failure: said in one line, not a trace
+        print(f"q-store {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -93,6 +93,10 @@ def run_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, store: RunStore, cfg: RunConfig, info: Any) -> int:
     out = console(stderr=True)
     resuming = info is not None
+    if cfg["run"]["tracking"] == "mlflow":  # refuse before a run is created for it
+        from q_store.store.mlflow_sink import require_mlflow
+
+        require_mlflow()
     if not resuming:
         cfg.training_config()  # refuse a bad file before a run is created for it
         info = store.create_run(cfg.name, {"file": cfg.document(),
@@ -151,6 +155,8 @@ def _train(args: argparse.Namespace, store: RunStore, cfg: RunConfig, info: Any)
         raise
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"
+        out.print(f"run {info.id} failed; its checkpoints are kept: q-store train --resume "
+                  f"{info.id} continues from the last one")
         raise
     finally:
         if recorder is not None:

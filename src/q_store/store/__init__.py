@@ -5,8 +5,8 @@ at the same time (``q-store runs``, the dashboard). Optional MLflow logging ride
 
 from q_store.store.db import DEFAULT_ROOT, STATUSES, CheckpointInfo, RunInfo, RunStore
 from q_store.store.recorder import RunRecorder, file_sha256
+from q_store.store.redact import scrub
 from q_store.store.schema import SCHEMA_VERSION
-from q_store.store.secrets import scrub
 
 __all__ = [
     "DEFAULT_ROOT",

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from q_store.errors import StoreError
+from q_store.store.redact import scrub
 from q_store.store.schema import migrate
-from q_store.store.secrets import scrub
 
 __all__ = ["DB_NAME", "DEFAULT_ROOT", "STATUSES", "CheckpointInfo", "RunInfo", "RunStore"]
 

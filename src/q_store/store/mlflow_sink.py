@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from q_store.errors import ConfigError
-from q_store.store.secrets import scrub
+from q_store.store.redact import scrub
 
-__all__ = ["MLflowSink", "flatten_params"]
+__all__ = ["MLflowSink", "flatten_params", "require_mlflow"]
 
 _STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
            "running": "RUNNING"}
@@ -38,6 +38,11 @@ def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
             text = value if isinstance(value, str) else json.dumps(value, default=str)
             out[name] = text[:_MAX_PARAM]
     return out
+
+
+def require_mlflow() -> None:
+    """A ConfigError saying how to install MLflow's client, where it is missing."""
+    _client_api()
 
 
 def _client_api() -> tuple[Any, Any, Any]:
