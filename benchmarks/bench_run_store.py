@@ -3,9 +3,9 @@
 What is measured
 ----------------
 The same training (scikit-learn digits 0-3, amplitude encoding on 6 qubits, one
-hardware-efficient layer of depth 2, exact adjoint gradients, Adam, batch 8, 3 epochs: 108
-steps of about 5 ms, so events come as fast as this simulator makes them: the worst case for
-the recorder) run three ways, interleaved, ``--repeats`` times each:
+hardware-efficient layer of depth 2, exact adjoint gradients, Adam, batch 8, ``--epochs``
+(10) epochs of 36 steps of a few milliseconds each, so events come as fast as this simulator
+makes them: the worst case for the recorder) run three ways, interleaved, ``--repeats`` times each:
 
 * ``plain``: ``QuantumTrainer.fit`` with its PerformanceTracker (always on in ``q-store train``);
 * ``store``: the same plus a :class:`~q_store.store.RunRecorder` writing every event to a
@@ -19,8 +19,9 @@ Reported: median and spread (min-max) of the training time (``fit``), the ratio 
 to ``plain`` (and of ``store+checkpoints`` to ``checkpoints``), the time closing the recorder
 takes after training (the last events written, the status set), events recorded, and the
 time the training thread spends in the recorder's subscriber per event (measured by wrapping
-it). The final weights of all runs must agree exactly (recording observes, it changes
-nothing).
+it) and the CPU time of the recorder's writer thread per run (the most it can take from the
+training thread through the interpreter lock). The final weights of all runs must agree
+exactly (recording observes, it changes nothing).
 
 Usage::
 
@@ -55,12 +56,13 @@ def _data():
     return x[keep][:288], y[keep][:288]
 
 
-def run_once(mode: str, x, y) -> tuple[float, float, int, float, np.ndarray]:
+def run_once(mode: str, x, y, epochs: int
+             ) -> tuple[float, float, int, float, float, np.ndarray]:
     """(seconds in fit, seconds closing the recorder, events recorded, seconds in the
-    recorder's subscriber, final weights)."""
+    recorder's subscriber, CPU seconds of the writer thread, final weights)."""
     with tempfile.TemporaryDirectory() as tmp:
         opts = {"checkpoint_dir": str(Path(tmp) / "ck")} if "checkpoints" in mode else {}
-        cfg = TrainingConfig(epochs=3, batch_size=8, learning_rate=0.05, seed=1, **opts)
+        cfg = TrainingConfig(epochs=epochs, batch_size=8, learning_rate=0.05, seed=1, **opts)
         model = QuantumModel(64, 4, task="classification", encoding="amplitude", seed=1,
                              layers=[HardwareEfficientQuantumLayer(6, depth=2)])
         trainer = QuantumTrainer(cfg)
@@ -85,32 +87,35 @@ def run_once(mode: str, x, y) -> tuple[float, float, int, float, np.ndarray]:
         t0 = time.perf_counter()
         trainer.fit(model, (x, y))
         fit_s = time.perf_counter() - t0
-        events = 0
+        events, writer_cpu = 0, 0.0
         if rec is not None and store is not None:
             rec.close("completed")
-            events = rec.written
+            events, writer_cpu = rec.written, rec.writer_cpu_seconds
             store.close()
         close_s = time.perf_counter() - t0 - fit_s
-        return fit_s, close_s, events, in_callback[0], model.weights.copy()
+        return fit_s, close_s, events, in_callback[0], writer_cpu, model.weights.copy()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "run_store.json"))
     args = ap.parse_args()
     x, y = _data()
     load_start = load_average()
     for mode in MODES:  # untimed: numba kernels, imports, file-system caches
-        run_once(mode, x, y)
+        run_once(mode, x, y, args.epochs)
     times: dict[str, list[float]] = {m: [] for m in MODES}
     closing: dict[str, list[float]] = {m: [] for m in MODES}
     events: dict[str, int] = {}
     per_event: dict[str, list[float]] = {m: [] for m in MODES}
+    writer: dict[str, list[float]] = {m: [] for m in MODES}
     weights = []
     for _ in range(args.repeats):
         for mode in MODES:  # interleaved, so drifting load hits every mode alike
-            fit_s, close_s, n, cb, w = run_once(mode, x, y)
+            fit_s, close_s, n, cb, wcpu, w = run_once(mode, x, y, args.epochs)
+            writer[mode].append(wcpu)
             times[mode].append(fit_s)
             closing[mode].append(close_s)
             events[mode] = n
@@ -130,14 +135,17 @@ def main() -> None:
         rows.append([mode, f"{med:.3f}", f"{min(times[mode]):.3f}-{max(times[mode]):.3f}",
                      "(ref)" if mode == "plain" else f"{med / ref(mode):.3f}",
                      f"{statistics.median(closing[mode]):.3f}", str(events.get(mode, 0)),
-                     "-" if cb is None else f"{1e6 * cb:.1f}"])
+                     "-" if cb is None else f"{1e6 * cb:.1f}",
+                     "-" if cb is None else f"{1e3 * statistics.median(writer[mode]):.1f}"])
         records.append({"mode": mode, "median_fit_s": med, "min_fit_s": min(times[mode]),
                         "max_fit_s": max(times[mode]), "ratio": med / ref(mode),
                         "median_close_s": statistics.median(closing[mode]),
                         "events": events.get(mode, 0), "subscriber_us_per_event":
-                        None if cb is None else 1e6 * cb, "fit_times": times[mode]})
+                        None if cb is None else 1e6 * cb,
+                        "writer_cpu_ms": 1e3 * statistics.median(writer[mode]),
+                        "fit_times": times[mode]})
     table = text_table(("mode", "fit median s", "fit spread s", "ratio", "close s", "events",
-                        "subscriber us/event"), rows)
+                        "subscriber us/event", "writer CPU ms"), rows)
     print(table)
     print(f"\nfinal weights identical across all {len(weights)} runs: {same}; "
           f"{args.repeats} interleaved repeats; 1-min load {load_start} at start, "
@@ -145,11 +153,13 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"rows": records, "identical_weights": same, "repeats": args.repeats,
+              "epochs": args.epochs, "load_start": load_start, "load_end": load_average(),
               "environment": environment(("numpy", "numba"))}
     out.write_text(json.dumps(result, indent=2))
     out.with_suffix(".md").write_text(
         "```\n" + table + "\n```\n\n" + f"Final weights identical across runs: {same}. "
-        f"{args.repeats} interleaved repeats after one untimed run of each mode; "
+        f"{args.repeats} interleaved repeats of {args.epochs} epochs after one untimed run of "
+        "each mode; "
         f"1-min load {load_start} at start.\n")
     if not same:
         raise SystemExit("recording changed the training: weights differ")

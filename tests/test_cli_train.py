@@ -151,7 +151,7 @@ def test_a_killed_run_is_readable_and_resumes_from_its_last_epoch(runs):
     cwd, store = runs["cwd"], runs["store"]
     listed = _json(q_store_cmd("runs", "--json", "--store", "store", cwd=cwd))
     killed = next(r for r in listed if r["name"] == "killed")
-    assert killed["status"] == "running"  # its writer died without a word
+    assert killed["status"] == "running" and killed["writer_gone"]  # died without a word
     show = _json(q_store_cmd("runs", "show", killed["id"], "--json", "--store", "store",
                              cwd=cwd))
     assert len(show["epoch_metrics"]["loss"]) == 1  # epoch 1 was committed

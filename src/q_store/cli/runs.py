@@ -70,8 +70,16 @@ def run_runs(args: argparse.Namespace) -> int:
         return 0
 
 
+def _writer_gone(info: RunInfo) -> bool:
+    """A run still marked running whose process is gone (killed): resumable."""
+    from q_store.store.db import _alive
+
+    return info.status == "running" and (info.writer_pid is None or not _alive(info.writer_pid))
+
+
 def _row(info: RunInfo) -> dict[str, Any]:
     return {"id": info.id, "name": info.name, "status": info.status,
+            "writer_gone": _writer_gone(info),
             "created": when(info.created_at), "updated": when(info.updated_at),
             "stop_reason": info.stop_reason,
             **{k: info.summary.get(k) for k in _SUMMARY_KEYS}}
@@ -95,7 +103,9 @@ def _list(store: RunStore, as_json: bool) -> int:
                          else "right")
     for r in runs:
         s = r.summary
-        table.add_row(r.id, r.name, _status(r.status), when(r.created_at), fmt(s.get("epochs")),
+        table.add_row(r.id, r.name, _status(r.status) + (" (process gone)" if _writer_gone(r)
+                                                         else ""),
+                      when(r.created_at), fmt(s.get("epochs")),
                       fmt(s.get("loss")), fmt(s.get("accuracy")), fmt(s.get("test_accuracy")),
                       fmt(s.get("circuits")))
     console().print(table)
@@ -133,7 +143,9 @@ def _show(store: RunStore, info: RunInfo, as_json: bool) -> int:
 
     con = console()
     con.print(f"[bold]run {info.id}[/] ({info.name}): {_status(info.status)}"
-              + (f", {info.stop_reason}" if info.stop_reason else ""))
+              + (f", {info.stop_reason}" if info.stop_reason else "")
+              + (" (its process is gone: q-store train --resume continues it)"
+                 if _writer_gone(info) else ""))
     con.print(f"created {when(info.created_at)}, updated {when(info.updated_at)}; "
               f"config {info.source}; files {store.run_dir(info.id)}")
     summary = Table(title="summary", title_justify="left")

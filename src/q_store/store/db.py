@@ -283,7 +283,16 @@ class RunStore:
 
 def _dumps(value: Any) -> str:
     """Strict JSON (NaN and infinity become null, arrays lists, other objects strings)."""
-    return json.dumps(_plain(value), allow_nan=False)
+    try:  # the common case, in C
+        return json.dumps(value, allow_nan=False, default=_default)
+    except ValueError:  # NaN or infinity somewhere
+        return json.dumps(_plain(value), allow_nan=False)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 def _plain(value: Any) -> Any:
@@ -310,6 +319,7 @@ def _like_prefix(ref: str) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,6 +58,7 @@ class RunRecorder:
         self.interval, self.max_batch = interval, max_batch
         self.errors: list[str] = []
         self.written = 0
+        self.writer_cpu_seconds = 0.0  # CPU time of the writer thread (set when it ends)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"q-store recorder {run_id}",
                                         daemon=True)
@@ -115,6 +117,7 @@ class RunRecorder:
         queued and write it; never woken per event, so the training thread is not either."""
         store = RunStore(self.root)
         self._ready.set()
+        cpu0 = time.thread_time()
         try:
             stop = False
             while not stop:
@@ -144,6 +147,7 @@ class RunRecorder:
                     done.set()
         finally:
             store.close()
+            self.writer_cpu_seconds = time.thread_time() - cpu0
 
     def _write(self, store: RunStore, batch: list[dict[str, Any]],
                checkpoints: list[CheckpointInfo]) -> None:

@@ -9,6 +9,7 @@ like a key (long random tokens under a secret-sounding name) never get through.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +21,7 @@ _SECRET_NAME = re.compile(r"(api_?key|apikey|token|secret|password|passwd|creden
                           r"private_?key|auth)", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
     """True for a key that names a secret (``quantum_api_key``, ``token``); a key naming the
     environment variable that holds one (``api_key_env``) is not a secret."""
@@ -46,10 +48,14 @@ def _clean_url(value: str) -> str:
 def scrub(value: Any) -> Any:
     """A copy of ``value`` (dicts, lists, scalars) without secret keys or URL credentials."""
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()
-                if not (isinstance(k, str) and is_secret_key(k))}
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, str) and is_secret_key(k):
+                continue
+            out[k] = scrub(v) if isinstance(v, dict | list | tuple | str) else v
+        return out
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and "@" in value:
         return _clean_url(value)
     return value
