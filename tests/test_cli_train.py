@@ -212,6 +212,7 @@ def test_config_errors_name_the_file_and_the_key(tmp_path, capsys):
     assert main(["train", str(bad), "--store", str(tmp_path / "s")]) == 2
     assert "'features' is not an option of data set 'iris'; allowed: classes" in \
         capsys.readouterr().err
+    assert not (tmp_path / "s" / "runs").exists()  # nor for data that cannot be loaded
 
 
 def test_a_yaml_run_list_compare_and_delete(tmp_path, capsys):

@@ -97,8 +97,14 @@ def _train(args: argparse.Namespace, store: RunStore, cfg: RunConfig, info: Any)
         from q_store.store.mlflow_sink import require_mlflow
 
         require_mlflow()
+    # everything that can be wrong with the file or the data fails here, before a run is
+    # created (or a stored one claimed) for it
+    probe = cfg.training_config()
+    data = prepare_data(cfg, probe)
+    if resuming:
+        data = _stored_data(cfg, probe, data, run_paths(store.run_dir(info.id))["preprocessing"])
+    model = build_model(cfg, probe, data)
     if not resuming:
-        cfg.training_config()  # refuse a bad file before a run is created for it
         info = store.create_run(cfg.name, {"file": cfg.document(),
                                            "base_dir": str(cfg.base_dir)},
                                 source=cfg.source)
@@ -106,12 +112,13 @@ def _train(args: argparse.Namespace, store: RunStore, cfg: RunConfig, info: Any)
         info = store.claim(info.id)
     paths = run_paths(store.run_dir(info.id))
     paths["checkpoints"].mkdir(parents=True, exist_ok=True)
+    if not resuming or not paths["preprocessing"].exists():
+        extra = {} if data.classes is None else {"classes": np.asarray(data.classes)}
+        data.preprocessor.save(paths["preprocessing"], extra)
     tc = cfg.training_config(checkpoint_dir=str(paths["checkpoints"]))
     recorder = None
     status, reason, summary = "failed", None, {}
     try:
-        data = _data(cfg, tc, paths["preprocessing"], resuming)
-        model = build_model(cfg, tc, data)
         trainer = QuantumTrainer(tc)
         tracker = trainer.performance_tracker
         assert tracker is not None  # enable_performance_tracking is required by the schema
@@ -178,13 +185,10 @@ def _len(split: Any) -> int:
     return 0 if split is None else len(split[0])
 
 
-def _data(cfg: RunConfig, tc: Any, path: Path, resuming: bool) -> PreparedData:
-    """The prepared splits. A new run saves its fitted preprocessing; a resumed run uses the
-    stored one, after checking that the data still prepare the same way."""
-    data = prepare_data(cfg, tc)
-    extra = {} if data.classes is None else {"classes": np.asarray(data.classes)}
-    if not resuming or not path.exists():
-        data.preprocessor.save(path, extra)
+def _stored_data(cfg: RunConfig, tc: Any, data: PreparedData, path: Path) -> PreparedData:
+    """A resumed run's data, transformed by its stored preprocessing, after checking that the
+    data still prepare as they did when the run started."""
+    if not path.exists():
         return data
     stored, stored_extra = Preprocessor.load(path)
     fitted = data.preprocessor.arrays
