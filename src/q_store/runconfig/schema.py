@@ -142,7 +142,8 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
         Key("seed", None, _optional(_int(0)), "an integer >= 0",
             "the split's seed (default: training.seed, else 0)"),
     )),
-    Section("preprocessing", "Fitted on the training split only, then applied to every split.", (
+    Section("preprocessing", "Fitted on the training split only, then applied to every split: "
+                             "principal components first, then scaling.", (
         Key("scale", "standard", _choice("none", "standard", "minmax"),
             "'none', 'standard' or 'minmax'",
             "standard: zero mean, unit variance per feature; minmax: onto minmax_range"),
@@ -236,6 +237,8 @@ def _show(value: Any) -> str:
         return "-"
     if isinstance(value, float) and value == math.pi / 2:
         return "pi/2"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
     if isinstance(value, list):
-        return "[" + ", ".join("pi" if x == math.pi else repr(x) for x in value) + "]"
-    return f"`{value!r}`" if isinstance(value, str) else f"`{value}`"
+        return "`[" + ", ".join("pi" if x == math.pi else repr(x) for x in value) + "]`"
+    return f'`"{value}"`' if isinstance(value, str) else f"`{value}`"
