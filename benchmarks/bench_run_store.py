@@ -16,12 +16,13 @@ makes them: the worst case for the recorder) run three ways, interleaved, ``--re
   ``checkpoints``.
 
 Reported: median and spread (min-max) of the training time (``fit``), the ratio of medians
-to ``plain`` (and of ``store+checkpoints`` to ``checkpoints``), the time closing the recorder
-takes after training (the last events written, the status set), events recorded, and the
-time the training thread spends in the recorder's subscriber per event (measured by wrapping
-it) and the CPU time of the recorder's writer thread per run (the most it can take from the
-training thread through the interpreter lock). The final weights of all runs must agree
-exactly (recording observes, it changes nothing).
+to ``plain`` (and of ``store+checkpoints`` to ``checkpoints``), the same for the process's
+CPU time over fit and close (all threads; steadier than wall time on a shared machine), the
+time closing the recorder takes after training (the last events written, the status set),
+events recorded, the time the training thread spends in the recorder's subscriber per event
+(measured by wrapping it) and the CPU time of the recorder's writer thread per run (the most
+it can take from the training thread through the interpreter lock). The final weights of all
+runs must agree exactly (recording observes, it changes nothing).
 
 Usage::
 
@@ -57,9 +58,10 @@ def _data():
 
 
 def run_once(mode: str, x, y, epochs: int
-             ) -> tuple[float, float, int, float, float, np.ndarray]:
-    """(seconds in fit, seconds closing the recorder, events recorded, seconds in the
-    recorder's subscriber, CPU seconds of the writer thread, final weights)."""
+             ) -> tuple[float, float, float, int, float, float, np.ndarray]:
+    """(seconds in fit, CPU seconds of the process in fit and closing, seconds closing the
+    recorder, events recorded, seconds in the recorder's subscriber, CPU seconds of the
+    writer thread, final weights)."""
     with tempfile.TemporaryDirectory() as tmp:
         opts = {"checkpoint_dir": str(Path(tmp) / "ck")} if "checkpoints" in mode else {}
         cfg = TrainingConfig(epochs=epochs, batch_size=8, learning_rate=0.05, seed=1, **opts)
@@ -84,7 +86,7 @@ def run_once(mode: str, x, y, epochs: int
             rec._unsubscribe = tracker.subscribe(timed)
         else:  # the same number of subscribers, doing nothing
             tracker.subscribe(lambda e: None)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.fit(model, (x, y))
         fit_s = time.perf_counter() - t0
         events, writer_cpu = 0, 0.0
@@ -93,7 +95,8 @@ def run_once(mode: str, x, y, epochs: int
             events, writer_cpu = rec.written, rec.writer_cpu_seconds
             store.close()
         close_s = time.perf_counter() - t0 - fit_s
-        return fit_s, close_s, events, in_callback[0], writer_cpu, model.weights.copy()
+        cpu_s = time.process_time() - c0
+        return fit_s, cpu_s, close_s, events, in_callback[0], writer_cpu, model.weights.copy()
 
 
 def main() -> None:
@@ -111,11 +114,13 @@ def main() -> None:
     events: dict[str, int] = {}
     per_event: dict[str, list[float]] = {m: [] for m in MODES}
     writer: dict[str, list[float]] = {m: [] for m in MODES}
+    cpu: dict[str, list[float]] = {m: [] for m in MODES}
     weights = []
     for _ in range(args.repeats):
         for mode in MODES:  # interleaved, so drifting load hits every mode alike
-            fit_s, close_s, n, cb, wcpu, w = run_once(mode, x, y, args.epochs)
+            fit_s, cpu_s, close_s, n, cb, wcpu, w = run_once(mode, x, y, args.epochs)
             writer[mode].append(wcpu)
+            cpu[mode].append(cpu_s)
             times[mode].append(fit_s)
             closing[mode].append(close_s)
             events[mode] = n
@@ -123,10 +128,9 @@ def main() -> None:
                 per_event[mode].append(cb / n)
             weights.append(w)
     same = all(np.array_equal(w, weights[0]) for w in weights)
-    base = statistics.median(times["plain"])
 
-    def ref(mode: str) -> float:
-        return statistics.median(times["checkpoints"]) if mode == "store+checkpoints" else base
+    def ref(mode: str, of: dict[str, list[float]] = times) -> float:
+        return statistics.median(of["checkpoints" if mode == "store+checkpoints" else "plain"])
 
     rows, records = [], []
     for mode in MODES:
@@ -134,6 +138,9 @@ def main() -> None:
         cb = statistics.median(per_event[mode]) if per_event[mode] else None
         rows.append([mode, f"{med:.3f}", f"{min(times[mode]):.3f}-{max(times[mode]):.3f}",
                      "(ref)" if mode == "plain" else f"{med / ref(mode):.3f}",
+                     f"{statistics.median(cpu[mode]):.3f}",
+                     "(ref)" if mode == "plain" else
+                     f"{statistics.median(cpu[mode]) / ref(mode, cpu):.3f}",
                      f"{statistics.median(closing[mode]):.3f}", str(events.get(mode, 0)),
                      "-" if cb is None else f"{1e6 * cb:.1f}",
                      "-" if cb is None else f"{1e3 * statistics.median(writer[mode]):.1f}"])
@@ -143,9 +150,11 @@ def main() -> None:
                         "events": events.get(mode, 0), "subscriber_us_per_event":
                         None if cb is None else 1e6 * cb,
                         "writer_cpu_ms": 1e3 * statistics.median(writer[mode]),
+                        "median_cpu_s": statistics.median(cpu[mode]),
+                        "cpu_ratio": statistics.median(cpu[mode]) / ref(mode, cpu),
                         "fit_times": times[mode]})
-    table = text_table(("mode", "fit median s", "fit spread s", "ratio", "close s", "events",
-                        "subscriber us/event", "writer CPU ms"), rows)
+    table = text_table(("mode", "fit median s", "fit spread s", "ratio", "CPU s", "CPU ratio",
+                        "close s", "events", "subscriber us/event", "writer CPU ms"), rows)
     print(table)
     print(f"\nfinal weights identical across all {len(weights)} runs: {same}; "
           f"{args.repeats} interleaved repeats; 1-min load {load_start} at start, "
