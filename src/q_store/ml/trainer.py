@@ -106,8 +106,8 @@ class QuantumTrainer:
         self._moved_from: Any = _NOTHING  # a model backend that a quantum_sdk change overrode
         self._sdk_changed = False
         self.stop_reason: str | None = None
-        self.progress = _new_progress()  # where in the current epoch training is
-        self._stop_requested = False
+        self._stop_requested = False  # set by request_stop (e.g. on Ctrl-C)
+        self._partial: dict[str, Any] | None = None  # an epoch stopped part-way (checkpointed)
         self.method: GradientMethod | None = None
         self.method_state: Any = None
         self._applied: dict[str, Any] | None = None
@@ -378,15 +378,14 @@ class QuantumTrainer:
                 self.adaptive_depth.at_epoch_start(model, self.epoch,
                                                    max(target, self.config.epochs))
             try:
+                if self._stop_requested:
+                    raise _StopRequested
                 loss, acc = await self.train_epoch(model, train_loader)
             except BudgetExceededError as exc:
                 self._stop_for_budget(model, exc)
                 break
             except _StopRequested:
-                path = self._save_for_resume(model)
-                self.stop_reason = "interrupted"
-                log.warning("training stopped on request in epoch %d after step %d; resume "
-                            "from %s", self.epoch + 1, self.step, path)
+                self._stop_on_request(model)
                 break
             except JobTimeoutError as exc:
                 path = self._save_for_resume(model)
@@ -427,7 +426,8 @@ class QuantumTrainer:
                 self.performance_tracker.emit(
                     "epoch", epoch=self.epoch, loss=loss, accuracy=acc,
                     val_loss=monitored if val_loader is not None else None,
-                    seconds=time.perf_counter() - t0)
+                    val_accuracy=self.history["val_accuracy"][-1] if val_loader is not None
+                    else None, seconds=time.perf_counter() - t0)
             stop = self._early_stopping(model, monitored)
             if self.config.enable_performance_tracking:
                 self._stats["total_time"] += time.perf_counter() - t0
@@ -446,9 +446,25 @@ class QuantumTrainer:
             self.save_checkpoint(Path(self.config.checkpoint_dir) / "latest.npz", model=model)
 
     def request_stop(self) -> None:
-        """Stop after the step in progress and save a checkpoint that resumes exactly (also
-        mid-epoch); safe to call from a signal handler or another thread."""
+        """Stop training cleanly after the current step (safe from a signal handler): the
+        epoch's progress so far is kept, ``stop_reason`` becomes ``"interrupted"`` and, with a
+        ``checkpoint_dir``, ``latest.npz`` is written, from which a resumed run continues
+        exactly where this one stopped."""
         self._stop_requested = True
+
+    def _stop_on_request(self, model: QuantumModel) -> None:
+        self._stop_requested = False
+        self.stop_reason = "interrupted"
+        log.warning("training stopped on request in epoch %d after step %d", self.epoch + 1,
+                    self.step)
+        if self.config.checkpoint_dir is not None:
+            self.save_checkpoint(Path(self.config.checkpoint_dir) / "latest.npz", model=model)
+
+    def print_performance_report(self, file: Any = None) -> None:
+        """The run's statistics (the spec's and the telemetry stream's) as readable tables."""
+        from q_store.execution.report import print_trainer_report
+
+        print_trainer_report(self, file)
 
     def _save_for_resume(self, model: QuantumModel) -> Path:
         """``latest.npz`` in the checkpoint directory (``qstore-checkpoints`` when none is
@@ -466,28 +482,40 @@ class QuantumTrainer:
         engine = await self._engine_for(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
-        progress = self.progress  # batches already done in this epoch (a resumed run)
-        done = 0
+        # an epoch resumed part-way skips the batches it already trained on (the loader's
+        # order depends on the seed and epoch only) and continues its running sums
+        part = self._partial or {"batches": 0, "total": 0.0, "count": 0, "correct": 0,
+                                 "methods": {}}
+        self._partial = None
+        done, total, count, correct = part["batches"], part["total"], part["count"], \
+            part["correct"]
+        if done:
+            self._method_counts = dict(part["methods"])
+        seen = 0
         async for xb, yb in _batches(self._loader(loader), self.epoch, "training data"):
-            done += 1
-            if done <= progress["batches"]:
+            seen += 1
+            if seen <= done:
                 continue
             t0 = time.perf_counter()
             x, y = _checked(model, xb, yb, "training batch")
-            loss, out = await self._train_step(engine, model, x, y)
-            progress["batches"] = done
-            progress["total"] += loss * len(x)
-            progress["count"] += len(x)
+            try:
+                loss, out = await self._train_step(engine, model, x, y)
+            except (BudgetExceededError, JobTimeoutError):
+                self._partial = {"batches": seen - 1, "total": total, "count": count,
+                                 "correct": correct, "methods": dict(self._method_counts)}
+                raise
+            n = len(x)
+            total += loss * n
+            count += n
             if model.task == "classification":
-                progress["correct"] += int(np.sum(np.argmax(out, axis=1) == y))
+                correct += int(np.sum(np.argmax(out, axis=1) == y))
             if self.config.enable_performance_tracking:
                 self._stats["batches"] += 1
                 self._stats["batch_time"] += time.perf_counter() - t0
             if self._stop_requested:
-                self._stop_requested = False
+                self._partial = {"batches": seen, "total": total, "count": count,
+                                 "correct": correct, "methods": dict(self._method_counts)}
                 raise _StopRequested
-        total, count, correct = progress["total"], progress["count"], progress["correct"]
-        self.progress = _new_progress()
         if count == 0:
             raise ValidationError("the training loader produced no batches")
         return total / count, (correct / count if model.task == "classification" else None)
@@ -616,15 +644,17 @@ class QuantumTrainer:
         updates = np.where(model.trainable_mask, updates, 0.0)
         model.weights = apply_updates(model.weights, updates)
         self.step += 1
-        loss = float(np.mean(losses))
+        loss, out = float(np.mean(losses)), np.concatenate(outs)
         if self.performance_tracker is not None:
             self._stats["circuits"] += runs
             self.performance_tracker.emit(
                 "step", epoch=self.epoch + 1, step=self.step, loss=loss,
+                accuracy=(float(np.mean(np.argmax(out, axis=1) == y))
+                          if model.task == "classification" else None),
                 method="+".join(sorted(names)), circuits=runs, shots=runs * (shots or 0),
                 learning_rate=self.learning_rate_at(self.step - 1),
                 seconds=time.perf_counter() - t0)
-        return loss, np.concatenate(outs)
+        return loss, out
 
     async def _loss_and_grad(self, engine: ExecutionEngine, method: GradientMethod,
                              state: Any, model: QuantumModel, x: np.ndarray, y: np.ndarray
@@ -688,6 +718,10 @@ class QuantumTrainer:
         checkpoint_state.restore(self, path, model)
 
 
+class _StopRequested(Exception):
+    """Internal: :meth:`QuantumTrainer.request_stop` was called; unwinds to ``train``."""
+
+
 def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
     """The circuits one sample's evaluation submits: the bound circuit (after its
     state preparation, for amplitude encoding) in each measurement basis."""
@@ -703,10 +737,6 @@ def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
 
 class _StopRequested(Exception):
     """Raised inside an epoch after the step that saw :meth:`QuantumTrainer.request_stop`."""
-
-
-def _new_progress() -> dict[str, Any]:
-    return {"batches": 0, "total": 0.0, "count": 0, "correct": 0}
 
 
 def _snapshot(config: TrainingConfig) -> dict[str, Any]:
