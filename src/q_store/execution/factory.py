@@ -36,6 +36,11 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
                        budget: CostBudget, tracker: Any = None) -> ExecutionEngine:
     """The engine for ``backend`` (None: the exact local simulator, sampling ``config.shots``
     when set)."""
+    if getattr(config, "executor", "local") == "dask":  # scale-out: rows or jobs as Dask tasks
+        from q_store.execution.dask_engine import dask_engine_from_config
+
+        return dask_engine_from_config(config, simulator=simulator, backend=backend, rng=rng,
+                                       budget=budget, tracker=tracker)
     executor = None
     if backend is not None:
         seed = int(rng.integers(2**31))

@@ -64,7 +64,9 @@ _BACKEND_FIELDS = frozenset({
     "quantum_sdk", "quantum_target", "quantum_api_key", "shots", "ionq_noise_model",
     "ionq_base_url", "batch_timeout", "use_batch_api", "use_native_gates",
     "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits",
-    "checkpoint_dir"})  # IonQ's job ledger lives in the checkpoint directory
+    "checkpoint_dir",  # IonQ's job ledger lives in the checkpoint directory
+    "executor", "dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
+    "dask_retries"})
 
 
 class QuantumTrainer:
