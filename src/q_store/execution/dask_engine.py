@@ -148,7 +148,7 @@ class DaskEngine(ExecutionEngine):
         fut = self._templates.get(key)
         if fut is None or fut.status in ("error", "cancelled", "lost"):
             value = circuit if observables is None else (circuit, observables)
-            fut = self.client.scatter([value], broadcast=True, hash=True)[0]
+            fut = self.client.scatter([value], broadcast=True, hash=False)[0]
             self._templates[key] = fut
             while len(self._templates) > _TEMPLATES_KEPT:
                 self._templates.popitem(last=False)[1].release()
