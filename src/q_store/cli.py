@@ -23,7 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from q_store.backends.ionq.emulator import add_arguments
 
     add_arguments(emulator)
+    from q_store import cli_tune  # `q-store tune`, in its own module
+    cli_tune.add_arguments(sub.add_parser("tune", help="hyperparameter search with Optuna"))
     args = parser.parse_args(argv)
+    if args.command == "tune":
+        return cli_tune.run(args)
     if args.command == "ionq-emulator":
         from q_store.backends.ionq.emulator import run_from_args
 

@@ -22,6 +22,7 @@ is re-run ``retries`` times.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 import uuid
@@ -52,7 +53,7 @@ def row_bounds(rows: int, per_task: int, min_rows: int) -> list[tuple[int, int]]
     if rows >= min_rows > 0:
         parts = min(parts, rows // min_rows)
     edges = [rows * i // parts for i in range(parts + 1)]
-    return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def _rows(arr: Any, a: int, b: int) -> Any:
