@@ -41,7 +41,7 @@ from q_store.execution.requests import AdjointRequest, ExpectationRequest, Metri
 from q_store.sim.adjoint import AdjointResult
 from q_store.sim.statevector import StatevectorSimulator
 
-__all__ = ["DaskEngine", "dask_engine_from_config", "row_bounds"]
+__all__ = ["DaskEngine", "dask_engine_from_config", "row_bounds", "submit_spread"]
 
 _TEMPLATES_KEPT = 64  # scattered templates an engine keeps referenced
 
@@ -108,6 +108,7 @@ class DaskEngine(ExecutionEngine):
     def workers(self) -> int:
         return max(1, len(self.client.scheduler_info().get("workers", {})))
 
+
     # -- on a thread: the client's calls block ---------------------------------------------------
     def _run_blocking(self, requests: list[Request]) -> list[Any]:
         workers = self.workers
@@ -140,8 +141,7 @@ class DaskEngine(ExecutionEngine):
         return [[next(results) for _ in group] for group in futures]
 
     def _submit(self, fn: Any, *args: Any) -> Any:
-        return self.client.submit(fn, *args, key=f"qstore-{fn.__name__}-{uuid.uuid4().hex}",
-                                  retries=self.retries, pure=False)
+        return submit_spread(self.client, fn, *args, retries=self.retries)
 
     def _template(self, circuit: Any, observables: Any) -> Any:
         """The scattered (broadcast) template: shipped to each worker once, not per task."""
@@ -221,6 +221,20 @@ class DaskEngine(ExecutionEngine):
     def close(self) -> None:
         self._release()
         super().close()
+
+
+def submit_spread(client: Any, fn: Any, *args: Any, retries: int) -> Any:
+    """Submit ``fn(*args)`` to the next worker in turn (any other if that one is gone): the
+    scheduler places tasks that depend on the same broadcast value on one worker otherwise."""
+    workers = sorted(client.scheduler_info().get("workers", {}))
+    target = None
+    if workers:
+        target = [workers[next(_turn) % len(workers)]]
+    return client.submit(fn, *args, key=f"qstore-{fn.__name__}-{uuid.uuid4().hex}",
+                         retries=retries, pure=False, workers=target, allow_other_workers=True)
+
+
+_turn = itertools.count()
 
 
 def _check_angles(r: ExpectationRequest) -> None:

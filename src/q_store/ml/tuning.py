@@ -279,11 +279,12 @@ def _run_on_dask(base: TrainingConfig, url: str, name: str, objective: Objective
                  done: int) -> None:
     """One task per trial on the configured cluster, the objective shipped once per worker."""
     from q_store.execution.dask_cluster import ClusterSpec, client_for
+    from q_store.execution.dask_engine import submit_spread
 
     client = client_for(ClusterSpec.from_config(base))
     shipped = client.scatter([objective], broadcast=True)[0]
     seeds = [None if base.seed is None else base.seed + 1 + done + i for i in range(todo)]
-    futures = [client.submit(run_trials, url, name, shipped, 1, s, pure=False,
+    futures = [submit_spread(client, run_trials, url, name, shipped, 1, s,
                              retries=base.dask_retries) for s in seeds]
     try:
         client.gather(futures)
