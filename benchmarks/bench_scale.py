@@ -12,7 +12,8 @@ on every system alike; the median and the spread (min-max) over repeats are repo
   of 64 one-row tasks (the marginal cost of a task), in milliseconds; with the in-process time
   per row this says from which rows per task distribution pays;
 * data-parallel training steps: adjoint training steps per second on the v3.3 example (batch
-  10) and on a larger one (12 qubits, batch 200), in process and on 1 and 2 workers; the
+  10) and on a larger one (12 qubits, batch 200), in process (numba's threads, and 1 thread)
+  and on 1 and 2 workers; the
   weights after each run must equal the in-process run's to 1e-12;
 * hyperparameter search: 20 Optuna trials on the v3.3 example (100 samples, 8 features,
   8 qubits, depth 2, 5 epochs, batch 10; learning rate on a log range, batch size from
@@ -35,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchenv import environment, load_average, text_table
 
+from benchenv import environment, load_average, text_table
 from q_store.circuit import Z
 from q_store.demo import hardware_efficient_circuit
 from q_store.execution.dask_cluster import close_all
@@ -88,7 +89,7 @@ def task_overhead(clients: dict[int, Any], repeats: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         asyncio.run(local.run([many]))
         t_row.append((time.perf_counter() - t0) / 64)
-    out["in-process seconds per row"] = spread(t_row)
+    out["in process: per row (1 thread)"] = spread(t_row)
     for n, client in clients.items():
         e1 = DaskEngine(StatevectorSimulator(), client=client)
         e64 = DaskEngine(StatevectorSimulator(), client=client, chunk_rows=1)
@@ -115,7 +116,7 @@ def training_steps(addresses: dict[int, str], repeats: int) -> dict[str, Any]:
         rng = np.random.default_rng(2)
         xs = rng.uniform(-np.pi, np.pi, size=(n, q))
         ys = np.cos(xs[:, 0]) * 0.5
-        systems = {"in process": {}}
+        systems: dict[str, dict[str, Any]] = {"in process": {}, "in process, 1 thread": {}}
         for k, addr in addresses.items():
             systems[f"dask, {k} worker(s)"] = {"executor": "dask", "dask_scheduler": addr}
         times: dict[str, list[float]] = {k: [] for k in systems}
@@ -126,6 +127,8 @@ def training_steps(addresses: dict[int, str], repeats: int) -> dict[str, Any]:
                                      learning_rate=0.05, seed=0, **opts)
                 model = QuantumModel.from_config(cfg, q, 1, hardware_efficient=True)
                 trainer = QuantumTrainer(cfg)
+                if name.endswith("1 thread"):
+                    trainer.simulator.threads = 1  # like one worker
                 t0 = time.perf_counter()
                 trainer.fit(model, (xs, ys))
                 if rep:
@@ -196,7 +199,7 @@ def render(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, default=4000)
+    p.add_argument("--rows", type=int, default=20000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--search-repeats", type=int, default=2)
     p.add_argument("--trials", type=int, default=20)
