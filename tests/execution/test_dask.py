@@ -241,3 +241,19 @@ def test_missing_extra_is_named(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_dask)
     with pytest.raises(NotSupportedError, match=r"q-store\[dask\]"):
         dask_cluster.require_dask()
+
+
+def test_config_options_are_validated_and_default_to_local():
+    from q_store.errors import ConfigError, ConfigWarning
+
+    assert TrainingConfig().executor == "local"
+    for bad in (dict(executor="ray"), dict(executor="dask", dask_scheduler="localhost"),
+                dict(executor="dask", dask_workers=0), dict(executor="dask", dask_retries=-1),
+                dict(executor="dask", dask_connect_timeout=0),
+                dict(executor="dask", dask_chunk_rows=0)):
+        with pytest.raises(ConfigError):
+            TrainingConfig(**bad)
+    cfg = TrainingConfig(dask_workers=2)  # executor stays local: the trainer warns
+    assert any("executor='dask'" in m for m in cfg.inapplicable())
+    with pytest.warns(ConfigWarning, match="executor='dask'"):
+        QuantumTrainer(cfg)
