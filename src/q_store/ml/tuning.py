@@ -65,9 +65,18 @@ def storage_url(url: str | None) -> str:
     return url
 
 
+_storages: dict[str, Any] = {}  # per process: a worker's trials share one connection pool
+
+
 def _storage(url: str) -> Any:
     """RDB storage with heartbeats (a crashed trial turns stale, then failed); SQLite waits
     for other processes' locks instead of failing."""
+    if url not in _storages:
+        _storages[url] = _new_storage(url)
+    return _storages[url]
+
+
+def _new_storage(url: str) -> Any:
     optuna = require_optuna()
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
