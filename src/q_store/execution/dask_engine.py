@@ -227,11 +227,11 @@ def submit_spread(client: Any, fn: Any, *args: Any, retries: int) -> Any:
     """Submit ``fn(*args)`` to the next worker in turn (any other if that one is gone): the
     scheduler places tasks that depend on the same broadcast value on one worker otherwise."""
     workers = sorted(client.scheduler_info().get("workers", {}))
-    target = None
-    if workers:
-        target = [workers[next(_turn) % len(workers)]]
+    place: dict[str, Any] = {}
+    if workers:  # the client's view can be empty for a moment: then the scheduler chooses
+        place = {"workers": [workers[next(_turn) % len(workers)]], "allow_other_workers": True}
     return client.submit(fn, *args, key=f"qstore-{fn.__name__}-{uuid.uuid4().hex}",
-                         retries=retries, pure=False, workers=target, allow_other_workers=True)
+                         retries=retries, pure=False, **place)
 
 
 _turn = itertools.count()
