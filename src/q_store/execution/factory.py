@@ -78,6 +78,11 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
     """The engine for ``backend`` (None: the exact local simulator, sampling ``config.shots``
     when set). A backend's pipeline is a :class:`CircuitBatchManagerV34`'s
     (``engine.batch_manager``); ``engine.circuit_cache`` is the smart cache when on."""
+    if getattr(config, "executor", "local") == "dask":  # scale-out: rows or jobs as Dask tasks
+        from q_store.execution.dask_engine import dask_engine_from_config
+
+        return dask_engine_from_config(config, simulator=simulator, backend=backend, rng=rng,
+                                       budget=budget, tracker=tracker)
     cache = cache_from_config(config, simulator)
     executor = manager = None
     optimizer = optimizer_from_config(config, backend)
