@@ -58,10 +58,13 @@ def pipeline_from_config(config: Any, backend: QuantumBackend, *, budget: CostBu
                          seed: int, tracker: Any = None, cache: Any = None,
                          optimizer: AdaptiveCircuitOptimizer | None = None) -> CircuitPipeline:
     """Result cache, deduplication, optimisation, batching and submission for ``backend``."""
+    # use_batch_api=False without use_concurrent_submission: one job at a time (v3.3's way)
+    sequential = not config.use_batch_api and not config.use_concurrent_submission
     submitter = SingleBackend(backend, timeout=config.batch_timeout,
                               retries=2 if config.retry_failed_circuits else 0,
-                              tracker=tracker)
-    one_job = config.use_batch_api and backend.capabilities.batch_jobs
+                              tracker=tracker, sequential=sequential)
+    one_job = (config.use_batch_api and not config.use_concurrent_submission
+               and backend.capabilities.batch_jobs)
     batching: BatchPolicy = FixedBatches(one_job=one_job, max_size=None if one_job else 1)
     if config.adaptive_batch_sizing and one_job:
         batching = AdaptiveQueueManager()

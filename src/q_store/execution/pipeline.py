@@ -79,8 +79,9 @@ class SingleBackend:
     None when it reports none) and this submitter's jobs in flight at submission."""
 
     def __init__(self, backend: QuantumBackend, *, timeout: float | None = None,
-                 retries: int = 0, tracker: Any = None) -> None:
+                 retries: int = 0, tracker: Any = None, sequential: bool = False) -> None:
         self.backend, self.timeout, self.retries = backend, timeout, retries
+        self.sequential = sequential  # one job in flight at a time, else all at once
         self.name = backend.name
         self.tracker = tracker
         self.stats = {"jobs": 0, "retried_jobs": 0}
@@ -105,6 +106,8 @@ class SingleBackend:
 
     async def run_jobs(self, jobs: Sequence[Sequence[Circuit]], shots: int | None,
                        seeds: Sequence[int]) -> list[list[CircuitResult]]:
+        if self.sequential:
+            return [await self._job(list(j), shots, s) for j, s in zip(jobs, seeds, strict=True)]
         return list(await asyncio.gather(*(self._job(list(j), shots, s)
                                            for j, s in zip(jobs, seeds, strict=True))))
 
