@@ -47,21 +47,31 @@ from q_store.sim.kernels import (
     _prefix_vectors,
 )
 
-__all__ = ["adjoint_chunked", "chunk_bits", "forward_chunked", "plan_segments"]
+__all__ = ["adjoint_chunked", "chunk_bits", "forward_bits", "forward_chunked", "plan_segments"]
 
 _CACHE = True
 CHUNK_BITS = 14  # 2**14 amplitudes = 256 KiB per array: phi and lam of a chunk stay in L2
+SERIAL_CHUNK_BITS = 16  # one thread, forward: 1 MiB chunks (measured best at 16-22 qubits)
 MIN_CHUNKS_LOG = 3  # at least 8 chunks, so that a few threads share the work evenly
 MAX_GROUPS = 64  # transition-matrix partial sums per segment (fixed: results thread-independent)
+LOW_RUN_BITS = 2  # chunks take runs of >= 4 amplitudes (a 64-byte cache line): bits 0, 1 unfixed
 
 
 def chunk_bits(n: int) -> int:
-    """Index bits per chunk for an ``n``-qubit state (a function of ``n`` only)."""
+    """Index bits per chunk for an ``n``-qubit state: a function of ``n`` only, so that the
+    adjoint's partial sums, and so its rounding, do not depend on the thread count."""
     return max(1, min(CHUNK_BITS, n - MIN_CHUNKS_LOG))
 
 
+def forward_bits(n: int, threads: int) -> int:
+    """Index bits per chunk of a forward pass. Chunking does not change a forward pass's
+    arithmetic, so one thread takes chunks of up to ``SERIAL_CHUNK_BITS`` (a whole 16-qubit
+    state: no gathering), and several threads need at least ``2**MIN_CHUNKS_LOG`` chunks."""
+    return min(n, SERIAL_CHUNK_BITS) if threads == 1 else chunk_bits(n)
+
+
 # ---------------------------------------------------------------------------------------------
-# planning: segments of blocks that share a window of untouched index bits
+# planning: segments of blocks that leave the same w index bits untouched
 
 
 @njit(cache=_CACHE)
@@ -78,67 +88,78 @@ def _block_bits(blk, t):
 
 
 @njit(cache=_CACHE)
-def _window(mask, n, w):
-    """The highest ``a`` with bits ``a .. a+w-1`` clear in ``mask``, or -1."""
-    run = (1 << w) - 1
-    for a in range(n - w, -1, -1):
-        if mask & (run << a) == 0:
-            return a
-    return -1
+def _fixed_bits(touched, n, w):
+    """The ``w`` highest index bits at or above ``LOW_RUN_BITS`` that ``touched`` leaves clear
+    (as a mask), or -1 if there are fewer."""
+    fixed = 0
+    count = 0
+    for p in range(n - 1, LOW_RUN_BITS - 1, -1):
+        if count == w:
+            break
+        if (touched >> p) & 1 == 0:
+            fixed |= 1 << p
+            count += 1
+    return fixed if count == w else -1
 
 
 @njit(cache=_CACHE, inline="always")
-def _local(p, a, w):
-    return p if p < a else p - w
+def _local(p, fixed):
+    """Chunk-local position of index bit ``p`` (not fixed): fixed bits below it drop out."""
+    below = fixed & ((1 << p) - 1)
+    k = 0
+    while below:
+        below &= below - 1
+        k += 1
+    return p - k
 
 
 @njit(cache=_CACHE)
 def plan_segments(blk, work, n, lbits):
     """Greedy split of the blocks ``work`` (in tape order) into segments.
 
-    Returns ``starts`` (segment s is ``work[starts[s]:starts[s+1]]``), ``wins`` (the window start
-    ``a`` of each segment) and ``lblk``: a copy of ``blk`` whose bit positions are chunk-local
-    (a position ``p >= a + w`` becomes ``p - w``)."""
+    Returns ``starts`` (segment s is ``work[starts[s]:starts[s+1]]``), ``fixed`` (the mask of
+    the ``w = n - lbits`` index bits that segment s leaves untouched: they number the chunks)
+    and ``lblk``: a copy of ``blk`` whose bit positions are chunk-local."""
     w = n - lbits
     nw = work.shape[0]
     starts = np.empty(nw + 1, dtype=np.int64)
-    wins = np.empty(max(1, nw), dtype=np.int64)
+    fixed = np.empty(max(1, nw), dtype=np.int64)
     nseg = 0
     touched = 0
     for j in range(nw):
         bits = _block_bits(blk, work[j])
-        if j > 0 and _window(touched | bits, n, w) >= 0:
+        if j > 0 and _fixed_bits(touched | bits, n, w) >= 0:
             touched |= bits
             continue
         if j > 0:
-            wins[nseg] = _window(touched, n, w)
+            fixed[nseg] = _fixed_bits(touched, n, w)
             nseg += 1
         starts[nseg] = j
         touched = bits
     if nw > 0:
-        wins[nseg] = _window(touched, n, w)
+        fixed[nseg] = _fixed_bits(touched, n, w)
         nseg += 1
     starts[nseg] = nw
     lblk = blk.copy()
     for s in range(nseg):
-        a = wins[s]
+        f = fixed[s]
         for j in range(starts[s], starts[s + 1]):
             t = work[j]
             kind = blk[t, K_KIND]
-            lblk[t, K_A] = _local(blk[t, K_A], a, w)
+            lblk[t, K_A] = _local(blk[t, K_A], f)
             if kind == 1:
-                lblk[t, K_B] = _local(blk[t, K_B], a, w)
+                lblk[t, K_B] = _local(blk[t, K_B], f)
             elif kind == 2:
-                lblk[t, K_S0] = _local(blk[t, K_S0], a, w)
-                lblk[t, K_S1] = _local(blk[t, K_S1], a, w)
+                lblk[t, K_S0] = _local(blk[t, K_S0], f)
+                lblk[t, K_S1] = _local(blk[t, K_S1], f)
                 if blk[t, K_NPOS] == 3:
-                    lblk[t, K_S2] = _local(blk[t, K_S2], a, w)
+                    lblk[t, K_S2] = _local(blk[t, K_S2], f)
                 cmask = 0
                 for p in range(n):
                     if (blk[t, K_CMASK] >> p) & 1:
-                        cmask |= 1 << _local(p, a, w)
+                        cmask |= 1 << _local(p, f)
                 lblk[t, K_CMASK] = cmask
-    return starts[: nseg + 1], wins[:nseg], lblk
+    return starts[: nseg + 1], fixed[:nseg], lblk
 
 
 @njit(cache=_CACHE)
@@ -149,28 +170,46 @@ def _work_blocks(blk, use_prefix):
 
 
 # ---------------------------------------------------------------------------------------------
-# moving chunks: a chunk with window [a, a + w) at index c holds the amplitudes
-# ``(h << (a + w)) | (c << a) | l`` for h < 2**(lbits - a), l < 2**a, in that order.
+# moving chunks. Chunk c of a segment with fixed bits F holds the amplitudes whose F bits spell
+# c, in index order: runs of 2**f0 contiguous amplitudes (f0 = the lowest fixed bit). With F the
+# top bits the chunk is a contiguous slice and is used in place.
 
 
 @njit(cache=_CACHE)
-def _gather(src, dst, c, a, w):
-    run = 1 << a
-    for h in range(dst.shape[0] >> a):
-        s = (h << (a + w)) | (c << a)
-        d = h << a
-        for i in range(run):
-            dst[d + i] = src[s + i]
+def _deposit(c, mask):
+    """The bits of ``c`` placed, lowest first, at the set bits of ``mask``."""
+    out = 0
+    k = 0
+    m = mask
+    while m:
+        low = m & -m
+        if (c >> k) & 1:
+            out |= low
+        m ^= low
+        k += 1
+    return out
 
 
 @njit(cache=_CACHE)
-def _scatter(src, dst, c, a, w):
-    run = 1 << a
-    for h in range(src.shape[0] >> a):
-        s = h << a
-        d = (h << (a + w)) | (c << a)
-        for i in range(run):
-            dst[d + i] = src[s + i]
+def _gather(src, dst, c, fixed, n, scatter):
+    """Copy chunk ``c`` of ``src`` into ``dst`` (or, with ``scatter``, ``dst`` back into it)."""
+    f0 = 0
+    while (fixed >> f0) & 1 == 0:
+        f0 += 1
+    run = 1 << f0
+    free = ((1 << n) - 1) & ~fixed & ~(run - 1)  # the other bits above the run
+    base = _deposit(c, fixed)
+    x = 0
+    for h in range(dst.shape[0] >> f0):
+        g = x | base
+        d = h << f0
+        if scatter:
+            for i in range(run):
+                src[g + i] = dst[d + i]
+        else:
+            for i in range(run):
+                dst[d + i] = src[g + i]
+        x = (x - free) & free  # next subset of the free bits, in increasing order
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,28 +217,29 @@ def _scatter(src, dst, c, a, w):
 
 
 @njit(cache=_CACHE)
-def _forward_chunks(psi, lblk, work, j0, j1, mats, a, w, lbits, c0, c1):
+def _forward_chunks(psi, lblk, work, j0, j1, mats, fixed, n, lbits, c0, c1):
     """Blocks ``work[j0:j1]`` on chunks ``c0 .. c1``, one chunk at a time."""
     size = 1 << lbits
-    buf = np.empty(size if a < lbits else 0, dtype=np.complex128)
+    top = fixed == ((1 << n) - 1) ^ (size - 1)  # the chunk is a contiguous slice
+    buf = np.empty(0 if top else size, dtype=np.complex128)
     for c in range(c0, c1):
-        if a == lbits:  # window on top: the chunk is a contiguous slice
+        if top:
             loc = psi[c * size : (c + 1) * size]
         else:
-            _gather(psi, buf, c, a, w)
+            _gather(psi, buf, c, fixed, n, False)
             loc = buf
         for j in range(j0, j1):
             t = work[j]
             _apply_range(loc, lblk, t, mats[j], 0, _block_total(lblk, t, lbits))
-        if a < lbits:
-            _scatter(buf, psi, c, a, w)
+        if not top:
+            _gather(psi, buf, c, fixed, n, True)
 
 
 @njit(cache=_CACHE, parallel=True)
-def _forward_parallel(psi, lblk, work, j0, j1, mats, a, w, lbits, parts):
-    nc = 1 << w
+def _forward_parallel(psi, lblk, work, j0, j1, mats, fixed, n, lbits, parts):
+    nc = 1 << (n - lbits)
     for g in prange(parts):
-        _forward_chunks(psi, lblk, work, j0, j1, mats, a, w, lbits, nc * g // parts,
+        _forward_chunks(psi, lblk, work, j0, j1, mats, fixed, n, lbits, nc * g // parts,
                         nc * (g + 1) // parts)
 
 
@@ -249,15 +289,15 @@ def forward_chunked(psi, n, blk, pref, use_prefix, mem, mats1, mats2, b, lbits, 
     mats = np.zeros((work.shape[0], 4, 4), dtype=np.complex128)
     for j in range(work.shape[0]):
         _block_matrix(blk, work[j], mem, par, mats1, mats2, mats1, mats2, b, mats[j], -1, 0)
-    starts, wins, lblk = plan_segments(blk, work, n, lbits)
-    w = n - lbits
-    for s in range(wins.shape[0]):
+    starts, fixed, lblk = plan_segments(blk, work, n, lbits)
+    nc = 1 << (n - lbits)
+    for s in range(fixed.shape[0]):
         if threads > 1:
-            _forward_parallel(psi, lblk, work, starts[s], starts[s + 1], mats, wins[s], w,
-                              lbits, min(threads, 1 << w))
+            _forward_parallel(psi, lblk, work, starts[s], starts[s + 1], mats, fixed[s], n,
+                              lbits, min(threads, nc))
         else:
-            _forward_chunks(psi, lblk, work, starts[s], starts[s + 1], mats, wins[s], w,
-                            lbits, 0, 1 << w)
+            _forward_chunks(psi, lblk, work, starts[s], starts[s + 1], mats, fixed[s], n,
+                            lbits, 0, nc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,37 +305,37 @@ def forward_chunked(psi, n, blk, pref, use_prefix, mem, mats1, mats2, b, lbits, 
 
 
 @njit(cache=_CACHE)
-def _adjoint_chunks(phi, lam, lblk, work, j0, j1, mds, a, w, lbits, c0, c1, tms):
+def _adjoint_chunks(phi, lam, lblk, work, j0, j1, mds, fixed, n, lbits, c0, c1, tms):
     """Undo blocks ``work[j1-1] .. work[j0]`` on chunks ``c0 .. c1`` of phi and lam, adding each
     parametrised block's transition matrix to ``tms[j - j0]``."""
     size = 1 << lbits
-    n_buf = size if a < lbits else 0
-    bphi = np.empty(n_buf, dtype=np.complex128)
-    blam = np.empty(n_buf, dtype=np.complex128)
+    top = fixed == ((1 << n) - 1) ^ (size - 1)
+    bphi = np.empty(0 if top else size, dtype=np.complex128)
+    blam = np.empty(0 if top else size, dtype=np.complex128)
     for c in range(c0, c1):
-        if a == lbits:
+        if top:
             lphi = phi[c * size : (c + 1) * size]
             llam = lam[c * size : (c + 1) * size]
         else:
-            _gather(phi, bphi, c, a, w)
-            _gather(lam, blam, c, a, w)
+            _gather(phi, bphi, c, fixed, n, False)
+            _gather(lam, blam, c, fixed, n, False)
             lphi = bphi
             llam = blam
         for j in range(j1 - 1, j0 - 1, -1):
             t = work[j]
             _adjoint_range(lphi, llam, lblk, t, mds[j], 0, _block_total(lblk, t, lbits),
                            lblk[t, K_HASPAR] != 0, tms[j - j0])
-        if a < lbits:
-            _scatter(bphi, phi, c, a, w)
-            _scatter(blam, lam, c, a, w)
+        if not top:
+            _gather(phi, bphi, c, fixed, n, True)
+            _gather(lam, blam, c, fixed, n, True)
 
 
 @njit(cache=_CACHE, parallel=True)
-def _adjoint_parallel(phi, lam, lblk, work, j0, j1, mds, a, w, lbits, tms):
-    nc = 1 << w
+def _adjoint_parallel(phi, lam, lblk, work, j0, j1, mds, fixed, n, lbits, tms):
+    nc = 1 << (n - lbits)
     groups = tms.shape[0]
     for g in prange(groups):
-        _adjoint_chunks(phi, lam, lblk, work, j0, j1, mds, a, w, lbits, nc * g // groups,
+        _adjoint_chunks(phi, lam, lblk, work, j0, j1, mds, fixed, n, lbits, nc * g // groups,
                         nc * (g + 1) // groups, tms[g])
 
 
@@ -378,19 +418,18 @@ def adjoint_chunked(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, 
         t = work[j]
         _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
         _dagger(m, mds[j], 4 if blk[t, K_KIND] == 1 else 2)
-    starts, wins, lblk = plan_segments(blk, work, n, lbits)
-    w = n - lbits
-    nc = 1 << w
+    starts, fixed, lblk = plan_segments(blk, work, n, lbits)
+    nc = 1 << (n - lbits)
     groups = min(nc, MAX_GROUPS)
     tm = np.zeros((4, 4), dtype=np.complex128)
-    for s in range(wins.shape[0] - 1, -1, -1):
+    for s in range(fixed.shape[0] - 1, -1, -1):
         j0, j1 = starts[s], starts[s + 1]
         tms = np.zeros((groups, j1 - j0, 4, 4), dtype=np.complex128)
         if threads > 1:
-            _adjoint_parallel(phi, lam, lblk, work, j0, j1, mds, wins[s], w, lbits, tms)
+            _adjoint_parallel(phi, lam, lblk, work, j0, j1, mds, fixed[s], n, lbits, tms)
         else:
             for g in range(groups):
-                _adjoint_chunks(phi, lam, lblk, work, j0, j1, mds, wins[s], w, lbits,
+                _adjoint_chunks(phi, lam, lblk, work, j0, j1, mds, fixed[s], n, lbits,
                                 nc * g // groups, nc * (g + 1) // groups, tms[g])
         for j in range(j1 - 1, j0 - 1, -1):
             t = work[j]

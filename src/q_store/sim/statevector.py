@@ -173,7 +173,7 @@ class StatevectorSimulator(SamplingMixin):
         args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.mats1, tape.mats2)
         threads = numba.get_num_threads()
         if _chunked(states.shape[0], n, self.threads):
-            lbits = C.chunk_bits(n)
+            lbits = C.forward_bits(n, threads)
             for b in range(states.shape[0]):
                 C.forward_chunked(states[b], *args, b if tape.rows > 1 else 0, lbits, threads)
         elif threads == 1 or _serial(states.shape[0], n, len(tape.blk)):
