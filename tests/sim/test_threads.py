@@ -98,3 +98,17 @@ def test_no_window_yet_or_no_proc_stat_gives_the_cap():
     m.run(1.0, foreign=2.0)
     assert blind.free() is None
     assert blind.threads(2) == 2
+
+
+def test_the_threading_layer_is_chosen_once_and_explained():
+    import numba
+
+    from q_store.circuit import Circuit
+    from q_store.sim import StatevectorSimulator
+    from q_store.sim.threads import configure_threading
+
+    StatevectorSimulator().state(Circuit(2).h(0))
+    layer = configure_threading()
+    assert layer is configure_threading()
+    assert layer.name == numba.threading_layer()
+    assert layer.reason

@@ -27,7 +27,7 @@ from q_store.sim import kernels as K
 from q_store.sim.measure import expectations, marginal_probabilities
 from q_store.sim.program import BoundTape
 from q_store.sim.sampling import SamplingMixin, check_shots
-from q_store.sim.threads import free_cores, threads_for
+from q_store.sim.threads import configure_threading, free_cores, threads_for
 
 __all__ = [
     "MAX_QUBITS",
@@ -123,6 +123,7 @@ class StatevectorSimulator(SamplingMixin):
 
     def _set_threads(self) -> int:
         """Set (and return) this call's numba thread count: the cap, limited by free cores."""
+        configure_threading()
         threads = threads_for(self.threads)
         numba.set_num_threads(threads)
         return threads

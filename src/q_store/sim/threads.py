@@ -13,17 +13,28 @@ load in cores. A core counts as free when at least half of it was idle. The read
 of microseconds, so the decision is kept for ``refresh`` seconds (and the window is at least that
 long, which keeps the 10 ms tick granularity of the counters small). Without ``/proc/stat``
 (not Linux) the user's thread count is used as it is.
+
+The threading layer matters too: numba's default OpenMP workers spin for milliseconds after
+each parallel region, and a spinning worker that shares a core with another process is
+descheduled like any CPU hog, so every region waits for a whole time slice. TBB's workers (and
+OpenMP's with ``OMP_WAIT_POLICY=PASSIVE``) sleep instead and are woken promptly:
+:func:`configure_threading` picks one of them before numba starts its threads.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib
+import importlib.metadata
 import os
 import threading
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FreeCores", "busy_seconds", "free_cores", "threads_for"]
+__all__ = ["FreeCores", "ThreadingLayer", "busy_seconds", "configure_threading", "free_cores",
+           "threads_for"]
 
 _PROC_STAT = Path("/proc/stat")
 REFRESH_S = 0.1  # a decision (and the shortest measuring window) lasts this long
@@ -148,3 +159,84 @@ def free_cores() -> FreeCores:
 def threads_for(cap: int) -> int:
     """The thread count for a call whose user allows ``cap`` threads."""
     return free_cores().threads(cap)
+
+
+# -- the threading layer ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadingLayer:
+    """The numba threading layer in use and why it was chosen."""
+
+    name: str
+    reason: str
+
+
+_TBB_LIBRARIES = ("libtbb.so.12", "libtbb.12.dylib", "tbb12.dll")
+_LAYER: ThreadingLayer | None = None
+
+
+def _tbb_problem() -> str | None:
+    """Why numba's TBB layer cannot load, or None if it can.
+
+    The pip ``tbb`` package puts ``libtbb`` in the environment's ``lib`` folder, where the
+    dynamic loader does not look; loading it by path first lets numba's TBB module find it."""
+    try:
+        importlib.import_module("numba.np.ufunc.tbbpool")
+        return None
+    except ImportError:
+        pass
+    try:
+        files = importlib.metadata.files("tbb") or []
+        dist = importlib.metadata.distribution("tbb")
+    except importlib.metadata.PackageNotFoundError:
+        return "the tbb package is not installed"
+    paths = [dist.locate_file(f) for f in files if Path(str(f)).name in _TBB_LIBRARIES]
+    if not paths:
+        return "the tbb package has no TBB library for this platform"
+    try:
+        ctypes.CDLL(os.path.realpath(str(paths[0])), mode=ctypes.RTLD_GLOBAL)
+        importlib.import_module("numba.np.ufunc.tbbpool")
+    except (OSError, ImportError) as e:
+        return f"numba's TBB layer does not load: {e}"
+    return None
+
+
+def configure_threading() -> ThreadingLayer:
+    """Start numba's threads with a layer whose idle workers sleep (once per process).
+
+    TBB when it loads; otherwise numba's next choice (OpenMP) with ``OMP_WAIT_POLICY=PASSIVE``
+    set while the OpenMP runtime starts (unless the user set it). A layer chosen with
+    ``NUMBA_THREADING_LAYER``, or threads numba already started, are left as they are."""
+    global _LAYER
+    if _LAYER is not None:
+        return _LAYER
+    import numba
+    from numba.np.ufunc import parallel
+
+    if getattr(parallel, "_is_initialized", False):
+        _LAYER = ThreadingLayer(numba.threading_layer(),
+                                "numba's threads were started before q_store chose a layer")
+        return _LAYER
+    if str(numba.config.THREADING_LAYER).lower() != "default":
+        numba.get_num_threads()  # starts the threads
+        _LAYER = ThreadingLayer(numba.threading_layer(), "chosen with NUMBA_THREADING_LAYER")
+        return _LAYER
+    problem = _tbb_problem()
+    set_policy = "OMP_WAIT_POLICY" not in os.environ
+    if set_policy:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read once, when the OpenMP runtime starts
+    try:
+        numba.get_num_threads()  # starts the threads: tbb first, then omp, then workqueue
+    finally:
+        if set_policy:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+    layer = numba.threading_layer()
+    if layer == "tbb":
+        reason = "TBB: idle workers sleep"
+    else:
+        policy = os.environ.get("OMP_WAIT_POLICY", "PASSIVE") if layer == "omp" else None
+        reason = (f"TBB unavailable ({problem or 'numba declined it'}); "
+                  + (f"OpenMP with OMP_WAIT_POLICY={policy}" if policy else f"{layer}"))
+    _LAYER = ThreadingLayer(layer, reason)
+    return _LAYER
