@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from q_store.sim.threads import FreeCores, busy_seconds
+from q_store.sim.threads import FreeCores, busy_seconds, procs_running
 
 # cpuN user nice system idle iowait irq softirq steal guest guest_nice (ticks of 1/100 s)
 STAT = """cpu  400 0 100 900 50 0 0 0 0 0
@@ -12,6 +12,7 @@ cpu0 300 0 50 400 20 0 0 0 0 0
 cpu1 100 0 50 500 30 0 0 0 0 0
 intr 12345
 ctxt 678
+procs_running 3
 """
 
 
@@ -21,6 +22,8 @@ def test_busy_seconds_reads_the_cpu_lines():
     assert busy_seconds(STAT, cpus={7}) is None
     assert busy_seconds("intr 1\n") is None
     assert busy_seconds(STAT, ticks_per_second=50) == pytest.approx(10.0)
+    assert procs_running(STAT) == 3
+    assert procs_running("cpu0 1 2 3 4\n") is None
 
 
 class FakeMachine:
@@ -32,6 +35,7 @@ class FakeMachine:
         self.own = 0.0
         self.reads = 0
         self.readable = True
+        self.running = 1  # runnable tasks right now, the reader included
 
     def run(self, seconds: float, foreign: float = 0.0, own: float = 0.0) -> None:
         self.now += seconds
@@ -43,11 +47,12 @@ class FakeMachine:
         if not self.readable:
             return None
         half = round(self.busy * 100 / 2)  # ticks, split over the two CPUs
-        return f"cpu0 {half} 0 0 0 0 0 0 0 0 0\ncpu1 {half} 0 0 0 0 0 0 0 0 0\n"
+        return (f"cpu0 {half} 0 0 0 0 0 0 0 0 0\ncpu1 {half} 0 0 0 0 0 0 0 0 0\n"
+                f"procs_running {self.running}\n")
 
-    def chooser(self, refresh: float = 0.1) -> FreeCores:
+    def chooser(self, refresh: float = 0.1, stale: float = 1.0) -> FreeCores:
         return FreeCores(read_stat=self.stat, clock=lambda: self.now, own_cpu=lambda: self.own,
-                         cpus={0, 1}, refresh=refresh, ticks_per_second=100)
+                         cpus={0, 1}, refresh=refresh, stale=stale, ticks_per_second=100)
 
 
 def test_idle_machine_gives_the_cap():
@@ -87,6 +92,16 @@ def test_the_decision_is_kept_for_the_refresh_interval():
     m.run(0.2)  # a new window, idle on average since the last reading
     assert cores.threads(2) == 2
     assert m.reads == reads + 1
+
+
+def test_after_a_pause_the_runnable_tasks_count_instead_of_the_stale_window():
+    m = FakeMachine()
+    cores = m.chooser(stale=1.0)
+    m.run(30.0)  # idle for a long time ...
+    m.running = 2  # ... and now another process runs besides the caller
+    assert cores.threads(2) == 1
+    m.run(0.2, foreign=0.1)  # a fresh, short window: measured from the counters again
+    assert cores.threads(2) == 2
 
 
 def test_no_window_yet_or_no_proc_stat_gives_the_cap():

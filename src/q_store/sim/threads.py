@@ -11,8 +11,10 @@ process may run on (``sched_getaffinity``), less this process's own CPU time
 (``time.process_time``, all threads), over the wall time between two readings is the foreign
 load in cores. A core counts as free when at least half of it was idle. The reading costs tens
 of microseconds, so the decision is kept for ``refresh`` seconds (and the window is at least that
-long, which keeps the 10 ms tick granularity of the counters small). Without ``/proc/stat``
-(not Linux) the user's thread count is used as it is.
+long, which keeps the 10 ms tick granularity of the counters small). A window longer than
+``stale`` seconds (the first call after a pause) describes the past, so then the instantaneous
+count of runnable tasks (``procs_running``, less the caller) is used instead. Without
+``/proc/stat`` (not Linux) the user's thread count is used as it is.
 
 The threading layer matters too: numba's default OpenMP workers spin for milliseconds after
 each parallel region, and a spinning worker that shares a core with another process is
@@ -34,10 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["FreeCores", "ThreadingLayer", "busy_seconds", "configure_threading", "free_cores",
-           "threads_for"]
+           "procs_running", "threads_for"]
 
 _PROC_STAT = Path("/proc/stat")
 REFRESH_S = 0.1  # a decision (and the shortest measuring window) lasts this long
+STALE_S = 1.0  # a longer window is history: the runnable-task count is read instead
 
 
 def _ticks_per_second() -> int:
@@ -73,6 +76,17 @@ def busy_seconds(stat_text: str, cpus: Collection[int] | None = None,
     return ticks / ticks_per_second if found else None
 
 
+def procs_running(stat_text: str) -> int | None:
+    """The number of runnable tasks right now (``procs_running`` of ``/proc/stat``)."""
+    for line in stat_text.splitlines():
+        if line.startswith("procs_running"):
+            try:
+                return int(line.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
 def _read_proc_stat() -> str | None:
     try:
         return _PROC_STAT.read_text()
@@ -99,23 +113,26 @@ class FreeCores:
                  clock: Callable[[], float] = time.monotonic,
                  own_cpu: Callable[[], float] = time.process_time,
                  cpus: Collection[int] | None = None, refresh: float = REFRESH_S,
-                 ticks_per_second: int | None = None) -> None:
+                 stale: float = STALE_S, ticks_per_second: int | None = None) -> None:
         self._read_stat = read_stat
         self._clock = clock
         self._own_cpu = own_cpu
         self._cpus = frozenset(cpus) if cpus is not None else _allowed_cpus()
+        # the runnable-task count is system-wide: usable when this process may use every CPU
+        self._all_cpus = self._cpus is None or len(self._cpus) >= (os.cpu_count() or 1)
         self._tick = ticks_per_second or _ticks_per_second()
         self._refresh = refresh
+        self._stale = stale
         self._lock = threading.Lock()
-        self._base = self._sample()  # (wall, busy, own) at the start of the current window
+        self._base = self._sample()  # (wall, busy, own, running) at the start of the window
         self._free: int | None = None  # the last decision
 
-    def _sample(self) -> tuple[float, float, float] | None:
+    def _sample(self) -> tuple[float, float, float, int | None] | None:
         text = self._read_stat()
         busy = None if text is None else busy_seconds(text, self._cpus, self._tick)
-        if busy is None:
+        if text is None or busy is None:
             return None
-        return self._clock(), busy, self._own_cpu()
+        return self._clock(), busy, self._own_cpu(), procs_running(text)
 
     @property
     def n_cpus(self) -> int:
@@ -132,7 +149,11 @@ class FreeCores:
             if now is None:
                 return self._free
             if base is not None:
-                foreign = max(0.0, (now[1] - base[1]) - (now[2] - base[2])) / (now[0] - base[0])
+                window = now[0] - base[0]
+                if window > self._stale and self._all_cpus and now[3] is not None:
+                    foreign = max(0.0, now[3] - 1.0)  # runnable now, less the caller
+                else:
+                    foreign = max(0.0, (now[1] - base[1]) - (now[2] - base[2])) / window
                 self._free = max(1, min(self.n_cpus, int(self.n_cpus - foreign + 0.5)))
             self._base = now
             return self._free
