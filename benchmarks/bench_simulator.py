@@ -92,8 +92,8 @@ DEFAULT_CASES = "8x10,8x1000,12,16,20"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "simulator.json"
 LOADED_OUT = DEFAULT_OUT.with_name("simulator_loaded.json")
 LOADED_CASES = "16,20,8x1000"
-LOADED_REPEATS = {8: 10, 16: 20, 20: 6}  # per condition
-TRAINING_REPEATS = 6
+LOADED_REPEATS = {8: 20, 16: 40, 20: 8}  # per condition
+TRAINING_REPEATS = 8
 SLOW_SYSTEMS = ("default.qubit",)  # skipped at SLOW_QUBITS and above under --skip-slow
 SLOW_QUBITS = 20
 

@@ -9,9 +9,11 @@ processes left idle over the last interval.
 How: Linux's ``/proc/stat`` counts, per CPU, the time spent busy; the busy time of the CPUs this
 process may run on (``sched_getaffinity``), less this process's own CPU time
 (``time.process_time``, all threads), over the wall time between two readings is the foreign
-load in cores. A core counts as free when at least half of it was idle. The reading costs tens
-of microseconds, so the decision is kept for ``refresh`` seconds (and the window is at least that
-long, which keeps the 10 ms tick granularity of the counters small). A window longer than
+load in cores. A core counts as free when at least half of it was idle: with the work split
+evenly, a thread on a shared core that gets a fraction ``f`` of it finishes its half in
+``0.5 / f`` of the one-thread time, so two threads win exactly when ``f > 0.5``. The reading
+costs tens of microseconds, so the decision is kept for ``refresh`` seconds (and the window is at
+least that long, which keeps the 10 ms tick granularity of the counters small). A window longer than
 ``stale`` seconds (the first call after a pause) describes the past, so then the instantaneous
 count of runnable tasks (``procs_running``, less the caller) is used instead. Without
 ``/proc/stat`` (not Linux) the user's thread count is used as it is.
