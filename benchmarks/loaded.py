@@ -17,18 +17,23 @@ spins until its time bound (``--busy-limit`` seconds) or until this process is g
 its parent every few milliseconds), whichever comes first, and is stopped at the end of every
 loaded block, so it can never outlive the benchmark. Each cell is measured in ``BLOCKS`` blocks
 that alternate idle and loaded, so that slow drifts of the machine's own load (other users) hit
-both columns alike; within a block the systems take turns call by call. Every block starts with
+both columns alike; within a block the systems take turns call by call, in a (seeded) random
+order, each call after a pause of ``SETTLE_S``: lightning.qubit's OpenMP workers spin for a few
+milliseconds after each of its calls and would slow whatever runs next. Every block starts with
 one untimed call per system (the load estimate then covers the new condition); before any
 block, q_store's calls run once on one thread and once on all, so that both the serial and the
-parallel kernels are compiled or loaded from numba's cache. Cells report the
-median and the range (min-max) of all repeats in milliseconds per call; "threads" is the mean
-thread count q_store's default used. Values and gradients are checked against lightning.qubit to
-1e-8 before timing, and q_store's two thread settings against each other.
+parallel kernels are compiled or loaded from numba's cache. Cells report the median and the
+range (min-max) of all repeats in milliseconds per call; "threads" is the mean thread count of
+q_store's default calls, "other load" the mean busy CPU time of all other processes (the busy
+one included) in cores, read from ``/proc/stat`` around each block. Values and gradients are
+checked against lightning.qubit to 1e-8 before timing, and q_store's two thread settings
+against each other.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -37,6 +42,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -52,9 +58,10 @@ from q_store.ml.models import QuantumModel
 from q_store.ml.trainer import QuantumTrainer
 from q_store.sim import StatevectorSimulator
 from q_store.sim import statevector as _sv
-from q_store.sim.threads import configure_threading
+from q_store.sim.threads import busy_seconds, configure_threading
 
 BLOCKS = 4
+SETTLE_S = 0.03  # pause before every timed call (the previous call's spinning threads settle)
 LAYERS = 2
 TOLERANCE = 1e-8
 DEFAULT, ONE, LIGHTNING = "q_store (default threads)", "q_store threads=1", "lightning.qubit"
@@ -87,6 +94,29 @@ def busy_core(limit_s: float) -> Iterator[int]:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+class LoadMeter:
+    """Average load of other processes (busy CPU time less ours, in cores) while it runs."""
+
+    def __init__(self) -> None:
+        self.cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        self.start = self._read()
+
+    def _read(self) -> tuple[float, float | None, float]:
+        try:
+            busy = busy_seconds(Path("/proc/stat").read_text(), self.cpus,
+                                os.sysconf("SC_CLK_TCK"))
+        except (OSError, ValueError):
+            busy = None
+        return time.monotonic(), busy, time.process_time()
+
+    def cores(self) -> float | None:
+        end = self._read()
+        if end[1] is None or self.start[1] is None or end[0] <= self.start[0]:
+            return None
+        own = end[2] - self.start[2]
+        return max(0.0, (end[1] - self.start[1]) - own) / (end[0] - self.start[0])
 
 
 # -- the cells ----------------------------------------------------------------------------------
@@ -239,8 +269,13 @@ def training_task(repeats: int) -> Task:
 def _time_block(task: Task, cells: dict[str, Cell], cond: str, repeats: int) -> None:
     for fn in task.calls.values():  # untimed: the load estimate and caches see this condition
         fn()
+    rng = random.Random(len(cells[DEFAULT].samples[cond]))
+    names = list(task.calls)
     for _ in range(repeats):
-        for name, fn in task.calls.items():
+        rng.shuffle(names)
+        for name in names:
+            fn = task.calls[name]
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             fn()
             cells[name].samples[cond].append(1e3 * (time.perf_counter() - t0))
@@ -248,14 +283,20 @@ def _time_block(task: Task, cells: dict[str, Cell], cond: str, repeats: int) -> 
                 cells[name].threads[cond].append(numba.get_num_threads())
 
 
-def run_task(task: Task, busy_limit_s: float) -> dict[str, Cell]:
+def run_task(task: Task, busy_limit_s: float) -> tuple[dict[str, Cell], dict[str, float]]:
+    """The cells of a task, and the mean load of other processes per condition (cores)."""
     cells = {name: Cell() for name in task.calls}
     per_block = max(1, -(-task.repeats // BLOCKS))
+    loads: dict[str, list[float]] = {"idle": [], "loaded": []}
     for _ in range(BLOCKS):
+        meter = LoadMeter()
         _time_block(task, cells, "idle", per_block)
+        loads["idle"].append(meter.cores())
         with busy_core(busy_limit_s):
+            meter = LoadMeter()
             _time_block(task, cells, "loaded", per_block)
-    return cells
+            loads["loaded"].append(meter.cores())
+    return cells, {c: statistics.mean(v) for c, v in loads.items() if None not in v}
 
 
 @dataclass
@@ -265,6 +306,7 @@ class LoadedRow:
     system: str
     idle: dict[str, float] | None
     loaded: dict[str, float] | None
+    other_load_cores: dict[str, float]  # mean load of other processes during the blocks
 
 
 def run_loaded(cases: list[tuple[int, int]], repeats: dict[int, int], training_repeats: int,
@@ -283,9 +325,9 @@ def run_loaded(cases: list[tuple[int, int]], repeats: dict[int, int], training_r
     rows = []
     for task in tasks:
         print(f"[bench --loaded] {task.case}: {task.quantity} ...", file=sys.stderr, flush=True)
-        cells = run_task(task, busy_limit_s)
+        cells, loads = run_task(task, busy_limit_s)
         rows += [LoadedRow(task.case, task.quantity, name, cell.summary("idle"),
-                           cell.summary("loaded")) for name, cell in cells.items()]
+                           cell.summary("loaded"), loads) for name, cell in cells.items()]
     facts["load_average_at_end"] = load_average()
     return rows, facts
 
@@ -306,7 +348,7 @@ def _threads(s: dict[str, float] | None) -> str:
 
 
 LOADED_COLUMNS = ("case", "quantity", "system", "idle ms", "loaded ms", "loaded / idle",
-                  "threads idle/loaded")
+                  "threads idle/loaded", "other load idle/loaded")
 
 
 def loaded_cells(rows: list[LoadedRow]) -> list[list[str]]:
@@ -315,13 +357,17 @@ def loaded_cells(rows: list[LoadedRow]) -> list[list[str]]:
         ratio = ("—" if r.idle is None or r.loaded is None
                  else f"{r.loaded['median_ms'] / r.idle['median_ms']:.2f}x")
         th = f"{_threads(r.idle)} / {_threads(r.loaded)}" if _threads(r.idle) else ""
-        out.append([r.case, r.quantity, r.system, _fmt(r.idle), _fmt(r.loaded), ratio, th])
+        load = r.other_load_cores
+        other = (f"{load['idle']:.1f} / {load['loaded']:.1f}"
+                 if "idle" in load and "loaded" in load else "")
+        out.append([r.case, r.quantity, r.system, _fmt(r.idle), _fmt(r.loaded), ratio, th,
+                    other])
     return out
 
 
 def loaded_markdown(rows: list[LoadedRow], env: dict[str, Any]) -> str:
     out = ["| " + " | ".join(LOADED_COLUMNS) + " |",
-           "| " + " | ".join(["---"] * 3 + ["---:"] * 4) + " |"]
+           "| " + " | ".join(["---"] * 3 + ["---:"] * 5) + " |"]
     out += ["| " + " | ".join(c) + " |" for c in loaded_cells(rows)]
     v, f = env["versions"], env["loaded"]
     out += ["", f"Milliseconds per call: median (min-max) of {BLOCKS} alternating idle/loaded "
@@ -331,6 +377,8 @@ def loaded_markdown(rows: list[LoadedRow], env: dict[str, Any]) -> str:
                 f"{v['q-store']}, PennyLane {v['pennylane']}, lightning "
                 f"{v['pennylane_lightning']}, numba {v['numba']}, Python {env['python']}, "
                 f"{env['timestamp']}; 1-min load average {f['load_average_at_start']} at start, "
-                f"{f['load_average_at_end']} at end (idle means: no busy process of ours; other "
-                "users' load, if any, is in both columns)."]
+                f"{f['load_average_at_end']} at end. Idle means: no busy process of ours; the "
+                "load of other processes (busy CPU time less the benchmark's, in cores, the "
+                "busy process included) is in the last column. \"threads\": mean thread count "
+                "of q_store's default calls."]
     return "\n".join(out) + "\n"
