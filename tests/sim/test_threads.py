@@ -36,6 +36,7 @@ class FakeMachine:
         self.reads = 0
         self.readable = True
         self.running = 1  # runnable tasks right now, the reader included
+        self.pid = 100
 
     def run(self, seconds: float, foreign: float = 0.0, own: float = 0.0) -> None:
         self.now += seconds
@@ -52,7 +53,8 @@ class FakeMachine:
 
     def chooser(self, refresh: float = 0.1, stale: float = 1.0) -> FreeCores:
         return FreeCores(read_stat=self.stat, clock=lambda: self.now, own_cpu=lambda: self.own,
-                         cpus={0, 1}, refresh=refresh, stale=stale, ticks_per_second=100)
+                         cpus={0, 1}, refresh=refresh, stale=stale, ticks_per_second=100,
+                         pid=lambda: self.pid)
 
 
 def test_idle_machine_gives_the_cap():
@@ -101,6 +103,18 @@ def test_after_a_pause_the_runnable_tasks_count_instead_of_the_stale_window():
     m.running = 2  # ... and now another process runs besides the caller
     assert cores.threads(2) == 1
     m.run(0.2, foreign=0.1)  # a fresh, short window: measured from the counters again
+    assert cores.threads(2) == 2
+
+
+def test_a_forked_child_starts_its_own_window():
+    m = FakeMachine()
+    cores = m.chooser()
+    m.run(0.5, foreign=1.0)
+    assert cores.threads(2) == 1
+    m.pid, m.own = 101, 0.0  # the child's CPU time starts from zero
+    m.run(0.5)
+    assert cores.threads(2) == 1  # the last decision, while the child's window starts
+    m.run(0.5)
     assert cores.threads(2) == 2
 
 

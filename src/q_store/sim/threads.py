@@ -106,17 +106,21 @@ def _allowed_cpus() -> frozenset[int] | None:
 class FreeCores:
     """Estimates the cores left free by other processes; :meth:`threads` caps a thread count.
 
-    ``read_stat`` returns the text of ``/proc/stat`` (or None), ``clock`` wall seconds and
-    ``own_cpu`` this process's CPU seconds: tests inject fakes. The first reading is taken on
-    construction; until a window of ``refresh`` seconds has passed the cap is returned as is.
+    ``read_stat`` returns the text of ``/proc/stat`` (or None), ``clock`` wall seconds,
+    ``own_cpu`` this process's CPU seconds and ``pid`` its id: tests inject fakes. The first
+    reading is taken on construction; until a window of ``refresh`` seconds has passed the cap
+    is returned as is.
     """
 
     def __init__(self, *, read_stat: Callable[[], str | None] = _read_proc_stat,
                  clock: Callable[[], float] = time.monotonic,
                  own_cpu: Callable[[], float] = time.process_time,
                  cpus: Collection[int] | None = None, refresh: float = REFRESH_S,
-                 stale: float = STALE_S, ticks_per_second: int | None = None) -> None:
+                 stale: float = STALE_S, ticks_per_second: int | None = None,
+                 pid: Callable[[], int] = os.getpid) -> None:
         self._read_stat = read_stat
+        self._pid = pid
+        self._owner = pid()  # a forked child starts a window of its own
         self._clock = clock
         self._own_cpu = own_cpu
         self._cpus = frozenset(cpus) if cpus is not None else _allowed_cpus()
@@ -144,6 +148,10 @@ class FreeCores:
         """Cores free of other processes' load over the last window (at least 1), or None when
         nothing can be measured yet or at all."""
         with self._lock:
+            if self._pid() != self._owner:  # forked: the parent's CPU time is not ours
+                self._owner = self._pid()
+                self._base = self._sample()
+                return self._free
             base = self._base
             if base is not None and self._clock() - base[0] < self._refresh:
                 return self._free
