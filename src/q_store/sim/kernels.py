@@ -48,9 +48,13 @@ def _block_total(blk, t, n):
 
 @njit(cache=_CACHE, inline="always")
 def _member1(mem, par, mats1, dmats1, m, b, ov_m, ov_q):
+    """The 2x2 matrix of member m for sample b (its entries: no array view is made, views
+    cost reference counting in these per-sample loops)."""
     if m == ov_m:
-        return dmats1[par[ov_q, P_OFF] + b * par[ov_q, P_STRIDE]]
-    return mats1[mem[m, M_OFF] + b * mem[m, M_STRIDE]]
+        k = par[ov_q, P_OFF] + b * par[ov_q, P_STRIDE]
+        return dmats1[k, 0, 0], dmats1[k, 0, 1], dmats1[k, 1, 0], dmats1[k, 1, 1]
+    k = mem[m, M_OFF] + b * mem[m, M_STRIDE]
+    return mats1[k, 0, 0], mats1[k, 0, 1], mats1[k, 1, 0], mats1[k, 1, 1]
 
 
 @njit(cache=_CACHE)
@@ -64,21 +68,23 @@ def _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, out, ov_m, 
     ms = blk[t, K_MSTART]
     if kind == 1:
         if ms == ov_m:
-            src = dmats2[par[ov_q, P_OFF] + b * par[ov_q, P_STRIDE]]
+            k = par[ov_q, P_OFF] + b * par[ov_q, P_STRIDE]
+            for i in range(4):
+                for j in range(4):
+                    out[i, j] = dmats2[k, i, j]
         else:
-            src = mats2[mem[ms, M_OFF] + b * mem[ms, M_STRIDE]]
-        for i in range(4):
-            for j in range(4):
-                out[i, j] = src[i, j]
+            k = mem[ms, M_OFF] + b * mem[ms, M_STRIDE]
+            for i in range(4):
+                for j in range(4):
+                    out[i, j] = mats2[k, i, j]
         return
-    src = _member1(mem, par, mats1, dmats1, ms, b, ov_m, ov_q)
-    a00, a01, a10, a11 = src[0, 0], src[0, 1], src[1, 0], src[1, 1]
+    a00, a01, a10, a11 = _member1(mem, par, mats1, dmats1, ms, b, ov_m, ov_q)
     for m in range(ms + 1, blk[t, K_MEND]):
-        g = _member1(mem, par, mats1, dmats1, m, b, ov_m, ov_q)
-        b00 = g[0, 0] * a00 + g[0, 1] * a10
-        b01 = g[0, 0] * a01 + g[0, 1] * a11
-        b10 = g[1, 0] * a00 + g[1, 1] * a10
-        b11 = g[1, 0] * a01 + g[1, 1] * a11
+        g00, g01, g10, g11 = _member1(mem, par, mats1, dmats1, m, b, ov_m, ov_q)
+        b00 = g00 * a00 + g01 * a10
+        b01 = g00 * a01 + g01 * a11
+        b10 = g10 * a00 + g11 * a10
+        b11 = g10 * a01 + g11 * a11
         a00, a01, a10, a11 = b00, b01, b10, b11
     out[0, 0], out[0, 1], out[1, 0], out[1, 1] = a00, a01, a10, a11
 

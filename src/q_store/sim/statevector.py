@@ -25,7 +25,8 @@ from q_store.errors import StateError, ValidationError
 from q_store.execution.cache import CircuitCache
 from q_store.sim import chunked as C
 from q_store.sim import kernels as K
-from q_store.sim.measure import expectations, marginal_probabilities
+from q_store.sim import simd as S
+from q_store.sim.measure import expectations, marginal_probabilities, observable_terms
 from q_store.sim.memory import check_memory
 from q_store.sim.program import BoundTape
 from q_store.sim.sampling import SamplingMixin, check_shots
@@ -41,6 +42,7 @@ __all__ = [
 MAX_QUBITS = 30
 _SINGLE_STATE_QUBITS = 14  # from here on a state is split across threads in cache blocks
 _SERIAL_WORK = 2**17  # amplitude-block updates below which threads cost more than they save
+SIMD_MIN_BATCH = 4  # from this many samples on, small states use the batch-inner kernels
 
 
 def _serial(rows: int, n: int, n_blocks: int) -> bool:
@@ -52,6 +54,22 @@ def _chunked(rows: int, n: int, max_threads: int) -> bool:
     of them for one state per thread. Depends on the user's thread cap, not on the load, so the
     load never changes which kernel (and which rounding) a call gets."""
     return n >= _SINGLE_STATE_QUBITS and (rows < max_threads or max_threads == 1)
+
+
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
+_NO_STASH = np.zeros((0, 2, 1, 1))
+_NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.int64),
+             np.zeros((0, 1), dtype=np.complex128))
+
+
+def simd_path(n: int, rows: int) -> bool:
+    """Whether ``rows`` states of ``n`` qubits go through the batch-inner kernels."""
+    return n < _SINGLE_STATE_QUBITS and rows >= SIMD_MIN_BATCH
+
+
+def simd_tile(rows: int, threads: int) -> int:
+    """Samples per tile: ``S.TILE``, fewer when that would leave threads without a tile."""
+    return max(1, min(S.TILE, -(-rows // threads)))
 
 
 free_cores()  # the first reading: the load window of the first call starts at import
@@ -156,9 +174,12 @@ class StatevectorSimulator(SamplingMixin):
         check_state_memory(n, rows)
         return np.array(np.broadcast_to(arr, (rows, dim)), order="C"), arr.ndim == 2
 
-    def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
+    def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool,
+             observables: tuple[Observable, ...] | None = None) -> np.ndarray | None:
         """Evolve ``states`` in place; ``from_zero``: they are |0...0> (enables the
-        product-state prefix, which overwrites them).
+        product-state prefix, which overwrites them). With ``observables``, return their
+        expectations ``(B, K)``; ``states`` may then be left unevolved (batch-inner kernels read
+        the values off their own copy).
 
         Strategy: gate by gate, or, for a batch large compared with ``2**n`` whose circuit ends
         in a long stretch of gates shared by all samples, that stretch as one unitary applied
@@ -174,20 +195,34 @@ class StatevectorSimulator(SamplingMixin):
                 u_t = np.eye(2**n, dtype=np.complex128)  # rows become U e_j: U transposed
                 self._run_gates(n, u_t, suffix, False)
                 np.matmul(states, u_t, out=states)
-                return
-        self._run_gates(n, states, tape, from_zero)
+                return None if observables is None else expectations(states, observables, n)
+        return self._run_gates(n, states, tape, from_zero, observables)
 
-    def _run_gates(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
+    def _run_gates(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool,
+                   observables: tuple[Observable, ...] | None = None) -> np.ndarray | None:
         args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.mats1, tape.mats2)
         threads = numba.get_num_threads()
-        if _chunked(states.shape[0], n, self.threads):
+        size = states.shape[0]
+        if _chunked(size, n, self.threads):
             lbits = C.forward_bits(n, threads)
-            for b in range(states.shape[0]):
+            for b in range(size):
                 C.forward_chunked(states[b], *args, b if tape.rows > 1 else 0, lbits, threads)
-        elif threads == 1 or _serial(states.shape[0], n, len(tape.blk)):
+        elif simd_path(n, size):
+            parallel = threads > 1 and not _serial(size, n, len(tape.blk))
+            tile = simd_tile(size, threads if parallel else 1)
+            if observables is None:
+                terms, values = _NO_TERMS, np.zeros((size, 0))
+            else:
+                terms, values = observable_terms(observables, n), np.zeros((size, len(observables)))
+            S.simd_forward(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par,
+                           tape.mats1, tape.mats2, _NO_SLOTS, _NO_STASH, *terms, values,
+                           observables is None, tile, parallel)
+            return None if observables is None else values
+        elif threads == 1 or _serial(size, n, len(tape.blk)):
             K.forward_batch_serial(states, *args)
         else:
             K.forward_batch(states, *args)
+        return None if observables is None else expectations(states, observables, n)
 
     def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
                            observables: tuple[Observable, ...], *, shots: int | None = None,
@@ -215,9 +250,9 @@ class StatevectorSimulator(SamplingMixin):
         if states.shape[0] != angles.shape[0]:
             raise StateError(f"initial_state has {states.shape[0]} rows for {angles.shape[0]} "
                              "angle rows")
-        self._run(circuit.n_qubits, states, tape, initial_state is None)
         if shots is None:
-            return expectations(states, obs, circuit.n_qubits)
+            return self._run(circuit.n_qubits, states, tape, initial_state is None, obs)
+        self._run(circuit.n_qubits, states, tape, initial_state is None)
         from q_store.sim.shots import estimate_expectations
 
         return estimate_expectations(self, states, obs, circuit.n_qubits, check_shots(shots),
@@ -247,9 +282,12 @@ class StatevectorSimulator(SamplingMixin):
                     initial_state: object = None) -> np.ndarray:
         """``<O_k>`` as ``(B, K)`` (or ``(K,)`` unbatched; a scalar for one observable)."""
         obs, single = _as_observables(observables)
-        states, batch = self.evolve(circuit, weights, inputs, initial_state)
-        vals = expectations(states, obs, circuit.n_qubits)
-        return _shape(vals, batch.batched, single)
+        batch, tape = self._prepare(circuit, weights, inputs)
+        states, state_batched = self._initial(circuit.n_qubits, batch.size, initial_state)
+        if tape.rows > 1 and states.shape[0] != tape.rows:
+            raise StateError("initial_state batch does not match the parameter batch")
+        vals = self._run(circuit.n_qubits, states, tape, initial_state is None, obs)
+        return _shape(vals, batch.batched or state_batched, single)
 
     def probabilities(self, circuit: Circuit, weights: object = None, inputs: object = None,
                       wires: Sequence[int] | None = None,
