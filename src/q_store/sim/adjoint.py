@@ -16,12 +16,11 @@ import numpy as np
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable
 from q_store.circuit.params import Batch
-from q_store.errors import ResourceLimitError, ValidationError
+from q_store.errors import ValidationError
 from q_store.sim import chunked as C
 from q_store.sim import kernels as K
 from q_store.sim import simd as S
 from q_store.sim.measure import apply_observable, expectations, observable_terms
-from q_store.sim.memory import check_memory
 from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
     _SINGLE_STATE_QUBITS,
@@ -36,8 +35,6 @@ from q_store.sim.statevector import (
 __all__ = ["AdjointResult", "adjoint_angles"]
 
 _STASH_LIMIT = 2**26  # bytes of kept forward states per thread (64 MiB)
-_SIMD_STASH_LIMIT = 2**22  # bytes of kept block inputs: beyond a few MiB (out of cache) undoing
-# the gates again is cheaper than reading them back (measured at 8 qubits, batch 1000)
 
 
 @dataclass(frozen=True)
@@ -124,30 +121,19 @@ def _batched(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Obs
              states: np.ndarray, tape: BoundTape, batch: Batch, cotangent: object,
              from_zero: bool) -> AdjointResult:
     """Batches of small states: the batch-inner kernels (:mod:`q_store.sim.simd`). One forward
-    sweep yields the values and keeps the input of every parametrised block (when that fits in
-    ``_SIMD_STASH_LIMIT``); then the cotangent; then one backward sweep per output (one in all
-    for a VJP)."""
+    sweep yields the values and final states; then the cotangent; then one backward sweep per
+    output (one in all for a VJP)."""
     n, size = circuit.n_qubits, states.shape[0]
     n_params = parameter_map_for(circuit).n_params
-    slot = S.stash_plan(tape.blk, from_zero)
-    n_slots = int(slot.max()) + 1 if len(slot) else 0
-    nbytes = n_slots * 16 * 2**n * size
-    try:
-        check_memory(nbytes, "the kept forward states")
-    except ResourceLimitError:
-        nbytes = _SIMD_STASH_LIMIT + 1
-    if nbytes > _SIMD_STASH_LIMIT:
-        n_slots = 0  # undo the gates on the final states instead
-    stash = np.empty((n_slots, 2, 2**n, size))
     threads = numba.get_num_threads()
     parallel = threads > 1 and not _serial(size, n, len(tape.blk))
     tile = simd_tile(size, threads if parallel else 1)
     terms = observable_terms(observables, n)
     values = np.zeros((size, len(observables)))
     S.simd_forward(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
-                   tape.mats2, slot, stash, *terms, values, True, tile, parallel)
+                   tape.mats2, *terms, values, True, tile, parallel)
     args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
-            tape.mats2, tape.dmats1, tape.dmats2, slot, stash, *terms)
+            tape.mats2, tape.dmats1, tape.dmats2, *terms)
     if cotangent is not None:
         grads = np.zeros((size, n_params))
         S.simd_backward(*args, _cotangent_for(cotangent, values), grads, tile, parallel)

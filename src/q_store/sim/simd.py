@@ -13,11 +13,12 @@ runs over samples with plain real arithmetic that the compiler vectorises.
   (:mod:`q_store.sim.tiles`).
 * Values are read off the final tile; the backward sweep builds ``lam = sum_k c_k O_k psi``
   in the tile layout too.
-* Training (values and a vector-Jacobian product) runs one forward sweep that keeps the state
-  before every parametrised block (``stash``), then, once the caller has turned the values
-  into a cotangent, one backward sweep that only pulls ``lam`` back and reads each block's
-  input state from the stash: no forward is repeated. Without a stash the backward sweep
-  undoes the gates on the final state instead (the classic adjoint method).
+* Training (values and a vector-Jacobian product) is one forward sweep, then, once the caller
+  has turned the values into a cotangent, one backward sweep that starts from the forward's
+  final states and undoes the gates on them while pulling ``lam`` back (the adjoint method): no
+  forward is repeated. Keeping every parametrised block's input state instead (and reading it
+  back) was measured slower, at 8 qubits x 1000 samples (32 MiB kept) as at 6 qubits x 16
+  samples x 300 blocks (5 MiB): the writes cost more than undoing a gate in cache.
 
 Arithmetic is the same as the per-sample kernels up to rounding (tested to 1e-12).
 """
@@ -39,21 +40,10 @@ from q_store.sim.tiles import (
     transition,
 )
 
-__all__ = ["TILE", "simd_backward", "simd_forward", "stash_plan"]
+__all__ = ["TILE", "simd_backward", "simd_forward"]
 
 _CACHE = True
-TILE = 32  # samples per tile: two tiles of 8 qubits = 256 KiB, in L2 with room for the stash
-
-
-def stash_plan(blk: np.ndarray, use_prefix: bool) -> np.ndarray:
-    """``slot[t]``: where the input state of block t is kept for the backward sweep (-1: not
-    kept: unparametrised, or a product-state prefix block)."""
-    keep = blk[:, K_HASPAR].astype(bool)
-    if use_prefix:
-        keep &= blk[:, K_PREFIX] == 0
-    slot = np.full(len(blk), -1, dtype=np.int64)
-    slot[keep] = np.arange(int(keep.sum()))
-    return slot
+TILE = 32  # samples per tile (measured 16/32/64 at 8 qubits): 4 tiles of 8 qubits = 256 KiB
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,9 +52,9 @@ def stash_plan(blk: np.ndarray, use_prefix: bool) -> np.ndarray:
 
 @njit(cache=_CACHE)
 def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
-                  smats, slot, stash, term_obs, term_perm, term_factor, values, write_states):
-    """Samples lo..hi: load (or build the product-state prefix), apply the tape, keep the
-    inputs of stashed blocks, then the values and (``write_states``) the final states."""
+                  smats, term_obs, term_perm, term_factor, values, write_states):
+    """Samples lo..hi: load (or build the product-state prefix), apply the tape, then the
+    values and (``write_states``) the final states."""
     d = 1 << n
     w = hi - lo
     ar = np.empty((d, w))
@@ -84,17 +74,9 @@ def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mat
             for i in range(d):
                 ar[i, s] = states[lo + s, i].real
                 ai[i, s] = states[lo + s, i].imag
-    keep = stash.shape[0] > 0
     for t in range(blk.shape[0]):
         if use_prefix and blk[t, K_PREFIX]:
             continue
-        if keep and slot[t] >= 0:
-            j = slot[t]
-            for i in range(d):
-                r = rows[i]
-                for s in range(w):
-                    stash[j, 0, i, lo + s] = ar[r, s]
-                    stash[j, 1, i, lo + s] = ai[r, s]
         if not shared[t]:
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, False, mr, mi, m, g)
         if apply_block(ar, ai, br, bi, rows, blk, t, cls, shared, smats, mr, mi):
@@ -113,36 +95,35 @@ def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mat
 
 @njit(cache=_CACHE, parallel=True)
 def _forward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
-                      smats, slot, stash, term_obs, term_perm, term_factor, values,
+                      smats, term_obs, term_perm, term_factor, values,
                       write_states, tile):
     size = states.shape[0]
     nt = (size + tile - 1) // tile
     for k in prange(nt):
         _forward_tile(states, k * tile, min(size, (k + 1) * tile), n, blk, pref, use_prefix,
-                      mem, par, mats1, mats2, shared, cls, smats, slot, stash, term_obs,
+                      mem, par, mats1, mats2, shared, cls, smats, term_obs,
                       term_perm, term_factor, values, write_states)
 
 
 @njit(cache=_CACHE)
-def simd_forward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, slot, stash,
-                 term_obs, term_perm, term_factor, values, write_states, tile, parallel):
+def simd_forward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, term_obs, term_perm,
+                 term_factor, values, write_states, tile, parallel):
     """Apply the tape to every row of ``states (B, 2**n)`` (initial states, ignored with
     ``use_prefix``), ``tile`` samples at a time.
 
     ``values (B, K)`` (K > 0) receives ``<O_k>`` of the observable terms (see
     :func:`~q_store.sim.tiles.observe`); ``write_states`` writes the final states back into
-    ``states``; a non-empty ``stash (n_slots, 2, 2**n, B)`` keeps the input of every block
-    with ``slot[t] >= 0`` for :func:`simd_backward`."""
+    ``states``."""
     shared, cls, smats = classify(blk, mem, par, mats1, mats2)
     if parallel:
         _forward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
-                          smats, slot, stash, term_obs, term_perm, term_factor, values,
+                          smats, term_obs, term_perm, term_factor, values,
                           write_states, tile)
         return
     size = states.shape[0]
     for lo in range(0, size, tile):
         _forward_tile(states, lo, min(size, lo + tile), n, blk, pref, use_prefix, mem, par,
-                      mats1, mats2, shared, cls, smats, slot, stash, term_obs, term_perm,
+                      mats1, mats2, shared, cls, smats, term_obs, term_perm,
                       term_factor, values, write_states)
 
 
@@ -152,7 +133,7 @@ def simd_forward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, slot,
 
 @njit(cache=_CACHE)
 def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                   dmats2, shared, cls, smats, sdag, slot, stash, term_obs, term_perm,
+                   dmats2, shared, cls, smats, sdag, term_obs, term_perm,
                    term_factor, cot, grads):
     """Samples lo..hi of :func:`simd_backward`."""
     d = 1 << n
@@ -172,13 +153,10 @@ def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, ma
         for k in range(cot.shape[1]):
             coef[k, s] = cot[lo + s, k]
     observe(fr, fi, frows, term_obs, term_perm, term_factor, coef, lr, li, np.zeros((0, w)))
-    keep = stash.shape[0] > 0
-    fr2 = np.empty((d, 0 if keep else w))
-    fi2 = np.empty((d, 0 if keep else w))
+    fr2 = np.empty((d, w))
+    fi2 = np.empty((d, w))
     lr2 = np.empty((d, w))
     li2 = np.empty((d, w))
-    sr = np.empty((d, w if keep else 0))
-    si = np.empty((d, w if keep else 0))
     mr = np.zeros((16, w))
     mi = np.zeros((16, w))
     tr = np.zeros((16, w))
@@ -187,26 +165,17 @@ def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, ma
     tm = np.zeros((4, 4), dtype=np.complex128)
     g = np.empty((4, w), dtype=np.complex128)
     g2 = np.empty((4, w), dtype=np.complex128)
-    ident = np.arange(d)
     for t in range(blk.shape[0] - 1, -1, -1):
         if use_prefix and blk[t, K_PREFIX]:
             continue
         if not shared[t]:
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, True, mr, mi, m, g)
         want = blk[t, K_HASPAR] != 0
-        if not keep:  # undo the block on phi: phi becomes the block's input
-            if apply_block(fr, fi, fr2, fi2, frows, blk, t, cls, shared, sdag, mr, mi):
-                fr, fi, fr2, fi2 = fr2, fi2, fr, fi
+        # undo the block on phi (it becomes the block's input); lam is still the output
+        if apply_block(fr, fi, fr2, fi2, frows, blk, t, cls, shared, sdag, mr, mi):
+            fr, fi, fr2, fi2 = fr2, fi2, fr, fi
         if want:
-            if keep:
-                j = slot[t]
-                for i in range(d):
-                    for s in range(w):
-                        sr[i, s] = stash[j, 0, i, lo + s]
-                        si[i, s] = stash[j, 1, i, lo + s]
-                transition(lr, li, lrows, sr, si, ident, blk, t, tr, ti)
-            else:
-                transition(lr, li, lrows, fr, fi, frows, blk, t, tr, ti)
+            transition(lr, li, lrows, fr, fi, frows, blk, t, tr, ti)
         if apply_block(lr, li, lr2, li2, lrows, blk, t, cls, shared, sdag, mr, mi):
             lr, li, lr2, li2 = lr2, li2, lr, li
         if want:
@@ -294,24 +263,23 @@ def _prefix_tile(lr, li, lrows, n, blk, pref, mem, par, mats1, dmats1, dmats2, l
 
 @njit(cache=_CACHE, parallel=True)
 def _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                       dmats2, shared, cls, smats, sdag, slot, stash, term_obs, term_perm,
+                       dmats2, shared, cls, smats, sdag, term_obs, term_perm,
                        term_factor, cot, grads, tile):
     size = states.shape[0]
     nt = (size + tile - 1) // tile
     for k in prange(nt):
         _backward_tile(states, k * tile, min(size, (k + 1) * tile), n, blk, pref, use_prefix,
-                       mem, par, mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag, slot,
-                       stash, term_obs, term_perm, term_factor, cot, grads)
+                       mem, par, mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag,
+                       term_obs, term_perm, term_factor, cot, grads)
 
 
 @njit(cache=_CACHE)
 def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
-                  slot, stash, term_obs, term_perm, term_factor, cot, grads, tile, parallel):
+                  term_obs, term_perm, term_factor, cot, grads, tile, parallel):
     """Adjoint sweep of a batch whose final states are ``states (B, 2**n)``:
     ``lam = sum_k cot[b, k] O_k psi`` (observable terms as in :func:`simd_forward`), and
-    ``grads[b, col] += 2 Re <lam| dG |phi>`` for every gate angle. Block inputs come from
-    ``stash`` (filled by :func:`simd_forward` with the same ``slot``) or, with an empty stash,
-    by undoing the blocks on the final states. Only ``grads`` is written."""
+    ``grads[b, col] += 2 Re <lam| dG |phi>`` for every gate angle, undoing the blocks on copies
+    of the final states. Only ``grads`` is written."""
     shared, cls, smats = classify(blk, mem, par, mats1, mats2)
     sdag = np.empty_like(smats)
     for t in range(smats.shape[0]):
@@ -320,11 +288,11 @@ def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmat
                 sdag[t, r, c] = np.conj(smats[t, c, r])
     if parallel:
         _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                           dmats2, shared, cls, smats, sdag, slot, stash, term_obs, term_perm,
+                           dmats2, shared, cls, smats, sdag, term_obs, term_perm,
                            term_factor, cot, grads, tile)
         return
     size = states.shape[0]
     for lo in range(0, size, tile):
         _backward_tile(states, lo, min(size, lo + tile), n, blk, pref, use_prefix, mem, par,
-                       mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag, slot, stash,
-                       term_obs, term_perm, term_factor, cot, grads)
+                       mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag, term_obs,
+                       term_perm, term_factor, cot, grads)

@@ -56,8 +56,6 @@ def _chunked(rows: int, n: int, max_threads: int) -> bool:
     return n >= _SINGLE_STATE_QUBITS and (rows < max_threads or max_threads == 1)
 
 
-_NO_SLOTS = np.zeros(0, dtype=np.int64)
-_NO_STASH = np.zeros((0, 2, 1, 1))
 _NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.int64),
              np.zeros((0, 1), dtype=np.complex128))
 
@@ -215,7 +213,7 @@ class StatevectorSimulator(SamplingMixin):
             else:
                 terms, values = observable_terms(observables, n), np.zeros((size, len(observables)))
             S.simd_forward(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par,
-                           tape.mats1, tape.mats2, _NO_SLOTS, _NO_STASH, *terms, values,
+                           tape.mats1, tape.mats2, *terms, values,
                            observables is None, tile, parallel)
             return None if observables is None else values
         elif threads == 1 or _serial(size, n, len(tape.blk)):
