@@ -17,7 +17,7 @@ from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable
 from q_store.circuit.params import Batch
 from q_store.errors import ValidationError
-from q_store.sim import chunked as C
+from q_store.sim import blocked as BL
 from q_store.sim import kernels as K
 from q_store.sim import simd as S
 from q_store.sim.measure import apply_observable, expectations, observable_terms
@@ -30,6 +30,7 @@ from q_store.sim.statevector import (
     parameter_map_for,
     simd_path,
     simd_tile,
+    tile_types,
 )
 
 __all__ = ["AdjointResult", "adjoint_angles"]
@@ -54,9 +55,10 @@ def _sweep(sim: StatevectorSimulator, n: int, phis: np.ndarray, lams: np.ndarray
             tape.dmats1, tape.dmats2)
     threads = numba.get_num_threads()
     if _chunked(phis.shape[0], n, sim.threads):
-        lbits = C.chunk_bits(n)
+        real, cplx = tile_types(phis.dtype)
         for r in range(phis.shape[0]):
-            C.adjoint_chunked(phis[r], lams[r], *args, int(bmap[r]), grads[r], lbits, threads)
+            BL.adjoint_blocked(phis[r], lams[r], *args, int(bmap[r]), grads[r], threads,
+                               BL.ROW_BITS, BL.INNER_BITS, real, cplx)
     elif threads == 1 or _serial(phis.shape[0], n, len(tape.blk)):
         K.adjoint_batch_serial(phis, lams, *args, grads, bmap)
     else:

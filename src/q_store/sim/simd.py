@@ -114,7 +114,7 @@ def simd_forward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, term_
     ``values (B, K)`` (K > 0) receives ``<O_k>`` of the observable terms (see
     :func:`~q_store.sim.tiles.observe`); ``write_states`` writes the final states back into
     ``states``."""
-    shared, cls, smats = classify(blk, mem, par, mats1, mats2)
+    shared, cls, smats = classify(blk, mem, par, mats1, mats2, 0)
     if parallel:
         _forward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
                           smats, term_obs, term_perm, term_factor, values,
@@ -280,7 +280,7 @@ def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmat
     ``lam = sum_k cot[b, k] O_k psi`` (observable terms as in :func:`simd_forward`), and
     ``grads[b, col] += 2 Re <lam| dG |phi>`` for every gate angle, undoing the blocks on copies
     of the final states. Only ``grads`` is written."""
-    shared, cls, smats = classify(blk, mem, par, mats1, mats2)
+    shared, cls, smats = classify(blk, mem, par, mats1, mats2, 0)
     sdag = np.empty_like(smats)
     for t in range(smats.shape[0]):
         for r in range(4):

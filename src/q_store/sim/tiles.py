@@ -40,9 +40,9 @@ DENSE, XPERM, ZSIGN, SWAP = range(4)  # block classes
 
 
 @njit(cache=_CACHE)
-def classify(blk, mem, par, mats1, mats2):
+def classify(blk, mem, par, mats1, mats2, b):
     """Per block: 1 if its matrix is the same for every sample, its class, and the shared
-    matrix (4x4; zero unless shared)."""
+    matrix (4x4; zero unless shared; matrix row ``b``: a single state may use any row)."""
     nb = blk.shape[0]
     shared = np.zeros(nb, dtype=np.int64)
     cls = np.zeros(nb, dtype=np.int64)
@@ -57,7 +57,7 @@ def classify(blk, mem, par, mats1, mats2):
         shared[t] = same
         if same == 0:
             continue
-        _block_matrix(blk, t, mem, par, mats1, mats2, mats1, mats2, 0, smats[t], -1, 0)
+        _block_matrix(blk, t, mem, par, mats1, mats2, mats1, mats2, b, smats[t], -1, 0)
         m = smats[t]
         kind = blk[t, K_KIND]
         if kind == 2:
