@@ -20,6 +20,7 @@ from q_store.errors import ValidationError
 from q_store.sim import blocked as BL
 from q_store.sim import kernels as K
 from q_store.sim import simd as S
+from q_store.sim import stash as ST
 from q_store.sim.measure import apply_observable, expectations, observable_terms
 from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
@@ -174,7 +175,7 @@ def _stashed(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Obs
     args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
             tape.mats2, tape.dmats1, tape.dmats2, obs_index, perm, factor, cot, values, grads)
     if numba.get_num_threads() == 1 or _serial(size, n, len(tape.blk)):
-        K.stash_adjoint_serial(*args)
+        ST.stash_adjoint_serial(*args)
     else:
-        K.stash_adjoint_batch(*args, True)
+        ST.stash_adjoint_batch(*args, True)
     return AdjointResult(values, grads[:, 0] if cotangent is not None else grads, batch)

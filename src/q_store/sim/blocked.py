@@ -1,8 +1,8 @@
 """One large state as row tiles: cache-blocked segments of gates, vectorised over amplitudes.
 
-Why: the chunked kernels of :mod:`q_store.sim.chunked` keep a chunk in cache for a whole
-segment of gates, but apply each gate with interleaved complex scalar code (~1.2 ns per
-amplitude per gate at 24 qubits, compute-bound at 4x the memory-bandwidth floor).
+Why: the earlier cache-blocked kernels kept a chunk in cache for a whole segment of gates, but
+applied each gate with interleaved complex scalar code (~1.2 ns per amplitude per gate at 24
+qubits, compute-bound at 4x the memory-bandwidth floor).
 
 How: a *segment* is a run of consecutive blocks that touch at most ``R`` index bits. Its state
 is cut into chunks of ``2**(R + L)`` amplitudes: ``R`` "row" bits (those the segment touches,
@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from q_store.sim.chunked import MAX_GROUPS, _block_bits, _prefix_gradients_split, _product_state
 from q_store.sim.kernels import (
     K_A,
     K_B,
@@ -41,6 +40,7 @@ from q_store.sim.kernels import (
     _param_contrib,
     _prefix_vectors,
 )
+from q_store.sim.prefix import MAX_GROUPS, block_bits, prefix_gradients, product_state
 from q_store.sim.tiles import apply_block, classify, transition
 
 __all__ = ["INNER_BITS", "ROW_BITS", "adjoint_blocked", "forward_blocked", "plan_tiles"]
@@ -83,7 +83,7 @@ def plan_tiles(blk, work, n, rbits, ibits):
     nseg = 0
     touched = 0
     for j in range(nw):
-        bits = _block_bits(blk, work[j])
+        bits = block_bits(blk, work[j])
         if j > 0 and _popcount(touched | bits) <= rbits:
             touched |= bits
             continue
@@ -275,7 +275,7 @@ def forward_blocked(psi, n, blk, pref, use_prefix, mem, par, mats1, mats2, b, th
         m = np.zeros((4, 4), dtype=np.complex128)
         vecs = np.empty((n, 2), dtype=np.complex128)
         _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0, vecs)
-        _product_state(psi, vecs, n, threads)
+        product_state(psi, vecs, n, threads)
     work = _work_blocks(blk, use_prefix)
     shared, cls, smats = _matrices(blk, mem, par, mats1, mats2, b, False, cplx)
     starts, rmasks, umasks, lblk = plan_tiles(blk, work, n, rbits, ibits)
@@ -382,5 +382,5 @@ def adjoint_blocked(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, 
         m = np.zeros((4, 4), dtype=np.complex128)
         vecs = np.empty((n, 2), dtype=np.complex128)
         _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0, vecs)
-        _prefix_gradients_split(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs,
+        prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs,
                                 grad, threads)
