@@ -80,7 +80,6 @@ def worker(workload: str, repeats: int, threads: int | None) -> dict[str, Any]:
                 "check": [float(np.sum(vals)), *map(float, g)]}
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_digits as D
-
     from q_store.data.loaders import DataLoader
     from q_store.ml.config import TrainingConfig
     from q_store.ml.trainer import QuantumTrainer
