@@ -20,11 +20,9 @@ from q_store.errors import ValidationError
 from q_store.sim import blocked as BL
 from q_store.sim import kernels as K
 from q_store.sim import simd as S
-from q_store.sim import stash as ST
 from q_store.sim.measure import apply_observable, expectations, observable_terms
 from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
-    _SINGLE_STATE_QUBITS,
     StatevectorSimulator,
     _chunked,
     _serial,
@@ -36,7 +34,6 @@ from q_store.sim.statevector import (
 
 __all__ = ["AdjointResult", "adjoint_angles"]
 
-_STASH_LIMIT = 2**26  # bytes of kept forward states per thread (64 MiB)
 
 
 @dataclass(frozen=True)
@@ -86,10 +83,6 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     size = states.shape[0]
     if simd_path(n, size):
         return _batched(sim, circuit, observables, states, tape, batch, cotangent, from_zero)
-    stash_bytes = len(tape.blk) * 16 * 2**n  # the forward states one thread keeps
-    if (n < _SINGLE_STATE_QUBITS and stash_bytes <= _STASH_LIMIT and not callable(cotangent)
-            and (cotangent is not None or len(observables) <= 2)):
-        return _stashed(sim, circuit, observables, states, tape, batch, cotangent, from_zero)
     sim._run(n, states, tape, from_zero)
     values = expectations(states, observables, n)
     n_params = parameter_map_for(circuit).n_params
@@ -155,27 +148,3 @@ def _resolve_cotangent(cotangent: object, shape: tuple[int, ...]) -> np.ndarray:
     if c.shape != shape:
         raise ValidationError(f"cotangent must have shape {shape}, got {c.shape}")
     return np.ascontiguousarray(c, dtype=np.float64)
-
-
-def _stashed(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Observable, ...],
-             states: np.ndarray, tape: BoundTape, batch: Batch, cotangent: object,
-             from_zero: bool) -> AdjointResult:
-    """Small states: values and gradients in one kernel that keeps each sample's forward
-    states, so the backward sweep never recomputes them."""
-    n, size = circuit.n_qubits, states.shape[0]
-    n_obs, n_params = len(observables), parameter_map_for(circuit).n_params
-    obs_index, perm, factor = observable_terms(observables, n)
-    values = np.zeros((size, n_obs))
-    if cotangent is not None:
-        cot = _resolve_cotangent(cotangent, (size, n_obs))
-        grads = np.zeros((size, 1, n_params))
-    else:
-        cot = np.zeros((0, n_obs))
-        grads = np.zeros((size, n_obs, n_params))
-    args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
-            tape.mats2, tape.dmats1, tape.dmats2, obs_index, perm, factor, cot, values, grads)
-    if numba.get_num_threads() == 1 or _serial(size, n, len(tape.blk)):
-        ST.stash_adjoint_serial(*args)
-    else:
-        ST.stash_adjoint_batch(*args, True)
-    return AdjointResult(values, grads[:, 0] if cotangent is not None else grads, batch)

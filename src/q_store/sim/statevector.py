@@ -42,7 +42,10 @@ __all__ = [
 MAX_QUBITS = 30
 _SINGLE_STATE_QUBITS = 14  # from here on a state is split across threads in cache blocks
 _SERIAL_WORK = 2**17  # amplitude-block updates below which threads cost more than they save
-SIMD_MIN_BATCH = 4  # from this many samples on, small states use the batch-inner kernels
+# states below _SINGLE_STATE_QUBITS go through the batch-inner kernels from this many samples
+# on: all of them, so that a sample's result never depends on the batch it came in (a lone
+# 12-qubit sample runs ~2x slower than in the per-sample kernels, ~0.3 ms)
+SIMD_MIN_BATCH = 1
 
 
 def _serial(rows: int, n: int, n_blocks: int) -> bool:
