@@ -11,10 +11,11 @@ from typing import Any
 
 _LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache",
          "BackendExecutor": "backend_executor", "bind_angles": "backend_executor",
-         "MeasurementPlan": "measurement", "measurement_plan": "measurement"}
+         "MeasurementPlan": "measurement", "measurement_plan": "measurement",
+         "MultiBackendOrchestrator": "orchestrator"}
 
 __all__ = ["BackendExecutor", "CircuitCache", "CompiledCircuit", "MeasurementPlan",
-           "bind_angles", "measurement_plan"]
+           "MultiBackendOrchestrator", "bind_angles", "measurement_plan"]
 
 
 def __getattr__(name: str) -> Any:

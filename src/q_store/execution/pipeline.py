@@ -5,6 +5,10 @@ budget -> split into jobs (batch policy) -> submission (one backend, or many thr
 orchestrator) -> reassembly in order -> cache fill -> telemetry. Each stage is a small object
 chosen once from the config; a stage left out is simply not there (no cache: every circuit
 runs). Circuits are values, so a circuit is its own cache and deduplication key.
+
+Every circuit is sampled from its own seed, a function of the pipeline's seed, the call's number
+and the circuit's position in the call (:func:`circuit_seeds`): how circuits are grouped into
+jobs, or spread over backends, cannot change a result.
 """
 
 from __future__ import annotations
@@ -22,18 +26,36 @@ from q_store.backends.cost import CostBudget, CostEstimate
 from q_store.circuit.ir import Circuit
 from q_store.errors import JobFailedError
 
-__all__ = ["BatchPolicy", "CircuitPipeline", "FixedBatches", "SingleBackend", "Submitter"]
+__all__ = ["BatchPolicy", "CircuitPipeline", "FixedBatches", "SingleBackend", "Submitter",
+           "circuit_seeds", "seeded_jobs"]
+
+
+def circuit_seeds(seed: int, call: int, n: int) -> list[int]:
+    """The seeds of the ``n`` circuits of call number ``call``: depend on the pipeline's seed,
+    the call and each circuit's position only."""
+    return [int(s) for s in np.random.default_rng([seed, call]).integers(2**31, size=n)]
+
+
+def seeded_jobs(backend: QuantumBackend, circuits: Sequence[Circuit], seeds: Sequence[int],
+                shots: int | None) -> list[tuple[list[Circuit], list[int]]]:
+    """A job as the backend can take it with one seed per circuit: as it is, or one circuit
+    per job where the backend's seed is per job (IonQ's noisy simulator) and shots are drawn."""
+    if shots is None or len(circuits) == 1 or backend.capabilities.seeds_per_circuit:
+        return [(list(circuits), list(seeds))]
+    return [([c], [s]) for c, s in zip(circuits, seeds, strict=True)]
 
 
 class Submitter(Protocol):
-    """Runs jobs: lists of circuits, each circuit with its own seed, in order."""
+    """Runs jobs: lists of circuits, each circuit with its own seed (``seeds[j][i]`` for
+    circuit ``i`` of job ``j``), results in order. A submitter whose ``charges_budget`` is True
+    charges the pipeline's budget itself (it chooses where, hence at what price, circuits run)."""
 
     name: str
 
     def estimate_cost(self, circuits: Sequence[Circuit], shots: int | None) -> CostEstimate: ...
 
     async def run_jobs(self, jobs: Sequence[Sequence[Circuit]], shots: int | None,
-                       seeds: Sequence[int]) -> list[list[CircuitResult]]: ...
+                       seeds: Sequence[Sequence[int]]) -> list[list[CircuitResult]]: ...
 
     async def close(self) -> None: ...
 
@@ -81,11 +103,13 @@ class SingleBackend:
         return None if self.backend.capabilities.batch_jobs else 1
 
     async def run_jobs(self, jobs: Sequence[Sequence[Circuit]], shots: int | None,
-                       seeds: Sequence[int]) -> list[list[CircuitResult]]:
-        return list(await asyncio.gather(*(self._job(list(j), shots, s)
-                                           for j, s in zip(jobs, seeds, strict=True))))
+                       seeds: Sequence[Sequence[int]]) -> list[list[CircuitResult]]:
+        parts = [seeded_jobs(self.backend, j, s, shots) for j, s in zip(jobs, seeds, strict=True)]
+        done = await asyncio.gather(*(self._job(c, shots, s) for part in parts for c, s in part))
+        it = iter(done)
+        return [[r for _ in part for r in next(it)] for part in parts]
 
-    async def _job(self, circuits: list[Circuit], shots: int | None, seed: int
+    async def _job(self, circuits: list[Circuit], shots: int | None, seed: list[int]
                    ) -> list[CircuitResult]:
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
@@ -113,7 +137,7 @@ class CircuitPipeline:
     """Bound circuits in, results out, through the stages above.
 
     ``shots``: None for exact probabilities; ``budget`` is charged before anything is
-    submitted; ``seed`` seeds the jobs (one seed per job, drawn in order); ``result_cache`` (a
+    submitted; ``seed`` seeds the circuits (:func:`circuit_seeds`); ``result_cache`` (a
     :class:`~q_store.execution.cache.ResultCache`), ``optimizer`` (circuit -> equivalent
     circuit) and ``tracker`` (``emit(event, **fields)``) are optional stages."""
 
@@ -126,7 +150,8 @@ class CircuitPipeline:
         self.budget = budget if budget is not None else CostBudget(None)
         max_size = getattr(submitter, "max_job_size", None)
         self.batching = batching or FixedBatches(max_size=max_size)
-        self._seed = np.random.default_rng(seed)
+        self._seed = int(np.random.SeedSequence(seed).entropy % 2**63)  # type: ignore[operator]
+        self._calls = 0
         self.result_cache = result_cache
         self.optimizer = optimizer
         self.tracker = tracker
@@ -149,13 +174,16 @@ class CircuitPipeline:
                 todo.setdefault(c, []).append(i)
         hits = sum(r is not None for r in out)
         unique = list(todo)
+        call_seeds = circuit_seeds(self._seed, self._calls, len(circuits))
+        self._calls += 1
+        seeds = [call_seeds[todo[c][0]] for c in unique]  # a circuit's first position
         dedup = len(circuits) - hits - len(unique)
         runnable = [self.optimizer(c) if self.optimizer else c for c in unique]
         estimate = self.submitter.estimate_cost(runnable, shots) if runnable else None
-        if estimate is not None:
+        if estimate is not None and not getattr(self.submitter, "charges_budget", False):
             self.budget.charge(estimate)  # raises before anything is submitted
         self._last_jobs = 0
-        results = await self._submit(runnable, shots) if runnable else []
+        results = await self._submit(runnable, shots, seeds) if runnable else []
         for c, r in zip(unique, results, strict=True):
             for i in todo[c]:
                 out[i] = r
@@ -182,13 +210,14 @@ class CircuitPipeline:
             return False
         return shots is None or bool(getattr(self.result_cache, "cache_sampled", False))
 
-    async def _submit(self, circuits: list[Circuit], shots: int | None) -> list[CircuitResult]:
+    async def _submit(self, circuits: list[Circuit], shots: int | None, seeds: list[int]
+                      ) -> list[CircuitResult]:
         size = self.batching.job_size(len(circuits))
-        jobs = [circuits[i : i + size] for i in range(0, len(circuits), size)]
-        seeds = [int(s) for s in self._seed.integers(2**31, size=len(jobs))]
+        starts = range(0, len(circuits), size)
+        jobs = [circuits[i : i + size] for i in starts]
         t0 = time.perf_counter()
         self._last_jobs = len(jobs)
-        parts = await self.submitter.run_jobs(jobs, shots, seeds)
+        parts = await self.submitter.run_jobs(jobs, shots, [seeds[i : i + size] for i in starts])
         self.batching.record(len(circuits), time.perf_counter() - t0, None)
         self.stats["jobs"] += len(jobs)
         return [r for part in parts for r in part]

@@ -3,9 +3,10 @@
 Each option either changes what runs or, where the feature belongs to a later release of this
 package, is accepted at its default and raises :class:`~q_store.errors.NotSupportedError` when
 set to anything else, so no option is ever silently ignored. API keys (``quantum_api_key``,
-used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused) are kept on the
-object in memory only: never shown in the repr, left out of :meth:`TrainingConfig.to_dict`
-(used for checkpoints and run records) and never logged.
+used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused; ``api_key`` in
+``backend_configs`` entries) are kept on the object in memory only: never shown in the repr,
+left out of :meth:`TrainingConfig.to_dict` (used for checkpoints and run records; entry keys
+show as ``'***'``) and never logged.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ class TrainingConfig:
     enable_smart_caching: bool = False
     adaptive_batch_sizing: bool = False
     use_concurrent_submission: bool = False
-    enable_multi_backend: bool = False
+    enable_multi_backend: bool = False  # spread circuits over backend_configs' backends
     backend_configs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    allow_mixed_exactness: bool = False  # let one gradient mix exact and sampled backends
     adaptive_circuit_depth: bool = False
     circuit_depth_schedule: str = "exponential"
     min_circuit_depth: int = 2
@@ -177,6 +179,8 @@ class TrainingConfig:
              "early stopping is off (early_stopping_patience=None)"),
             (("checkpoint_every", "checkpoint_keep_last"), self.checkpoint_dir is None,
              "no checkpoint_dir is set"),
+            (("backend_configs", "allow_mixed_exactness"), not self.enable_multi_backend,
+             "they configure enable_multi_backend=True, which is off"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -251,17 +255,20 @@ class TrainingConfig:
                 ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
         for name in ("hardware_efficient_ansatz", "shuffle", "enable_circuit_cache",
                      "enable_batch_execution", "enable_performance_tracking", "debug_mode",
-                     "use_batch_api", "use_native_gates", "retry_failed_circuits"):
+                     "use_batch_api", "use_native_gates", "retry_failed_circuits",
+                     "enable_multi_backend", "allow_mixed_exactness"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        from q_store.backends.configs import check_backend_configs
+
+        check_backend_configs(self.backend_configs)
         self._check_not_yet_supported()
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         later = ("qfim_cache_size", "enable_all_v34_features", "enable_all_v35_features",
                  "enable_smart_caching",
-                 "adaptive_batch_sizing", "use_concurrent_submission",
-                 "enable_multi_backend", "backend_configs", "adaptive_circuit_depth",
+                 "adaptive_batch_sizing", "use_concurrent_submission", "adaptive_circuit_depth",
                  "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
                  "enable_circuit_optimization", "gate_merging", "identity_removal",
                  "entanglement_pruning", "adaptive_shot_allocation", "min_shots", "max_shots",
@@ -284,7 +291,9 @@ class TrainingConfig:
         if not include_secrets:
             for name in SECRET_FIELDS:
                 out.pop(name)
-            out.pop("backend_configs")
+            from q_store.backends.configs import redact_backend_configs
+
+            out["backend_configs"] = redact_backend_configs(out["backend_configs"])
         return out
 
     def replace(self, **changes: Any) -> TrainingConfig:
