@@ -295,3 +295,15 @@ def test_training_is_identical_on_one_or_three_backends() -> None:
     used = three.get_backend_stats()
     assert len(used) == 3 and all(s["circuits"] > 0 for s in used.values())
     assert sum(s["circuits"] for s in used.values()) == three.executor.stats["circuits"]
+
+
+def test_shares_minimise_the_last_finish() -> None:
+    from q_store.execution.orchestrator import _proportional
+
+    assert _proportional(60, [1.02, 1.0, 0.98]) == [20, 20, 20]  # noise does not unbalance
+    assert _proportional(24, [10.0, 20.0, 90.0]) == [2, 4, 18]
+    assert _proportional(7, [1.0, 1.0]) == [4, 3] and _proportional(0, [1.0]) == [0]
+    rates = [3.0, 1.0, 0.5]
+    counts = _proportional(101, rates)
+    finish = max(k / r for k, r in zip(counts, rates, strict=True))
+    assert sum(counts) == 101 and finish <= 101 / 4.5 + 1 / 0.5

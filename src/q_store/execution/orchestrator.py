@@ -523,14 +523,15 @@ def _labels(backends: Sequence[QuantumBackend]) -> list[str]:
 
 
 def _proportional(n: int, rates: Sequence[float]) -> list[int]:
-    """``n`` split in proportion to ``rates`` (largest remainders; ties to the first)."""
+    """``n`` circuits over backends of throughputs ``rates`` so that the last to finish
+    finishes first: whole shares, then one circuit at a time to the backend that would finish
+    it soonest (ties to the first); equal rates give equal shares."""
     total = sum(rates)
     if n == 0 or not rates:
         return [0] * len(rates)
-    exact = [n * r / total for r in rates]
-    counts = [math.floor(e) for e in exact]
-    order = sorted(range(len(rates)), key=lambda j: -(exact[j] - counts[j]))
-    for j in order[: n - sum(counts)]:
+    counts = [math.floor(n * r / total) for r in rates]
+    for _ in range(n - sum(counts)):
+        j = min(range(len(rates)), key=lambda j: (counts[j] + 1) / rates[j])
         counts[j] += 1
     return counts
 
