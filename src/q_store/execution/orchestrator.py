@@ -422,7 +422,7 @@ class MultiBackendOrchestrator:
         backend = slot.backend
         if not slot.paid:
             if job_id is not None:
-                self._in_background(backend.cancel_job(job_id))
+                self._in_background(self._abandon(backend, job_id))
             return None
         if job_id is None:
             if getattr(exc, "maybe_sent", True) is False:
@@ -451,6 +451,11 @@ class MultiBackendOrchestrator:
         raise BackendError(f"paid job {job_id} on {slot.label} is still {status.value} after "
                            "being cancelled; its circuits are not sent elsewhere, which could "
                            "pay for them twice")
+
+    async def _abandon(self, backend: QuantumBackend, job_id: str) -> None:
+        """Cancel a free job and collect its outcome, so the backend releases it."""
+        await backend.cancel_job(job_id)
+        await backend.get_job_result(job_id, timeout=self.control_timeout)
 
     def _in_background(self, coro: Any) -> None:
         """Best-effort clean-up (cancelling a free job) that must not hold up failover."""
