@@ -298,7 +298,7 @@ def test_training_is_identical_on_one_or_three_backends() -> None:
 
 
 def test_shares_minimise_the_last_finish() -> None:
-    from q_store.execution.orchestrator import _proportional
+    from q_store.execution.placement import proportional as _proportional
 
     assert _proportional(60, [1.02, 1.0, 0.98]) == [20, 20, 20]  # noise does not unbalance
     assert _proportional(24, [10.0, 20.0, 90.0]) == [2, 4, 18]

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,39 +52,18 @@ from q_store.backends.cost import CostBudget, CostEstimate
 from q_store.circuit.ir import Circuit
 from q_store.errors import BackendError, ConfigError, JobFailedError
 from q_store.execution.pipeline import seeded_jobs
+from q_store.execution.placement import (
+    BackendSlot,
+    Part,
+    labels,
+    place,
+    print_backend_table,
+)
 
 __all__ = ["BackendSlot", "MultiBackendOrchestrator", "print_backend_table"]
 
 _FAILURES = (BackendError, TimeoutError, asyncio.TimeoutError, OSError)
 _ALPHA = 0.5  # weight of the newest throughput measurement
-_EMPTY = CostEstimate(0, 0, 0, 0, 0.0, 0.0)
-
-
-@dataclass(eq=False)
-class BackendSlot:
-    """One backend as the orchestrator sees it: settings, what it learned, and totals."""
-
-    label: str
-    backend: QuantumBackend
-    weight: float = 1.0
-    max_circuits_per_job: int | None = None
-    rate: float | None = None  # circuits per second delivered (exponential average)
-    latency: float | None = None  # shortest job seen, seconds (the fixed part of a job)
-    suspended_until: float = -math.inf
-    circuits: int = 0
-    jobs: int = 0
-    failures: int = 0
-    usd: float = 0.0
-
-    @property
-    def paid(self) -> bool:
-        return not self.backend.capabilities.cost_model.is_free
-
-    def kind(self, shots: int | None) -> str:
-        """What results it gives with ``shots``: exact or sampled, noisy or not."""
-        caps = self.backend.capabilities
-        exact = shots is None or caps.exact_with_shots
-        return ("exact" if exact else "sampled") + (" noisy" if caps.noisy else "")
 
 
 class _Failed(Exception):
@@ -119,7 +97,7 @@ class MultiBackendOrchestrator:
             raise ConfigError("MultiBackendOrchestrator needs a non-empty list of backends "
                               "(QuantumBackend instances)")
         n = len(backends)
-        names = list(names) if names is not None else _labels(backends)
+        names = list(names) if names is not None else labels(backends)
         weights = list(weights) if weights is not None else [1.0] * n
         caps = list(max_circuits_per_job) if max_circuits_per_job is not None else [None] * n
         if not len(names) == len(weights) == len(caps) == n:
@@ -178,7 +156,8 @@ class MultiBackendOrchestrator:
         """The price of the placement the next call would choose for ``circuits``."""
         circuits = list(circuits)
         slots = self._usable(shots, circuits)
-        return self._place(list(range(len(circuits))), circuits, shots, slots)[1]
+        return place(list(range(len(circuits))), circuits, shots, slots,
+                     self.budget.remaining_usd)[1]
 
     async def run_jobs(self, jobs: Sequence[Sequence[Circuit]], shots: int | None,
                        seeds: Sequence[Sequence[int]]) -> list[list[CircuitResult]]:
@@ -194,7 +173,8 @@ class MultiBackendOrchestrator:
         out: list[CircuitResult | None] = [None] * len(circuits)
         split: dict[str, int] = {}
         run = _Call(circuits, flat, shots, size, out, split)
-        placement, estimate = self._place(list(range(len(circuits))), circuits, shots, slots)
+        placement, estimate = place(list(range(len(circuits))), circuits, shots, slots,
+                                    self.budget.remaining_usd)
         self._charge(estimate, placement)  # raises before anything is submitted
         await self._run_placement(placement, run, frozenset())
         self.stats["calls"] += 1
@@ -260,56 +240,7 @@ class MultiBackendOrchestrator:
         awake = [s for s in able if s.suspended_until <= now]
         return awake or able
 
-    def _rates(self, slots: Sequence[BackendSlot]) -> list[float]:
-        measured = [s.rate for s in slots if s.rate is not None]
-        prior = sum(measured) / len(measured) if measured else 1.0
-        return [s.rate if s.rate is not None else s.weight * prior for s in slots]
-
-    def _place(self, indices: list[int], circuits: Sequence[Circuit], shots: int | None,
-               slots: Sequence[BackendSlot]) -> tuple[list[_Part], CostEstimate]:
-        """Circuits per backend, by throughput, moved to cheaper backends while the price
-        exceeds what is left of the budget; and the placement's price."""
-        counts = _proportional(len(indices), self._rates(slots))
-        unit = [self._unit_costs(s, [circuits[i] for i in indices], shots) for s in slots]
-        average = [sum(u) / len(u) if u else 0.0 for u in unit]
-        cheapest = min(average)
-        tier = [j for j, a in enumerate(average) if a == cheapest]
-        remaining = self.budget.remaining_usd
-
-        def price(cs: list[int]) -> float:
-            total, start = 0.0, 0
-            for j, k in enumerate(cs):
-                total += sum(unit[j][start : start + k])
-                start += k
-            return total
-
-        for j in sorted(range(len(slots)), key=lambda j: -average[j]):
-            over = price(counts) - remaining
-            if over <= 1e-12 or average[j] == cheapest:
-                break
-            move = min(counts[j], max(1, math.ceil(over / (average[j] - cheapest))))
-            counts[j] -= move
-            extra = _proportional(move, [self._rates(slots)[t] for t in tier])
-            for t, k in zip(tier, extra, strict=True):
-                counts[t] += k
-        placement, start, total = [], 0, _EMPTY
-        for slot, k in zip(slots, counts, strict=True):
-            if k:
-                idx = indices[start : start + k]
-                cost = slot.backend.estimate_cost([circuits[i] for i in idx], shots)
-                placement.append(_Part(slot, idx, cost.usd))
-                total = total + cost
-            start += k
-        return placement, total
-
-    @staticmethod
-    def _unit_costs(slot: BackendSlot, circuits: list[Circuit], shots: int | None
-                    ) -> list[float]:
-        if not slot.paid:
-            return [0.0] * len(circuits)
-        return [slot.backend.estimate_cost([c], shots).usd for c in circuits]
-
-    def _charge(self, estimate: CostEstimate, placement: list[_Part]) -> None:
+    def _charge(self, estimate: CostEstimate, placement: list[Part]) -> None:
         if estimate.usd <= 0:
             return
         self.budget.charge(estimate)
@@ -325,7 +256,7 @@ class MultiBackendOrchestrator:
         return min(self.job_deadline, max(self.min_deadline, self.stall_factor * predicted))
 
     # -- running ---------------------------------------------------------------------------------
-    async def _run_placement(self, placement: list[_Part], run: _Call,
+    async def _run_placement(self, placement: list[Part], run: _Call,
                              tried: frozenset[BackendSlot]) -> None:
         await asyncio.gather(*(self._run_on(p.slot, p.indices, run, tried) for p in placement))
 
@@ -377,7 +308,8 @@ class MultiBackendOrchestrator:
                 f"({', '.join(s.label for s in tried)}); last failure on {failed.label}")
         run.failovers += 1
         self.stats["retried_jobs"] += 1
-        placement, estimate = self._place(idx, run.circuits, run.shots, others)
+        placement, estimate = place(idx, run.circuits, run.shots, others,
+                                    self.budget.remaining_usd)
         self._charge(estimate, placement)
         await self._run_placement(placement, run, tried)
 
@@ -483,15 +415,6 @@ class MultiBackendOrchestrator:
 
 
 @dataclass
-class _Part:
-    """Circuits (by position in the call) placed on one backend, and their price."""
-
-    slot: BackendSlot
-    indices: list[int]
-    usd: float
-
-
-@dataclass
 class _Call:
     """What one ``run_jobs`` call works on (kept per call, never on the orchestrator)."""
 
@@ -502,43 +425,6 @@ class _Call:
     out: list[CircuitResult | None]
     split: dict[str, int]
     failovers: int = 0
-
-
-def print_backend_table(stats: dict[str, dict[str, Any]], file: TextIO | None = None) -> None:
-    """Per-backend statistics (:meth:`MultiBackendOrchestrator.get_backend_stats`) as a
-    table."""
-    out = file or sys.stdout
-    print(f"{'backend':<24} {'circuits':>9} {'jobs':>6} {'failures':>8} {'circuits/s':>11} "
-          f"{'usd':>10}", file=out)
-    for label, s in stats.items():
-        rate = "n/a" if s["throughput"] is None else f"{s['throughput']:.3g}"
-        mark = " (suspended)" if s["suspended"] else ""
-        print(f"{label:<24} {s['circuits']:>9} {s['jobs']:>6} {s['failures']:>8} {rate:>11} "
-              f"{s['usd']:>10.2f}{mark}", file=out)
-
-
-def _labels(backends: Sequence[QuantumBackend]) -> list[str]:
-    names = [b.name for b in backends]
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if names.count(name) == 1 else f"{name}#{seen[name]}")
-    return out
-
-
-def _proportional(n: int, rates: Sequence[float]) -> list[int]:
-    """``n`` circuits over backends of throughputs ``rates`` so that the last to finish
-    finishes first: whole shares, then one circuit at a time to the backend that would finish
-    it soonest (ties to the first); equal rates give equal shares."""
-    total = sum(rates)
-    if n == 0 or not rates:
-        return [0] * len(rates)
-    counts = [math.floor(n * r / total) for r in rates]
-    for _ in range(n - sum(counts)):
-        j = min(range(len(rates)), key=lambda j: (counts[j] + 1) / rates[j])
-        counts[j] += 1
-    return counts
 
 
 def _positive(name: str, value: object) -> None:

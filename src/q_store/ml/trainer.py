@@ -466,7 +466,7 @@ class QuantumTrainer:
 
     def print_backend_stats(self) -> None:
         """:meth:`get_backend_stats` as a table (the spec's check that every backend is used)."""
-        from q_store.execution.orchestrator import print_backend_table
+        from q_store.execution.placement import print_backend_table
 
         print_backend_table(self.get_backend_stats())
 
