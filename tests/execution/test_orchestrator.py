@@ -307,3 +307,22 @@ def test_shares_minimise_the_last_finish() -> None:
     counts = _proportional(101, rates)
     finish = max(k / r for k, r in zip(counts, rates, strict=True))
     assert sum(counts) == 101 and finish <= 101 / 4.5 + 1 / 0.5
+
+
+def test_trainer_estimates_cost_through_the_orchestrator() -> None:
+    from q_store.ml import QuantumModel, QuantumTrainer, TrainingConfig
+
+    rng = np.random.default_rng(0)
+    data = (rng.uniform(-1, 1, (6, 3)), rng.uniform(-1, 1, (6, 1)))
+    common = {"shots": 100, "gradient_method": "parameter_shift", "n_qubits": 3, "epochs": 2,
+              "batch_size": 3}
+    url = "http://127.0.0.1:9"  # never contacted: estimating submits nothing
+    entry = {"provider": "ionq", "target": "qpu", "api_key": "k", "base_url": url}
+    multi = QuantumTrainer(TrainingConfig(enable_multi_backend=True,
+                                          backend_configs=[entry, dict(entry)], **common))
+    single = QuantumTrainer(TrainingConfig(quantum_sdk="ionq", quantum_target="qpu",
+                                           quantum_api_key="k", ionq_base_url=url, **common))
+    model = QuantumModel(3, 1, n_layers=1, seed=1)
+    a, b = multi.estimate_cost(model, data), single.estimate_cost(model, data)
+    assert a.usd == pytest.approx(b.usd) and a.usd > 0 and a.circuits == b.circuits
+    assert isinstance(multi.backend, MultiBackendOrchestrator)
