@@ -109,3 +109,11 @@ def test_an_unavailable_gpu_says_so():
     cfg = TrainingConfig(enable_multi_backend=True, backend_configs=SPEC[2:])
     with pytest.raises(BackendError, match="GPU"):
         backends_from_config(cfg)
+
+
+def test_sdk_and_target_say_they_do_not_apply_with_multi_backend():
+    cfg = TrainingConfig(quantum_sdk="ionq", quantum_target="simulator",
+                         enable_multi_backend=True,
+                         backend_configs=[{"provider": "local", "simulator": "mock_ideal"}])
+    assert [m.split("=")[0] for m in cfg.inapplicable()] == [
+        "TrainingConfig.quantum_sdk", "TrainingConfig.quantum_target"]

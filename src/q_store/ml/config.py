@@ -181,6 +181,8 @@ class TrainingConfig:
              "no checkpoint_dir is set"),
             (("backend_configs", "allow_mixed_exactness"), not self.enable_multi_backend,
              "they configure enable_multi_backend=True, which is off"),
+            (("quantum_sdk", "quantum_target"), self.enable_multi_backend,
+             "with enable_multi_backend=True circuits run on the backend_configs backends"),
         ]
         out = []
         for names, inapplicable, why in rules:
