@@ -117,3 +117,13 @@ def test_sdk_and_target_say_they_do_not_apply_with_multi_backend():
                          backend_configs=[{"provider": "local", "simulator": "mock_ideal"}])
     assert [m.split("=")[0] for m in cfg.inapplicable()] == [
         "TrainingConfig.quantum_sdk", "TrainingConfig.quantum_target"]
+
+
+def test_entry_names_label_the_orchestrators_backends():
+    from q_store.backends.cost import CostBudget
+    from q_store.execution.factory import submitter_from_config
+
+    cfg = TrainingConfig(enable_multi_backend=True, backend_configs=[
+        {"provider": "local"}, {"provider": "local"}, {"provider": "local", "name": "mine"}])
+    orch = submitter_from_config(cfg, None, budget=CostBudget(None))
+    assert list(orch.get_backend_stats()) == ["mock_ideal#1", "mock_ideal#2", "mine"]

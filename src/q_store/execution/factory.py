@@ -16,6 +16,7 @@ from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.engine import ExecutionEngine
 from q_store.execution.orchestrator import MultiBackendOrchestrator
 from q_store.execution.pipeline import CircuitPipeline, FixedBatches, SingleBackend
+from q_store.execution.placement import labels
 from q_store.sim.statevector import StatevectorSimulator
 
 __all__ = ["engine_from_config", "pipeline_from_config", "submitter_from_config"]
@@ -29,10 +30,10 @@ def submitter_from_config(config: Any, backend: QuantumBackend | None, *, budget
         from q_store.backends.configs import backends_from_config
 
         specs = backends_from_config(config)
-        names = [s.name for s in specs]
+        backends = [s.backend for s in specs]
+        names = [s.name or d for s, d in zip(specs, labels(backends), strict=True)]
         return MultiBackendOrchestrator(
-            [s.backend for s in specs], shots=config.shots,
-            names=names if all(names) else None, weights=[s.weight for s in specs],
+            backends, shots=config.shots, names=names, weights=[s.weight for s in specs],
             max_circuits_per_job=[s.max_circuits_per_job for s in specs], budget=budget,
             job_deadline=config.batch_timeout,
             allow_mixed_exactness=config.allow_mixed_exactness, tracker=tracker)
