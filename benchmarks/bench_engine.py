@@ -1,13 +1,16 @@
-"""The execution engine's benchmarks, one section per feature (issue 9).
+"""Execution-engine benchmarks: what each feature of the engine buys, measured side by side.
 
-Each section is a module next to this file with ``run(argv) -> (markdown, data)``; its
-Markdown goes to ``benchmarks/results/engine_<section>.md`` and its data (with the machine's
-environment) to ``engine_<section>.json``. A section adds one line to :data:`SECTIONS`.
+Each section lives in its own module next to this file (``engine_<section>.py``) with a
+``run(args)`` function returning ``{"title": str, "markdown": str, "data": dict}`` and an
+``add_arguments(parser)`` hook; register it in :data:`SECTIONS`. A section prints its
+Markdown and writes ``benchmarks/results/engine_<section>.md`` (and ``.json``) with the
+environment it ran in.
 
 Usage::
 
-    python benchmarks/bench_engine.py --section multi_backend [section options]
-    python benchmarks/bench_engine.py --section multi_backend --help
+    python benchmarks/bench_engine.py --section caching [--repeats 5] [--out-dir DIR]
+    python benchmarks/bench_engine.py --section multi_backend [--mb-sizes 60,180,60@1]
+    python benchmarks/bench_engine.py --section all
 """
 
 from __future__ import annotations
@@ -17,31 +20,59 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchenv import environment, load_average
+
+# section name -> module (benchmarks/<module>.py) with run(args) and add_arguments(parser)
+SECTIONS = {"caching": "engine_caching", "multi_backend": "engine_multi_backend"}
+PACKAGES = ("q-store", "numpy", "numba", "httpx")
 RESULTS = Path(__file__).resolve().parent / "results"
-# section name -> module (in benchmarks/) with run(argv: list[str]) -> (markdown, data)
-SECTIONS: dict[str, str] = {
-    "multi_backend": "engine_multi_backend",
-}
+
+
+def write(name: str, section: dict[str, Any], env: dict[str, Any], out_dir: Path) -> Path:
+    env = {**env, "load_average_at_end": load_average()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    v = env["versions"]
+    footer = (f"{env['cpu_count']} CPUs ({env['cpu_model']}); q-store {v['q-store']}, numpy "
+              f"{v['numpy']}, numba {v['numba']}, Python {env['python']}, {env['timestamp']}; "
+              f"1-min load average {env['load_average_at_start']} at start, "
+              f"{env['load_average_at_end']} at end.")
+    md = f"## {section['title']}\n\n{section['markdown'].rstrip()}\n\n{footer}\n"
+    path = out_dir / f"engine_{name}.md"
+    path.write_text(md)
+    (out_dir / f"engine_{name}.json").write_text(json.dumps(
+        {"section": name, "title": section["title"], "environment": env,
+         **section.get("data", {})},
+        indent=2, default=str) + "\n")
+    print(md)
+    return path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--section", required=True, choices=[*SECTIONS, "all"])
+    p.add_argument("--repeats", type=int, default=5, help="runs of each measurement")
+    p.add_argument("--out-dir", type=Path, default=RESULTS)
+    for module in SECTIONS.values():
+        importlib.import_module(module).add_arguments(p)
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
-    parser.add_argument("--section", choices=sorted(SECTIONS), required=True)
-    parser.add_argument("--out-dir", type=Path, default=RESULTS,
-                        help=f"where engine_<section>.md/.json go (default {RESULTS})")
-    args, rest = parser.parse_known_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    module = importlib.import_module(SECTIONS[args.section])
-    markdown, data = module.run(rest)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"engine_{args.section}"
-    stem.with_suffix(".md").write_text(markdown)
-    stem.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str) + "\n")
-    print(markdown)
-    print(f"wrote {stem}.md and {stem}.json")
+    args = parse_args(argv)
+    names = list(SECTIONS) if args.section == "all" else [args.section]
+    for name in names:
+        env = environment(PACKAGES)
+        section = importlib.import_module(SECTIONS[name]).run(args)
+        print(f"wrote {write(name, section, env, args.out_dir)}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

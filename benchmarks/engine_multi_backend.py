@@ -30,17 +30,17 @@ spec's seconds; the client's polling constants are scaled the same way. Real cos
 JSON, simulation, Python) are not scaled, so they weigh 1/time_scale times more in the
 unscaled numbers than in real time. Per repeat: fresh
 servers and clients; one untimed zero-latency call per mode (code paths and connection pools
-warm), then ``--calls`` timed calls per mode, alternating one/three. The orchestrator keeps what
+warm), then ``--mb-calls`` timed calls per mode, alternating one/three. The orchestrator keeps what
 it learned across a repeat's calls (the first call uses the prior split). Every result is checked
 against ``StatevectorSimulator`` (1e-9) and the two modes' results against each other (bit for
 bit). Median and spread (min-max) over all repeats x calls.
 
 Usage::
 
-    python benchmarks/bench_engine.py --section multi_backend [--sizes 60,180,60@1]
-        [--time-scale 0.25] [--repeats 3] [--calls 2]
+    python benchmarks/bench_engine.py --section multi_backend [--repeats 5]
+        [--mb-sizes 60,180,60@1] [--mb-time-scale 0.25] [--mb-calls 1]
 
-``--sizes`` lists circuits per call, each optionally with its own time scale (``60@1``: 60
+``--mb-sizes`` lists circuits per call, each optionally with its own time scale (``60@1``: 60
 circuits in real time).
 """
 
@@ -56,7 +56,6 @@ from typing import Any
 
 import numpy as np
 
-from benchenv import environment, load_average
 from q_store.backends.base import CircuitResult
 from q_store.backends.ionq.backend import IonQBackend
 from q_store.backends.ionq.emulator import IonQEmulator, LatencyModel
@@ -143,23 +142,25 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
-    parser = argparse.ArgumentParser(prog="bench_engine.py --section multi_backend")
-    parser.add_argument("--sizes", default="60,180,60@1",
-                        help="circuits per call, N or N@time_scale (default 60,180,60@1)")
-    parser.add_argument("--time-scale", type=float, default=0.25)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--calls", type=int, default=2, help="timed calls per repeat and mode")
-    args = parser.parse_args(argv)
-    env = environment(("q-store", "numpy", "numba", "httpx"))
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("multi_backend")
+    g.add_argument("--mb-sizes", default="60,180,60@1",
+                   help="circuits per call, N or N@time_scale (default 60,180,60@1: the last "
+                        "in real time)")
+    g.add_argument("--mb-time-scale", type=float, default=0.25,
+                   help="multiplies the v3.4 latencies where a size names none")
+    g.add_argument("--mb-calls", type=int, default=1, help="timed calls per repeat and mode")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     sim = StatevectorSimulator()
     rows, data_rows = [], []
-    for item in args.sizes.split(","):
+    for item in args.mb_sizes.split(","):
         n = int(item.split("@")[0])
-        scale = float(item.split("@")[1]) if "@" in item else args.time_scale
+        scale = float(item.split("@")[1]) if "@" in item else args.mb_time_scale
         circuits = workload(n)
         reference = [sim.probabilities(c) for c in circuits]
-        runs = [one_repeat(circuits, reference, scale, args.calls)
+        runs = [one_repeat(circuits, reference, scale, args.mb_calls)
                 for _ in range(args.repeats)]
         one = [t for r in runs for t in r["one"]]
         three = [t for r in runs for t in r["three"]]
@@ -174,28 +175,22 @@ def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
                      f"{over[0]:.3f} / {over[1]:.3f}",
                      f"{ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})", f"{bound:.2f}x",
                      "met" if ratio >= TARGET else "missed",
-                     " ".join("/".join(str(v) for v in s.values()) for s in splits[0])])
+                     " ".join("/".join(str(v) for v in s.values()) for r in splits for s in r)])
         data_rows.append({"circuits": n, "time_scale": scale, "one_s": one, "three_s": three,
-                          "ratios": ratios,
-                          "median_ratio": ratio, "bound_ratio": bound,
+                          "ratios": ratios, "median_ratio": ratio, "bound_ratio": bound,
                           "target_met": ratio >= TARGET, "splits": splits})
-    env["load_average_at_end"] = load_average()
     columns = ("circuits", "time scale", "one server s", "three servers s", "one c/s",
                "three c/s", "time / least (one / three)", "ratio", "bound", f"target {TARGET}x",
-               "split per call (repeat 1)")
+               "split per call")
     md = ["| " + " | ".join(columns) + " |",
           "| " + " | ".join(["---:"] * (len(columns) - 1) + ["---"]) + " |"]
     md += ["| " + " | ".join(r) + " |" for r in rows]
-    v = env["versions"]
     md += ["", "Unscaled seconds per call (wall / time_scale): "
-               f"median (min-max) over {args.repeats} repeats x {args.calls} calls; ratio = "
+               f"median (min-max) over {args.repeats} repeats x {args.mb_calls} calls; ratio = "
                "one's time / three's time per call pair. "
                f"{N_QUBITS} qubits, depth {DEPTH}, {SHOTS} shots, ideal simulator; latency "
                f"{REQUEST:g} s per request, {QUEUE:g} s queue wait, {PER_CIRCUIT:g} s per "
-               f"circuit. {env['cpu_count']} CPUs ({env['cpu_model']}); q-store "
-               f"{v['q-store']}, httpx {v['httpx']}, numpy {v['numpy']}, Python "
-               f"{env['python']}, {env['timestamp']}; 1-min load average "
-               f"{env['load_average_at_start']} at start, {env['load_average_at_end']} at end.",
+               "circuit.",
            "",
            "- bound: (0.5 + 1.3 + N x 0.575 + 0.5) / (0.5 + 1.3 + ceil(N/3) x 0.575 + 0.5), "
            "the best ratio any split can reach (the fixed part of a job is not divided)",
@@ -206,10 +201,11 @@ def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
            "magnified 1/time_scale times",
            "- every result equals StatevectorSimulator's to 1e-9, and the two modes' results "
            "are identical",
-           "- split: circuits per server (s1/s2/s3) in each timed call; the first call of a "
-           "repeat uses the prior (equal weights), later calls the measured throughput"]
-    data = {"section": "multi_backend", "default_time_scale": args.time_scale,
-            "latency": {"request_overhead_s": REQUEST, "queue_wait_s": QUEUE,
+           "- split: circuits per server (s1/s2/s3) in each timed call, repeat after repeat; "
+           "the first call of a repeat uses the prior (equal weights), later calls the "
+           "measured throughput"]
+    data = {"latency": {"request_overhead_s": REQUEST, "queue_wait_s": QUEUE,
                         "seconds_per_circuit": PER_CIRCUIT},
-            "target_ratio": TARGET, "rows": data_rows, "environment": env}
-    return "\n".join(md) + "\n", data
+            "target_ratio": TARGET, "rows": data_rows}
+    return {"title": "Multi-backend: three IonQ servers vs one", "markdown": "\n".join(md),
+            "data": data}

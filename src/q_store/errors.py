@@ -15,6 +15,7 @@ __all__ = [
     "CircuitError",
     "ConfigError",
     "ConfigWarning",
+    "DatasetError",
     "JobFailedError",
     "JobTimeoutError",
     "NotSupportedError",
@@ -61,6 +62,11 @@ class ConfigError(ValidationError):
 
 class ConfigWarning(UserWarning):
     """A configuration option that is valid but cannot take effect with the others."""
+
+
+class DatasetError(ValidationError):
+    """A data file is missing, corrupt, truncated or inconsistent (the message names the file
+    and the problem), or a data set cannot be built as asked."""
 
 
 class CheckpointError(ValidationError):

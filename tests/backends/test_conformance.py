@@ -369,7 +369,7 @@ def test_estimate_cost_counts_billed_gates(spec: Spec, emu: IonQEmulator,
     sent = [COMPILER.compile(c).circuit for c in circuits] if spec.native else circuits
     counts = [count_billed_gates(c) for c in sent]
     assert est.circuits == len(circuits)
-    assert est.shots == (1 if shots is None else shots)
+    assert est.shots == shots and est.billed_shots == (1 if shots is None else shots)
     assert est.one_qubit_gates == sum(n1 for n1, _ in counts)
     assert est.two_qubit_gates == sum(n2 for _, n2 in counts)
     assert est.usd >= 0.0 and est.seconds >= 0.0

@@ -96,7 +96,8 @@ def test_minimum_applies_to_each_circuit_and_counts_add_up() -> None:
 
 def test_exact_runs_bill_one_shot() -> None:
     est = CostModel.ionq_aria(error_mitigation=False).estimate([CIRCUIT], None)
-    assert est.shots == 1
+    assert est.shots is None and est.billed_shots == 1
+    assert "exact" in str(est) and "shots=1" not in str(est)
     assert math.isclose(est.usd, 12.4166, abs_tol=TOL)
     assert math.isclose(est.seconds, SECONDS_PER_SHOT, rel_tol=1e-12)
 

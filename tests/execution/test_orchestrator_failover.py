@@ -153,7 +153,7 @@ def test_a_stalled_server_fails_over() -> None:
 
 
 def test_a_stalled_paid_job_is_cancelled_before_its_circuits_run_elsewhere() -> None:
-    frozen = IonQEmulator(api_key=KEY, latency=LatencyModel(queue_wait=10.0),
+    frozen = IonQEmulator(api_key=KEY, latency=LatencyModel(queue_wait=0.5),
                           clock=ManualClock())  # its jobs never leave the queue
     with servers(quick(), frozen) as (good, stuck):
         orch = MultiBackendOrchestrator([backend(good, "qpu.aria-1"),
@@ -170,7 +170,7 @@ def test_a_stalled_paid_job_is_cancelled_before_its_circuits_run_elsewhere() -> 
 
 
 def test_a_paid_job_whose_fate_is_unknown_is_not_run_twice() -> None:
-    frozen = IonQEmulator(api_key=KEY, latency=LatencyModel(queue_wait=10.0),
+    frozen = IonQEmulator(api_key=KEY, latency=LatencyModel(queue_wait=0.5),
                           clock=ManualClock())
     with servers(quick(), frozen) as (good, lost):
         def cut_off() -> None:  # the server disappears once it holds the job

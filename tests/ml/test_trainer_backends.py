@@ -153,3 +153,27 @@ def test_cost_estimate_counts_the_circuits_actually_run(emu: IonQEmulator) -> No
     finally:
         trainer.close()
     assert est.usd == 0.0  # IonQ's simulator is free
+
+
+def test_cost_estimate_says_exact_and_expects_a_wall_time(emu: IonQEmulator) -> None:
+    """Exact runs show "exact", not a fake shot count; the wall time is measured (one local
+    step timed and scaled; on a backend, from the seconds per circuit its jobs took)."""
+    x, y = data(8)
+    local = QuantumTrainer(TrainingConfig(epochs=2, batch_size=4,
+                                          gradient_method="parameter_shift"))
+    est = local.estimate_cost(model(), (x, y))
+    assert est.shots is None and "exact" in str(est) and "shots=1" not in str(est)
+    assert est.wall_seconds is not None and est.wall_seconds > 0
+    cfg = ionq_config(emu, epochs=1)
+    trainer = QuantumTrainer(cfg, manager(cfg))
+    m = model()
+    try:
+        assert trainer.estimate_cost(m, (x, y)).wall_seconds is None  # no job has run yet
+        trainer.fit(m, (x, y))
+        jobs = trainer.performance_tracker.events("job")
+        after = trainer.estimate_cost(m, (x, y))
+        per_circuit = (sum(j["submit_seconds"] + j["wait_seconds"] for j in jobs)
+                       / sum(j["circuits"] for j in jobs))
+        assert after.wall_seconds == pytest.approx(per_circuit * after.circuits)
+    finally:
+        trainer.close()

@@ -267,3 +267,20 @@ def test_spsa_steps_by_spall_gain_scaled_by_learning_rate():
     assert np.abs(moves["lr 0.02"]).max() > 0
     np.testing.assert_allclose(moves["lr 0.04"], 2 * moves["lr 0.02"], rtol=1e-12)
     np.testing.assert_array_equal(moves["a 0.02"], moves["lr 0.02"])
+
+
+def test_with_a_checkpoint_dir_ionq_jobs_go_into_a_ledger_there(emu, tmp_path):
+    """So that a run resumed after a timeout re-attaches to the jobs it already paid for."""
+    import json
+
+    x, y = data(4)
+    config = TrainingConfig(quantum_sdk="ionq", checkpoint_dir=str(tmp_path), **ionq_options(emu))
+    trainer = QuantumTrainer(config)
+    try:
+        trainer.fit(model(), (x, y))
+        assert trainer.backend.ledger.path == tmp_path / "ionq_jobs.json"
+        entries = json.loads((tmp_path / "ionq_jobs.json").read_text())
+        assert KEY not in (tmp_path / "ionq_jobs.json").read_text()
+        assert entries  # the jobs of the run are recorded
+    finally:
+        trainer.close()

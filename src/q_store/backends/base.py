@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import numbers
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -44,6 +45,10 @@ __all__ = [
     "as_circuit_list",
     "check_job_seeds",
 ]
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+"""Receives a job's waiting state: ``{job_id, status, waited, allowed?, predicted?}``."""
 
 
 class JobStatus(str, Enum):
@@ -123,11 +128,13 @@ class CircuitResult:
 
 @dataclass(frozen=True)
 class JobResult:
-    """Results of a job's circuits, in submission order."""
+    """Results of a job's circuits, in submission order; ``queue_seconds``: how long the job
+    waited between submission and start, as the backend measured it (None when unknown)."""
 
     job_id: str
     backend: str
     circuits: tuple[CircuitResult, ...]
+    queue_seconds: float | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.circuits)
@@ -215,9 +222,12 @@ class QuantumBackend(ABC):
     async def check_job_status(self, job_id: str) -> JobStatus: ...
 
     @abstractmethod
-    async def get_job_result(self, job_id: str, *, timeout: float | None = None) -> JobResult:
-        """Wait for the job (up to ``timeout`` seconds) and return its results; raise
-        :class:`JobFailedError` if it failed or was canceled."""
+    async def get_job_result(self, job_id: str, *, timeout: float | None = None,
+                             progress: ProgressCallback | None = None) -> JobResult:
+        """Wait for the job (up to ``timeout`` seconds, beyond its expected duration where the
+        backend knows it) and return its results; raise :class:`JobFailedError` if it failed
+        or was canceled. ``progress`` receives ``{job_id, status, waited, ...}`` while waiting,
+        where the backend reports it."""
 
     @abstractmethod
     async def cancel_job(self, job_id: str) -> None: ...
@@ -264,6 +274,13 @@ class _LocalJob:
     task: asyncio.Task[list[CircuitResult]]
     started: bool = False
     canceled: bool = False
+    submitted_at: float = field(default_factory=time.perf_counter)
+    started_at: float | None = None
+
+    @property
+    def queue_seconds(self) -> float | None:
+        """Submission to start: the wait for a worker thread."""
+        return None if self.started_at is None else self.started_at - self.submitted_at
 
 
 class InProcessBackend(QuantumBackend):
@@ -320,6 +337,7 @@ class InProcessBackend(QuantumBackend):
         def work() -> list[CircuitResult]:
             if job.canceled:
                 raise JobFailedError(f"job {job_id} was canceled before it started")
+            job.started_at = time.perf_counter()
             job.started = True
             if per_circuit:
                 assert isinstance(seeds, tuple)
@@ -355,8 +373,10 @@ class InProcessBackend(QuantumBackend):
             return JobStatus.CANCELED
         return JobStatus.FAILED if task.exception() is not None else JobStatus.COMPLETED
 
-    async def get_job_result(self, job_id: str, *, timeout: float | None = None) -> JobResult:
-        task = self._job(job_id).task
+    async def get_job_result(self, job_id: str, *, timeout: float | None = None,
+                             progress: ProgressCallback | None = None) -> JobResult:
+        job = self._job(job_id)
+        task = job.task
         try:
             results = await asyncio.wait_for(asyncio.shield(task), timeout)
         except asyncio.TimeoutError:
@@ -374,7 +394,7 @@ class InProcessBackend(QuantumBackend):
             self._mark_delivered(job_id)
             raise JobFailedError(f"job {job_id} on {self.name} failed: {exc}") from exc
         self._mark_delivered(job_id)
-        return JobResult(job_id, self.name, tuple(results))
+        return JobResult(job_id, self.name, tuple(results), job.queue_seconds)
 
     async def cancel_job(self, job_id: str) -> None:
         """Cancel a job that has not started; a running local job runs to its end."""

@@ -32,24 +32,52 @@ def count_billed_gates(circuit: Circuit) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """What running some circuits would take: counts, dollars and a gate-time lower bound."""
+    """What running some circuits would take: counts, dollars, a gate-time lower bound
+    (``seconds``) and, where known, an expected wall time (``wall_seconds``: queueing and
+    request overheads included). ``shots`` is None for exact probabilities (billed as one
+    shot)."""
 
     circuits: int
-    shots: int
+    shots: int | None
     one_qubit_gates: int
     two_qubit_gates: int
     usd: float
     seconds: float
+    wall_seconds: float | None = None
+
+    @property
+    def billed_shots(self) -> int:
+        return 1 if self.shots is None else self.shots
 
     @property
     def gate_shots(self) -> int:
-        return (self.one_qubit_gates + self.two_qubit_gates) * self.shots
+        return (self.one_qubit_gates + self.two_qubit_gates) * self.billed_shots
 
     def __add__(self, other: CostEstimate) -> CostEstimate:
-        return CostEstimate(self.circuits + other.circuits, max(self.shots, other.shots),
+        shots = None if self.shots is None and other.shots is None else max(
+            self.billed_shots, other.billed_shots)
+        wall = (None if self.wall_seconds is None or other.wall_seconds is None
+                else self.wall_seconds + other.wall_seconds)
+        return CostEstimate(self.circuits + other.circuits, shots,
                             self.one_qubit_gates + other.one_qubit_gates,
                             self.two_qubit_gates + other.two_qubit_gates,
-                            self.usd + other.usd, self.seconds + other.seconds)
+                            self.usd + other.usd, self.seconds + other.seconds, wall)
+
+    def __str__(self) -> str:
+        shots = "exact" if self.shots is None else f"{self.shots} shots each"
+        wall = ("" if self.wall_seconds is None
+                else f", about {_duration(self.wall_seconds)} expected in all")
+        return (f"{self.circuits:,} circuits ({shots}), {self.one_qubit_gates:,} one-qubit and "
+                f"{self.two_qubit_gates:,} two-qubit gates, USD {self.usd:,.2f}, "
+                f"{_duration(self.seconds)} of gate time{wall}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 @dataclass(frozen=True)
@@ -79,7 +107,7 @@ class CostModel:
 
     def estimate(self, circuits: Sequence[Circuit], shots: int | None) -> CostEstimate:
         """Cost of running each circuit ``shots`` times (exact runs, ``shots=None``, bill as
-        one shot)."""
+        one shot and say ``shots=None``)."""
         s = 1 if shots is None else int(shots)
         total_1q = total_2q = 0
         usd = seconds = 0.0
@@ -90,7 +118,8 @@ class CostModel:
             price = (self.usd_per_1q_gate_shot * n1 + self.usd_per_2q_gate_shot * n2) * s
             usd += max(price, self.minimum_per_circuit)
             seconds += (self.seconds_per_1q_gate * n1 + self.seconds_per_2q_gate * n2) * s
-        return CostEstimate(len(circuits), s, total_1q, total_2q, usd, seconds)
+        return CostEstimate(len(circuits), None if shots is None else s, total_1q, total_2q,
+                            usd, seconds)
 
 
 class CostBudget:
@@ -115,7 +144,8 @@ class CostBudget:
         nothing) if it does not fit."""
         if estimate.usd > self.remaining_usd + 1e-12:
             raise BudgetExceededError(
-                f"running {estimate.circuits} circuits x {estimate.shots} shots would cost about "
+                f"running {estimate.circuits} circuits x {estimate.billed_shots} shots would cost "
+                f"about "
                 f"${estimate.usd:.2f}, but only ${self.remaining_usd:.2f} of the "
                 f"${self.limit_usd:.2f} budget is left (spent ${self.spent_usd:.2f}); nothing "
                 "was submitted")

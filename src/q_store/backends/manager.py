@@ -11,6 +11,7 @@ or set.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +58,15 @@ def _ionq_options(config: Any, backend: str | None = None) -> dict[str, Any]:
         "noise_model": (_option(config, "ionq_noise_model", "ideal")
                         if backend == "simulator" else "ideal"),
         "base_url": _option(config, "ionq_base_url", None),
+        "ledger": _ledger_path(config),
     }
+
+
+def _ledger_path(config: Any) -> str | None:
+    """With a checkpoint directory, IonQ jobs are recorded in a ledger there, so a run resumed
+    from its checkpoints re-attaches to jobs it already paid for."""
+    directory = _option(config, "checkpoint_dir", None)
+    return None if directory is None else os.path.join(directory, "ionq_jobs.json")
 
 
 def _ionq(config: Any, backend: str | None = None) -> QuantumBackend:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache",
+_LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache", "SmartCircuitCache": "cache",
+         "ResultCache": "result_cache", "QuantumCircuitCache": "circuit_cache",
+         "OptimizedCircuitCache": "circuit_cache", "CircuitBatchManager": "batch_manager",
+         "CircuitBatchManagerV34": "batch_manager", "AdaptiveQueueManager": "queue_manager",
          "BackendExecutor": "backend_executor", "bind_angles": "backend_executor",
          "MeasurementPlan": "measurement", "measurement_plan": "measurement",
          "MultiBackendOrchestrator": "orchestrator"}
 
-__all__ = ["BackendExecutor", "CircuitCache", "CompiledCircuit", "MeasurementPlan",
-           "MultiBackendOrchestrator", "bind_angles", "measurement_plan"]
+__all__ = ["AdaptiveQueueManager", "BackendExecutor", "CircuitBatchManager",
+           "CircuitBatchManagerV34", "CircuitCache", "CompiledCircuit", "MeasurementPlan",
+           "MultiBackendOrchestrator", "OptimizedCircuitCache", "QuantumCircuitCache",
+           "ResultCache", "SmartCircuitCache", "bind_angles", "measurement_plan"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ Amplitude-encoded inputs become a state-preparation circuit in front of each sam
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -59,14 +60,18 @@ class BackendExecutor:
     ``budget``: a :class:`CostBudget` checked before every submission; ``batch_jobs``: all
     circuits of a call in one job (when the backend takes multi-circuit jobs) or one job per
     circuit; ``timeout``: seconds to wait for a job; ``retries``: resubmissions of a job that
-    failed on the backend. The ``*_async`` methods await the backend on the caller's event
-    loop; the plain ones run them to completion (outside any running loop).
+    failed on the backend; ``templates``: a
+    :class:`~q_store.execution.cache.SmartCircuitCache` that keeps each circuit template's
+    measurement plan and times the binding of angle rows (``template`` events). The ``*_async``
+    methods await the backend on the caller's event loop; the plain ones run them to
+    completion (outside any running loop).
     """
 
     def __init__(self, backend: QuantumBackend, shots: int | None = None, *,
                  seed: int | None = None, budget: CostBudget | None = None,
                  batch_jobs: bool = True, timeout: float | None = None,
-                 retries: int = 0, pipeline: CircuitPipeline | None = None) -> None:
+                 retries: int = 0, pipeline: CircuitPipeline | None = None,
+                 templates: Any = None) -> None:
         if not isinstance(backend, QuantumBackend) and (
                 pipeline is None or pipeline.submitter is not backend):
             raise ConfigError(f"expected a QuantumBackend (or the pipeline's own submitter, "
@@ -89,6 +94,7 @@ class BackendExecutor:
                 budget=self.budget, seed=seed,
                 batching=FixedBatches(one_job=max_size is None, max_size=max_size))
         self.pipeline = pipeline
+        self.templates = templates
 
     @property
     def stats(self) -> dict[str, float]:
@@ -114,13 +120,22 @@ class BackendExecutor:
             raise ValidationError(f"angles must be finite with shape (R, "
                                   f"{circuit.num_gate_params}), got {angles.shape}")
         prefixes = self._state_preparations(initial_state, circuit.n_qubits, len(angles))
-        plan = measurement_plan(obs, circuit.n_qubits)
+        found = None
+        if self.templates is None:
+            plan = measurement_plan(obs, circuit.n_qubits)
+        else:  # the template: its measurement plan, built once per circuit and observables
+            found = self.templates.lookup(("measurement", circuit, obs),
+                                          lambda: measurement_plan(obs, circuit.n_qubits))
+            plan = found.template
+        t0 = time.perf_counter()
         circuits = []
         for i, row in enumerate(angles):
             bound = bind_angles(circuit, row)
             if prefixes is not None:
                 bound = prefixes[i].compose(bound)
             circuits += plan.circuits(bound)
+        if found is not None:
+            self.templates.record(found, time.perf_counter() - t0)  # type: ignore[union-attr]
         rows, n_bases, dim = len(angles), len(plan.bases), 2**circuit.n_qubits
 
         def expectations(results: Sequence[CircuitResult]) -> np.ndarray:

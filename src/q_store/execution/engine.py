@@ -26,6 +26,7 @@ from q_store.errors import ConfigError
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.local import answer
 from q_store.execution.requests import ExpectationRequest, Plan, Request
+from q_store.execution.result_cache import array_digest
 from q_store.sim.statevector import StatevectorSimulator, parameter_map_for
 
 __all__ = ["ExecutionEngine", "values_request"]
@@ -45,17 +46,31 @@ def values_request(circuit: Circuit, observables: tuple[Observable, ...], weight
 class ExecutionEngine:
     """Runs requests on the exact local ``simulator`` (``executor`` None) or on a backend
     through ``executor``. ``shots`` samples the local simulator's states (seeded by ``rng``);
-    a backend executor has its own shots."""
+    a backend executor has its own shots. ``result_cache`` (``lookup``/``store``, e.g. a
+    :class:`~q_store.execution.circuit_cache.QuantumCircuitCache`) reuses the local exact
+    answers of identical expectation requests (same circuit, angles, observables and initial
+    state); sampled answers are never reused. ``batch_manager``: the manager whose pipeline the
+    executor runs (for its statistics)."""
 
     def __init__(self, simulator: StatevectorSimulator, *,
                  executor: BackendExecutor | None = None, shots: int | None = None,
-                 rng: np.random.Generator | None = None, tracker: Any = None) -> None:
+                 rng: np.random.Generator | None = None, tracker: Any = None,
+                 result_cache: Any = None, batch_manager: Any = None) -> None:
         self.simulator = simulator
         self.executor = executor
         self.tracker = tracker
+        self.result_cache = result_cache
+        self.batch_manager = batch_manager
         self.shots = shots if executor is None else executor.shots
         self.rng = rng if rng is not None else np.random.default_rng()
         self.stats = {"requests": 0, "rows": 0}
+
+    @property
+    def circuit_cache(self) -> Any:
+        """The result cache on this engine's path (local or in the backend pipeline)."""
+        if self.result_cache is not None or self.executor is None:
+            return self.result_cache
+        return self.executor.pipeline.result_cache
 
     @property
     def backend(self) -> Any:
@@ -69,14 +84,40 @@ class ExecutionEngine:
         if self.executor is not None:
             return await self._run_remote(requests)
         t0 = time.perf_counter()
-        out = [answer(r, self.simulator, shots=self.shots, rng=self.rng) for r in requests]
+        out, hits = [], 0
+        for r in requests:
+            key = self._cache_key(r)
+            value = None if key is None else self.result_cache.lookup(key)
+            if value is not None:
+                hits += r.rows
+                out.append(value.copy())
+                continue
+            value = answer(r, self.simulator, shots=self.shots, rng=self.rng)
+            if key is not None:
+                kept = np.array(value)
+                kept.flags.writeable = False
+                self.result_cache.store(key, kept, kept.nbytes + 256)
+            out.append(value)
         if self.tracker is not None:
             rows = sum(r.rows for r in requests)
             self.tracker.emit("circuits", role="+".join(sorted({r.role for r in requests})),
-                              requested=rows, run=rows, cache_hits=0, deduplicated=0, jobs=0,
-                              shots=self.shots, backend="local_simulator", usd=0.0,
+                              requested=rows, run=rows - hits, cache_hits=hits, deduplicated=0,
+                              jobs=0, shots=self.shots, backend="local_simulator", usd=0.0,
                               seconds=time.perf_counter() - t0)
+            if self.result_cache is not None and hasattr(self.result_cache, "get_stats"):
+                stats = self.result_cache.get_stats()
+                self.tracker.emit("cache", level="results", entries=stats["cached_results"],
+                                  memory_mb=stats["memory_mb"])
         return out
+
+    def _cache_key(self, r: Request) -> tuple[Any, ...] | None:
+        """The key of a local exact expectation answer (None: not cacheable)."""
+        if self.result_cache is None or self.shots is not None or not isinstance(
+                r, ExpectationRequest):
+            return None
+        state = None if r.initial_state is None else np.asarray(r.initial_state)
+        return ("local-exact", r.circuit, array_digest(np.asarray(r.angles)), r.observables,
+                array_digest(state))
 
     async def execute(self, plan: Plan[Any]) -> Any:
         """Run a plan and finish it."""

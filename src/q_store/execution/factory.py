@@ -13,13 +13,28 @@ from q_store.backends.base import QuantumBackend
 from q_store.backends.cost import CostBudget
 from q_store.errors import ConfigError
 from q_store.execution.backend_executor import BackendExecutor
+from q_store.execution.batch_manager import CircuitBatchManagerV34
+from q_store.execution.circuit_cache import QuantumCircuitCache
 from q_store.execution.engine import ExecutionEngine
 from q_store.execution.orchestrator import MultiBackendOrchestrator
-from q_store.execution.pipeline import CircuitPipeline, FixedBatches, SingleBackend
+from q_store.execution.pipeline import BatchPolicy, CircuitPipeline, FixedBatches, SingleBackend
 from q_store.execution.placement import labels
+from q_store.execution.queue_manager import AdaptiveQueueManager
 from q_store.sim.statevector import StatevectorSimulator
 
-__all__ = ["engine_from_config", "pipeline_from_config", "submitter_from_config"]
+__all__ = ["cache_from_config", "engine_from_config", "pipeline_from_config",
+           "submitter_from_config"]
+
+
+def cache_from_config(config: Any, simulator: StatevectorSimulator
+                      ) -> QuantumCircuitCache | None:
+    """``enable_smart_caching``: results (``5 * cache_size`` of them, the spec's ratio of
+    results to templates) and optimised circuits on top of the simulator's template cache.
+    Training caches exact results only, which cannot go stale, so they do not expire."""
+    if not config.enable_smart_caching:
+        return None
+    return QuantumCircuitCache(config.cache_size, 5 * config.cache_size, None,
+                               templates=simulator.cache)
 
 
 def submitter_from_config(config: Any, backend: QuantumBackend | None, *, budget: CostBudget,
@@ -44,32 +59,43 @@ def submitter_from_config(config: Any, backend: QuantumBackend | None, *, budget
 
 
 def pipeline_from_config(config: Any, backend: QuantumBackend | None, *, budget: CostBudget,
-                         seed: int, tracker: Any = None) -> CircuitPipeline:
+                         seed: int, tracker: Any = None, cache: Any = None
+                         ) -> CircuitPipeline:
     """Result cache, deduplication, optimisation, batching and submission for ``backend``
     (or the configured backends)."""
     submitter = submitter_from_config(config, backend, budget=budget, tracker=tracker)
     caps = (submitter.capabilities if isinstance(submitter, MultiBackendOrchestrator)
             else submitter.backend.capabilities)
     one_job = config.use_batch_api and caps.batch_jobs
-    batching = FixedBatches(one_job=one_job, max_size=None if one_job else 1)
+    batching: BatchPolicy = FixedBatches(one_job=one_job, max_size=None if one_job else 1)
+    if config.adaptive_batch_sizing and one_job:
+        batching = AdaptiveQueueManager()
     return CircuitPipeline(submitter, shots=config.shots, budget=budget, batching=batching,
-                           seed=seed, tracker=tracker)
+                           seed=seed, result_cache=cache,
+                           optimized_cache=None if cache is None else cache.optimized,
+                           tracker=tracker)
 
 
 def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
                        backend: QuantumBackend | None, rng: np.random.Generator,
                        budget: CostBudget, tracker: Any = None) -> ExecutionEngine:
     """The engine for ``backend`` (None: the exact local simulator, sampling ``config.shots``
-    when set), or with ``enable_multi_backend`` for the configured backends."""
-    executor = None
-    if backend is not None or getattr(config, "enable_multi_backend", False):
+    when set), or with ``enable_multi_backend`` for the configured backends. A backend's
+    pipeline is a :class:`CircuitBatchManagerV34`'s (``engine.batch_manager``);
+    ``engine.circuit_cache`` is the smart cache when on."""
+    cache = cache_from_config(config, simulator)
+    executor = manager = None
+    multi = getattr(config, "enable_multi_backend", False)
+    if backend is not None or multi:
         seed = int(rng.integers(2**31))
         pipeline = pipeline_from_config(config, backend, budget=budget, seed=seed,
-                                        tracker=tracker)
-        target = (pipeline.submitter if isinstance(pipeline.submitter, MultiBackendOrchestrator)
-                  else backend)
-        executor = BackendExecutor(target, config.shots, budget=budget, pipeline=pipeline,
-                                   timeout=config.batch_timeout,
-                                   retries=2 if config.retry_failed_circuits else 0)
+                                        tracker=tracker, cache=cache)
+        manager = CircuitBatchManagerV34(pipeline=pipeline, templates=simulator.cache)
+        target = pipeline.submitter if multi else backend
+        executor = BackendExecutor(target, config.shots, budget=budget,
+                                   pipeline=manager.pipeline, timeout=config.batch_timeout,
+                                   retries=2 if config.retry_failed_circuits else 0,
+                                   templates=simulator.cache)
     return ExecutionEngine(simulator, executor=executor, shots=config.shots, rng=rng,
-                           tracker=tracker)
+                           tracker=tracker, result_cache=cache if executor is None else None,
+                           batch_manager=manager)

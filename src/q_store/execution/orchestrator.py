@@ -59,6 +59,7 @@ from q_store.execution.placement import (
     place,
     print_backend_table,
 )
+from q_store.execution.result_cache import backend_identity
 
 __all__ = ["BackendSlot", "MultiBackendOrchestrator", "print_backend_table"]
 
@@ -129,6 +130,7 @@ class MultiBackendOrchestrator:
         self.name = "multi[" + ",".join(s.label for s in self.slots) + "]"
         self.stats = {"jobs": 0, "retried_jobs": 0, "calls": 0}
         self._background: set[asyncio.Task[Any]] = set()
+        self._listeners: list[Any] = []
         self._check_kinds(self.slots, shots)
 
     def __repr__(self) -> str:
@@ -330,21 +332,46 @@ class MultiBackendOrchestrator:
             # a paid submission is not cut short: it may create the job after we gave up
             job_id = await (submit if slot.paid else asyncio.wait_for(submit, deadline))
             t1 = self.clock()
-            left = max(deadline - (t1 - t0), 1e-3)
-            result = await asyncio.wait_for(backend.get_job_result(job_id, timeout=left), left)
+            result = await self._wait(backend, job_id, max(deadline - (t1 - t0), 1e-3))
         except _FAILURES as exc:
             slot.failures += 1
-            self._emit_job(slot, len(circuits), shots, t0, t1, "failed", type(exc).__name__)
+            self._emit_job(slot, len(circuits), shots, t0, t1, "failed", None,
+                           type(exc).__name__)
             recovered = await self._release(slot, job_id, exc)
             if recovered is None:
                 raise _Failed(slot.label) from exc
             result, status = recovered, "recovered"
-        self._emit_job(slot, len(circuits), shots, t0, t1, status)
+        self._emit_job(slot, len(circuits), shots, t0, t1, status, result)
         slot.latency = min(slot.latency or math.inf, self.clock() - t0)
         if len(result.circuits) != len(circuits):
             raise BackendError(f"{slot.label} returned {len(result.circuits)} results for "
                                f"{len(circuits)} circuits")
         return list(result.circuits)
+
+    async def _wait(self, backend: QuantumBackend, job_id: str, limit: float) -> JobResult:
+        """The job's result, or TimeoutError once it has taken ``limit`` seconds beyond what
+        the backend itself allows for it (IonQ adds its predicted queue and execution time,
+        reported through ``progress``): a response that never comes counts as a stall too."""
+        allowed = [limit]
+
+        def progress(state: dict[str, Any]) -> None:
+            value = state.get("allowed")
+            if isinstance(value, int | float) and math.isfinite(value):
+                allowed[0] = max(allowed[0], float(value))
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        task = loop.create_task(backend.get_job_result(job_id, timeout=limit,
+                                                       progress=progress))
+        while True:
+            left = allowed[0] - (loop.time() - start)
+            done, _ = await asyncio.wait({task}, timeout=max(left, 0.0))
+            if done:
+                return task.result()
+            if loop.time() - start >= allowed[0]:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise TimeoutError(f"job {job_id} gave no result within {allowed[0]:g} s")
 
     async def _release(self, slot: BackendSlot, job_id: str | None, exc: BaseException
                        ) -> JobResult | None:
@@ -401,17 +428,31 @@ class MultiBackendOrchestrator:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def add_job_listener(self, listener: Any) -> None:
+        """Call ``listener(**fields)`` with each finished job's fields (as
+        :class:`~q_store.execution.pipeline.SingleBackend` does; e.g. the adaptive queue
+        manager's ``record_job``)."""
+        self._listeners.append(listener)
+
+    @property
+    def cache_key(self) -> Any:
+        """What names these backends in result-cache keys."""
+        return backend_identity(self)
+
     def _emit_job(self, slot: BackendSlot, circuits: int, shots: int | None, t0: float,
-                  t1: float, status: str, error: str | None = None) -> None:
-        if self.tracker is None:
-            return
+                  t1: float, status: str, result: JobResult | None,
+                  error: str | None = None) -> None:
         fields: dict[str, Any] = {"backend": slot.label, "orchestrator": self.name,
                                   "circuits": circuits, "shots": shots, "status": status,
-                                  "submit_seconds": t1 - t0,
-                                  "wait_seconds": self.clock() - t1}
+                                  "submit_seconds": t1 - t0, "wait_seconds": self.clock() - t1,
+                                  "queue_seconds": getattr(result, "queue_seconds", None)}
         if error is not None:
             fields["error"] = error  # the exception's type only: messages may quote requests
-        self.tracker.emit("job", **fields)
+        if self.tracker is not None:
+            self.tracker.emit("job", **fields)
+        if result is not None:
+            for listener in self._listeners:
+                listener(**fields)
 
 
 @dataclass

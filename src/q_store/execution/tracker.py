@@ -8,8 +8,11 @@ An event is a flat dict: ``{"t": unix seconds, "event": kind, ...fields}``. Kind
 * ``epoch``: the trainer, once per epoch (epoch, loss, val_loss, accuracy, seconds);
 * ``circuits``: the circuit pipeline, once per call (role, requested, run, cache_hits,
   deduplicated, jobs, shots, backend, usd, seconds);
-* ``job``: a submitter, once per job (backend, circuits, submit_seconds, wait_seconds);
-* ``template``: the template cache (hit, build_seconds, bind_seconds);
+* ``job``: a submitter, once per job (backend, circuits, shots, submit_seconds, wait_seconds,
+  queue_seconds as the backend measured it or None, in_flight: the submitter's other jobs);
+* ``template``: the template cache, once per bind (hit, build_seconds, bind_seconds);
+* ``cache``: the result cache, once per pipeline or local-engine call (level, entries,
+  memory_mb);
 * components add their own (``shots``, ``depth``, ``variance``, ``backend_stats`` ...).
 
 Events are kept in a bounded ring (for the report and late subscribers), pushed to

@@ -2,6 +2,9 @@
 trainer and checkpoints (the spec's ``q_store.ml``)."""
 
 from q_store.data.loaders import DataBatch, DataLoader
+from q_store.execution.batch_manager import CircuitBatchManagerV34
+from q_store.execution.cache import SmartCircuitCache
+from q_store.execution.queue_manager import AdaptiveQueueManager
 from q_store.gradients import SPSAGradientEstimator
 from q_store.ml.config import TrainingConfig
 from q_store.ml.encoders import (
@@ -26,9 +29,11 @@ from q_store.ml.optimizers import adam, apply_updates, chain, sgd
 from q_store.ml.trainer import QuantumTrainer
 
 __all__ = [
+    "AdaptiveQueueManager",
     "AmplitudeEncoder",
     "AngleEncoder",
     "BasisEncoder",
+    "CircuitBatchManagerV34",
     "DataBatch",
     "DataLoader",
     "EncodedBatch",
@@ -41,6 +46,7 @@ __all__ = [
     "QuantumPoolingLayer",
     "QuantumTrainer",
     "SPSAGradientEstimator",
+    "SmartCircuitCache",
     "TrainingConfig",
     "ZZFeatureMap",
     "adam",

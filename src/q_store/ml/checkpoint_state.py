@@ -2,8 +2,8 @@
 
 A *training checkpoint* holds everything a resumed run needs to continue bit for bit: model
 weights and frozen flags, optimizer state, epoch and step, the random generator's state, the
-gradient method's state (SPSA's counter, the adaptive switch), early-stopping state, the best
-weights, history and statistics
+gradient method's state (SPSA's counter, the adaptive switch), where in the epoch it stopped,
+early-stopping state, the best weights, history and statistics
 (plus the configuration, for the record; never an API key). :func:`restore` is atomic: the
 whole file is checked first (structure, types, dtypes, shapes against the model and optimizer,
 ranges) and only then assigned, so a bad checkpoint raises :class:`CheckpointError` and leaves
@@ -155,6 +155,7 @@ def _capture(trainer: QuantumTrainer, model: QuantumModel
                        "state": plain(trainer.method.state_to_plain(  # type: ignore[union-attr]
                            trainer.method_state), "method state")},
             "early": plain(trainer._early, "early"),
+            "progress": plain(trainer.progress, "progress"),
             "history": plain(trainer.history, "history"),
             "stats": plain(trainer._stats, "stats")}
     return arrays, meta
@@ -281,7 +282,8 @@ def _validated_state(p: Path, trainer: QuantumTrainer, model: QuantumModel,
                      ) -> dict[str, Any]:
     """Everything restore assigns, checked; a CheckpointError naming the first problem."""
     _check_fields(p, meta, {"epoch": _count, "step": _count, "model": _dict, "rng": _dict,
-                            "method": _dict, "early": _dict, "history": _dict, "stats": _dict})
+                            "method": _dict, "early": _dict, "progress": _dict,
+                            "history": _dict, "stats": _dict})
     if meta["model"] != model.describe():
         raise CheckpointError(f"{p} is for a different architecture: {meta['model']} (this "
                               f"model: {model.describe()})")
@@ -301,12 +303,15 @@ def _validated_state(p: Path, trainer: QuantumTrainer, model: QuantumModel,
                               f"{e}") from None
     method_state = _method_state(p, trainer, meta["method"])
     early = _schema(p, "early", meta["early"], {"best": _is_real_or_none, "stall": _is_count})
+    progress = _schema(p, "progress", meta["progress"], {
+        "batches": _is_count, "total": _is_real, "count": _is_count, "correct": _is_count})
     history = _history(p, meta["history"], trainer.history)
     stats = _schema(p, "stats", meta["stats"], {k: _is_non_negative for k in trainer._stats})
     return {"weights": arrays["weights"], "trainable": arrays["trainable"],
             "opt_state": opt_state, "epoch": meta["epoch"], "step": meta["step"],
             "rng": bit_generator.state, "method_state": method_state,
-            "early": early, "best_weights": arrays.get("best_weights"), "history": history,
+            "early": early, "progress": progress, "best_weights": arrays.get("best_weights"),
+            "history": history,
             "stats": stats, "architecture": meta["model"]}
 
 
@@ -328,7 +333,7 @@ def _method_state(p: Path, trainer: QuantumTrainer, saved: dict[str, Any]) -> An
 def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) -> None:
     """Assign a validated state; on any failure put the previous state back."""
     before = (model.get_state(), trainer.opt_state, trainer.epoch, trainer.step,
-              trainer.rng.bit_generator.state, trainer.method_state,
+              trainer.rng.bit_generator.state, trainer.method_state, trainer.progress,
               trainer._early, trainer._best_weights, trainer.history, trainer._stats)
     try:
         model.load_state({"weights": new["weights"], "trainable": new["trainable"],
@@ -337,6 +342,7 @@ def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) ->
         trainer.epoch, trainer.step = new["epoch"], new["step"]
         trainer.rng.bit_generator.state = new["rng"]
         trainer.method_state = new["method_state"]
+        trainer.progress = dict(new["progress"])
         trainer._early = new["early"]
         trainer._best_weights = (None if new["best_weights"] is None
                                  else np.array(new["best_weights"], dtype=float))
@@ -345,8 +351,8 @@ def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) ->
         model.load_state(before[0])
         (trainer.opt_state, trainer.epoch, trainer.step) = before[1:4]
         trainer.rng.bit_generator.state = before[4]
-        trainer.method_state = before[5]
-        (trainer._early, trainer._best_weights, trainer.history, trainer._stats) = before[6:]
+        trainer.method_state, trainer.progress = before[5], before[6]
+        (trainer._early, trainer._best_weights, trainer.history, trainer._stats) = before[7:]
         raise
 
 

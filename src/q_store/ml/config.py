@@ -89,7 +89,7 @@ class TrainingConfig:
     log_level: str = "INFO"
     debug_mode: bool = False
     # hardware execution
-    batch_timeout: float = 60.0  # seconds to wait for one batch job's results
+    batch_timeout: float = 60.0  # seconds a job may take beyond its expected duration
     use_batch_api: bool = True  # many circuits per job (one request) instead of one job each
     use_native_gates: bool = False  # compile to IonQ GPI/GPI2/MS (ZZ on Forte) before sending
     connection_pool_size: int = 5  # HTTP connections to IonQ
@@ -183,6 +183,9 @@ class TrainingConfig:
              "they configure enable_multi_backend=True, which is off"),
             (("quantum_sdk", "quantum_target"), self.enable_multi_backend,
              "with enable_multi_backend=True circuits run on the backend_configs backends"),
+            (("adaptive_batch_sizing",), self.adaptive_batch_sizing and not self.use_batch_api,
+             "it sizes multi-circuit jobs; with use_batch_api=False every circuit is its own "
+             "job"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -258,6 +261,7 @@ class TrainingConfig:
         for name in ("hardware_efficient_ansatz", "shuffle", "enable_circuit_cache",
                      "enable_batch_execution", "enable_performance_tracking", "debug_mode",
                      "use_batch_api", "use_native_gates", "retry_failed_circuits",
+                     "enable_smart_caching", "adaptive_batch_sizing",
                      "enable_multi_backend", "allow_mixed_exactness"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -269,8 +273,7 @@ class TrainingConfig:
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         later = ("qfim_cache_size", "enable_all_v34_features", "enable_all_v35_features",
-                 "enable_smart_caching",
-                 "adaptive_batch_sizing", "use_concurrent_submission", "adaptive_circuit_depth",
+                 "use_concurrent_submission", "adaptive_circuit_depth",
                  "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
                  "enable_circuit_optimization", "gate_merging", "identity_removal",
                  "entanglement_pruning", "adaptive_shot_allocation", "min_shots", "max_shots",

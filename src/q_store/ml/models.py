@@ -204,6 +204,13 @@ class QuantumModel:
         if arr.ndim != 2 or arr.shape[1] != self.input_dim:
             raise ValidationError(f"expected inputs of shape (B, {self.input_dim}), got "
                                   f"{np.shape(x)}")
+        return self.encode_features(arr)
+
+    def encode_features(self, arr: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(inputs, initial_state)`` for features ``(B, d)`` that the encoder takes (``d`` at
+        most its feature count; shorter rows are zero-padded). Models whose raw inputs need
+        preprocessing first (:class:`~q_store.ml.fashion.QuantumFashionClassifier`) override
+        :meth:`encode` and call this."""
         if self.encoder.uses_initial_state:
             return None, self.encoder.states(arr)
         if arr.shape[1] < self.encoder.n_features:

@@ -31,6 +31,7 @@ from q_store.errors import (
     BudgetExceededError,
     ConfigError,
     ConfigWarning,
+    JobTimeoutError,
     ValidationError,
 )
 from q_store.execution.backend_executor import BackendExecutor
@@ -63,7 +64,8 @@ _BACKEND_FIELDS = frozenset({
     "quantum_sdk", "quantum_target", "quantum_api_key", "shots", "ionq_noise_model",
     "ionq_base_url", "batch_timeout", "use_batch_api", "use_native_gates",
     "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits",
-    "enable_multi_backend", "backend_configs", "allow_mixed_exactness"})
+    "enable_multi_backend", "backend_configs", "allow_mixed_exactness",
+    "checkpoint_dir"})  # IonQ's job ledger lives in the checkpoint directory
 
 
 class QuantumTrainer:
@@ -103,6 +105,8 @@ class QuantumTrainer:
         self._moved_from: Any = _NOTHING  # a model backend that a quantum_sdk change overrode
         self._sdk_changed = False
         self.stop_reason: str | None = None
+        self.progress = _new_progress()  # where in the current epoch training is
+        self._stop_requested = False
         self.method: GradientMethod | None = None
         self.method_state: Any = None
         self._applied: dict[str, Any] | None = None
@@ -160,6 +164,7 @@ class QuantumTrainer:
             self.performance_tracker = (PerformanceTracker(cfg.performance_log_dir)
                                         if cfg.enable_performance_tracking else None)
             self._release_backend()  # the engine reports to the tracker
+        self.cache.tracker = self.performance_tracker  # template events
         self.budget.limit_usd = CostBudget(cfg.max_cost_usd).limit_usd  # spending carries over
         for message in cfg.inapplicable():
             warnings.warn(message, ConfigWarning, stacklevel=3)
@@ -263,7 +268,30 @@ class QuantumTrainer:
         one = backend.estimate_cost(_measured_circuits(model, x_train[:1]), shots)
         total = math.ceil(rows)
         return CostEstimate(total * one.circuits, one.shots, total * one.one_qubit_gates,
-                            total * one.two_qubit_gates, total * one.usd, total * one.seconds)
+                            total * one.two_qubit_gates, total * one.usd, total * one.seconds,
+                            self._expected_wall_seconds(model, x_train, total * one.circuits))
+
+    def _expected_wall_seconds(self, model: QuantumModel, x: np.ndarray, circuits: int
+                               ) -> float | None:
+        """Wall time: on the local simulator, one step timed now and scaled; on a backend,
+        scaled from the seconds per circuit its jobs took so far (None before any job)."""
+        if self.backend is None:
+            assert self.engine is not None and self.method is not None
+            inputs, states = model.encode(x)
+            plan = self.method.plan(model.circuit, model.observables, model.weights, inputs,
+                                    initial_state=states, state=self.method_state)
+            t0 = time.perf_counter()
+            _run_sync_or_raise(self.engine.run(plan.requests))
+            per_run = (time.perf_counter() - t0) / max(1, len(plan))
+            return per_run * circuits
+        jobs = [] if self.performance_tracker is None else [
+            e for e in self.performance_tracker.events("job")
+            if e.get("backend") == self.backend.name]
+        done = sum(e.get("circuits", 0) for e in jobs)
+        if not done:
+            return None
+        seconds = sum(e.get("submit_seconds", 0.0) + e.get("wait_seconds", 0.0) for e in jobs)
+        return seconds / done * circuits
 
     def _runs_per_sample(self, model: QuantumModel, x: np.ndarray) -> float:
         """Circuit runs per sample of a training step, averaged over the method's cycle (the
@@ -336,6 +364,25 @@ class QuantumTrainer:
             except BudgetExceededError as exc:
                 self._stop_for_budget(model, exc)
                 break
+            except _StopRequested:
+                path = self._save_for_resume(model)
+                self.stop_reason = "interrupted"
+                log.warning("training stopped on request in epoch %d after step %d; resume "
+                            "from %s", self.epoch + 1, self.step, path)
+                break
+            except JobTimeoutError as exc:
+                path = self._save_for_resume(model)
+                ledger = getattr(self.backend, "ledger", None)
+                again = ("If the job still runs on the backend, the resumed run re-attaches "
+                         f"to it through the job ledger {ledger.path} instead of paying again."
+                         if ledger is not None else
+                         "The job may still run on the backend: cancel it, or set "
+                         "checkpoint_dir so that IonQ jobs are recorded in a ledger there and "
+                         "a resumed run re-attaches to them.")
+                raise JobTimeoutError(
+                    f"{exc}. The training state up to step {self.step} is saved in {path}: "
+                    f"resume with trainer.fit(model, data, resume_from={str(path)!r}) (or "
+                    f"`q-store train --resume RUN`). {again}") from exc
             self.epoch += 1
             self.history["losses"].append(loss)
             self.history["accuracy"].append(acc)
@@ -380,6 +427,17 @@ class QuantumTrainer:
         if self.config.checkpoint_dir is not None:
             self.save_checkpoint(Path(self.config.checkpoint_dir) / "latest.npz", model=model)
 
+    def request_stop(self) -> None:
+        """Stop after the step in progress and save a checkpoint that resumes exactly (also
+        mid-epoch); safe to call from a signal handler or another thread."""
+        self._stop_requested = True
+
+    def _save_for_resume(self, model: QuantumModel) -> Path:
+        """``latest.npz`` in the checkpoint directory (``qstore-checkpoints`` when none is
+        configured), including where in the epoch training stopped."""
+        directory = Path(self.config.checkpoint_dir or "qstore-checkpoints")
+        return self.save_checkpoint(directory / "latest.npz", model=model)
+
     def fit(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
             epochs: int | None = None, **kw: Any) -> dict[str, list[Any]]:
         """Synchronous :meth:`train`."""
@@ -390,19 +448,28 @@ class QuantumTrainer:
         engine = await self._engine_for(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
-        total, count, correct = 0.0, 0, 0
+        progress = self.progress  # batches already done in this epoch (a resumed run)
+        done = 0
         async for xb, yb in _batches(self._loader(loader), self.epoch, "training data"):
+            done += 1
+            if done <= progress["batches"]:
+                continue
             t0 = time.perf_counter()
             x, y = _checked(model, xb, yb, "training batch")
             loss, out = await self._train_step(engine, model, x, y)
-            n = len(x)
-            total += loss * n
-            count += n
+            progress["batches"] = done
+            progress["total"] += loss * len(x)
+            progress["count"] += len(x)
             if model.task == "classification":
-                correct += int(np.sum(np.argmax(out, axis=1) == y))
+                progress["correct"] += int(np.sum(np.argmax(out, axis=1) == y))
             if self.config.enable_performance_tracking:
                 self._stats["batches"] += 1
                 self._stats["batch_time"] += time.perf_counter() - t0
+            if self._stop_requested:
+                self._stop_requested = False
+                raise _StopRequested
+        total, count, correct = progress["total"], progress["count"], progress["correct"]
+        self.progress = _new_progress()
         if count == 0:
             raise ValidationError("the training loader produced no batches")
         return total / count, (correct / count if model.task == "classification" else None)
@@ -470,7 +537,14 @@ class QuantumTrainer:
 
         print_backend_table(self.get_backend_stats())
 
+    @property
+    def circuit_cache(self) -> Any:
+        """The engine's smart cache (``enable_smart_caching``), else the template cache."""
+        cache = None if self.engine is None else self.engine.circuit_cache
+        return self.cache if cache is None else cache
+
     def clear_caches(self) -> None:
+        self.circuit_cache.clear()
         self.cache.clear()
 
     def loss_and_gradient(self, model: QuantumModel, x: object, y: object,
@@ -618,6 +692,14 @@ def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
     if states is not None:
         bound = prepare_state_circuit(states[0]).compose(bound)
     return measurement_plan(tuple(model.observables), model.n_qubits).circuits(bound)
+
+
+class _StopRequested(Exception):
+    """Raised inside an epoch after the step that saw :meth:`QuantumTrainer.request_stop`."""
+
+
+def _new_progress() -> dict[str, Any]:
+    return {"batches": 0, "total": 0.0, "count": 0, "correct": 0}
 
 
 def _snapshot(config: TrainingConfig) -> dict[str, Any]:

@@ -9,6 +9,7 @@ deep circuit the data-independent unitary applied with one matrix product.
 from __future__ import annotations
 
 import numbers
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -99,11 +100,14 @@ class StatevectorSimulator(SamplingMixin):
                 f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
         batch = resolve_batch(circuit, weights, inputs)
         numba.set_num_threads(self.threads)
-        compiled = self.cache.get(circuit)
+        found = self.cache.find(circuit)
+        compiled = found.template
         pm = compiled.parameters
+        t0 = time.perf_counter()
         angles = pm.angles(batch)
         tape = compiled.program.bind(angles, pm.batched_columns(batch),
                                          derivatives=derivatives)
+        self.cache.record(found, time.perf_counter() - t0)
         return batch, tape
 
     def _initial(self, n: int, size: int, initial_state: object) -> tuple[np.ndarray, bool]:
@@ -172,14 +176,17 @@ class StatevectorSimulator(SamplingMixin):
         """
         obs, _ = _as_observables(observables)
         angles = as_real_array(angles, "angles", ValidationError)
-        compiled = self.cache.get(circuit)
+        found = self.cache.find(circuit)
+        compiled = found.template
         n_params = compiled.parameters.n_params
         if angles.ndim != 2 or angles.shape[1] != n_params:
             raise ValidationError(f"angles must have shape (R, {n_params}), got {angles.shape}")
         if not np.all(np.isfinite(angles)):
             raise ValidationError("angles must be finite; found NaN or infinity")
         numba.set_num_threads(self.threads)
+        t0 = time.perf_counter()
         tape = compiled.program.bind(angles, np.full(n_params, angles.shape[0] > 1))
+        self.cache.record(found, time.perf_counter() - t0)
         states, _ = self._initial(circuit.n_qubits, angles.shape[0], initial_state)
         if states.shape[0] != angles.shape[0]:
             raise StateError(f"initial_state has {states.shape[0]} rows for {angles.shape[0]} "

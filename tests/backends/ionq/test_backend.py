@@ -366,18 +366,30 @@ def test_cancel_of_a_completed_job_keeps_it(emu: IonQEmulator) -> None:
 
 
 def test_job_timeout() -> None:
-    """Timeouts are measured on the client's clock (a fake one here): no wall-time bounds."""
-    with IonQEmulator(api_key=KEY, latency=QUEUED) as emu:
+    """Timeouts are measured on the client's clock (a fake one here): no wall-time bounds. The
+    wait allows ``timeout`` beyond the job's expected duration, which IonQ predicts (queue
+    wait plus execution); progress is reported at every poll."""
+    hour_queue = LatencyModel(queue_wait=3600.0)  # far longer than the fake waits below
+    with IonQEmulator(api_key=KEY, latency=hour_queue) as emu:
         async def go() -> FakeClock:
-            async with make(emu, job_timeout=0.3) as b:
+            async with make(emu, job_timeout=0.3, poll_min=120.0, poll_max=600.0) as b:
                 clock = FakeClock().install(b.client)
                 job_id = await b.submit_job_async([BELL])
-                with pytest.raises(JobTimeoutError, match=r"within 0\.3 s"):
-                    await b.get_job_result(job_id)
-                assert clock.now == pytest.approx(0.3)
-                with pytest.raises(JobTimeoutError, match=r"within 0\.1 s"):
+                job = await b.client.get_job(job_id)
+                expected = (job["predicted_wait_time_ms"]
+                            + job["predicted_execution_duration_ms"]) / 1000
+                assert expected > 0.3  # the queue wait alone is longer than the timeout
+                seen: list[dict] = []
+                with pytest.raises(JobTimeoutError, match=r"0\.3 s beyond its expected"):
+                    await b.get_job_result(job_id, progress=seen.append)
+                assert clock.now == pytest.approx(0.3 + expected)
+                assert seen and seen[-1]["status"] == "submitted"
+                assert seen[-1]["allowed"] == pytest.approx(0.3 + expected)
+                assert [s["waited"] for s in seen] == sorted(s["waited"] for s in seen)
+                start = clock.now
+                with pytest.raises(JobTimeoutError, match=r"0\.1 s beyond"):
                     await b.get_job_result(job_id, timeout=0.1)
-                assert clock.now == pytest.approx(0.4)
+                assert clock.now == pytest.approx(start + 0.1 + expected)
                 assert all(s <= b.poll_max for s in clock.sleeps)
                 await b.cancel_job(job_id)
                 return clock

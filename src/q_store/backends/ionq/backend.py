@@ -36,6 +36,7 @@ from q_store.backends.base import (
     CircuitResult,
     JobResult,
     JobStatus,
+    ProgressCallback,
     QuantumBackend,
     as_circuit_list,
     check_job_seeds,
@@ -51,6 +52,7 @@ from q_store.backends.ionq.client import (
     check_metadata,
     job_body,
     job_timeout_seconds,
+    parse_timestamp,
 )
 from q_store.backends.ionq.ledger import JobLedger, request_fingerprint
 from q_store.backends.ionq.serialize import circuit_to_ionq, probabilities_from_ionq
@@ -314,16 +316,18 @@ class IonQBackend(QuantumBackend):
     async def check_job_status(self, job_id: str) -> JobStatus:
         return JobStatus.parse(str((await self.client.get_job(job_id)).get("status")))
 
-    async def get_job_result(self, job_id: str, *, timeout: float | None = None) -> JobResult:
-        """Wait for the job (at most ``timeout`` s, default ``job_timeout``; never unlimited)
-        and return every circuit's probabilities, in submission order.
+    async def get_job_result(self, job_id: str, *, timeout: float | None = None,
+                             progress: ProgressCallback | None = None) -> JobResult:
+        """Wait for the job (``timeout`` s, default ``job_timeout``, beyond IonQ's predicted
+        queue and execution time; never unlimited) and return every circuit's probabilities,
+        in submission order; ``progress`` gets the job's state at every poll.
 
         A delivered result moves the job's layout to the cache of the last
         :data:`DELIVERED_KEPT` delivered jobs (reading it again gives the same result); a
         failed or canceled job drops it; a timeout keeps it, so waiting again works."""
         limit = self.job_timeout if timeout is None else _seconds("timeout", timeout)
-        job = await self.client.wait_for_job(job_id, timeout=limit, poll_min=self.poll_min,
-                                             poll_max=self.poll_max)
+        job = await self.client.wait_for_job(job_id, timeout=limit, on_poll=progress,
+                                             poll_min=self.poll_min, poll_max=self.poll_max)
         try:
             result = await self._result(job_id, job)
         except JobFailedError:
@@ -380,7 +384,7 @@ class IonQBackend(QuantumBackend):
                    for i, (m, q) in enumerate(zip(maps, layout.qubits, strict=True))]
         if layout.compiled is not None:
             results = [_restore(r, cc) for r, cc in zip(results, layout.compiled, strict=True)]
-        return JobResult(job_id, self.name, tuple(results))
+        return JobResult(job_id, self.name, tuple(results), _queue_seconds(job))
 
     def _foreign_layout(self, job_id: str, job: Mapping[str, Any], children: Sequence[str]
                         ) -> JobLayout:
@@ -424,6 +428,16 @@ class IonQBackend(QuantumBackend):
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _queue_seconds(job: Mapping[str, Any]) -> float | None:
+    """How long the job waited before it started, from IonQ's own timestamps
+    (``started_at - submitted_at`` in v0.4, ``start - request`` in v0.3); None if absent."""
+    start = parse_timestamp(job.get("started_at", job.get("start")))
+    submitted = parse_timestamp(job.get("submitted_at", job.get("request")))
+    if start is None or submitted is None:
+        return None
+    return max(0.0, start - submitted)
 
 
 def _job_qubits(job: Mapping[str, Any]) -> int | None:

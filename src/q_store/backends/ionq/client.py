@@ -575,13 +575,20 @@ class IonQClient:
         return None
 
     async def wait_for_job(self, job_id: str, *, timeout: float | None = None,
+                           expected: float | None = None,
+                           on_poll: Callable[[dict[str, Any]], None] | None = None,
                            poll_min: float = 0.25, poll_max: float = 10.0,
                            poll_fraction: float = 0.02) -> dict[str, Any]:
-        """Poll ``GET /jobs/{id}`` until the job is completed, failed or canceled;
-        :class:`JobTimeoutError` once ``timeout`` seconds have passed (None:
+        """Poll ``GET /jobs/{id}`` until the job is completed, failed or canceled.
+
+        The wait may last ``timeout`` seconds beyond the job's expected duration: the larger of
+        ``expected`` (the caller's estimate, e.g. its gate time) and IonQ's own prediction
+        (``predicted_wait_time_ms + predicted_execution_duration_ms``, re-read at every poll,
+        at most a day). Past that, :class:`JobTimeoutError`. ``timeout`` None:
         :data:`DEFAULT_JOB_TIMEOUT`, one hour; there is no unlimited wait, since a job stuck in
-        ``started`` would otherwise hang training silently: pass a larger number for a long
-        QPU queue). Time is read from ``clock``; each poll is one request, itself bounded by
+        ``started`` would otherwise hang training silently. ``on_poll`` receives
+        ``{job_id, status, waited, allowed, predicted}`` after every poll (progress displays).
+        Time is read from ``clock``; each poll is one request, itself bounded by
         ``request_timeout``.
 
         The pause between polls is ``poll_fraction`` of the time waited so far, within
@@ -590,19 +597,29 @@ class IonQClient:
         oversleep a job's end by almost half its duration (measured in
         ``benchmarks/bench_ionq_batch.py``)."""
         limit = job_timeout_seconds("timeout", timeout)
+        foreseen = max(0.0, float(expected or 0.0))
         start = self.clock()
         while True:
             job = await self.get_job(job_id)
             status = JobStatus.parse(str(job.get("status")))
             if status.done:
                 return job
+            predicted = _predicted_seconds(job)
+            if predicted is not None:
+                foreseen = max(foreseen, min(predicted, MAX_PREDICTED_SECONDS))
             waited = self.clock() - start
-            if waited >= limit:
-                raise JobTimeoutError(f"IonQ job {job_id} did not finish within {limit:g} s "
-                                      f"(still {status.value}); it may still run: wait again, "
-                                      "cancel it, or allow more time (job_timeout)")
+            allowed = limit + foreseen
+            if on_poll is not None:
+                on_poll({"job_id": job_id, "status": status.value, "waited": waited,
+                         "allowed": allowed, "predicted": predicted})
+            if waited >= allowed:
+                beyond = f"{limit:g} s beyond its expected {foreseen:g} s; " if foreseen else ""
+                raise JobTimeoutError(
+                    f"IonQ job {job_id} did not finish within {allowed:g} s ({beyond}still "
+                    f"{status.value}); it may still run: wait again, cancel it, or allow more "
+                    "time (job_timeout / batch_timeout)")
             await self.sleep(min(poll_max, max(poll_min, poll_fraction * waited),
-                                 limit - waited))
+                                 allowed - waited))
 
     async def get_probabilities(self, job_id: str, multi: bool = False) -> dict[str, Any]:
         """Result probabilities: ``{"<int>": p}`` for a single-circuit job, ``{child id:
@@ -640,6 +657,21 @@ def _sent(exc: BackendError, maybe_sent: bool) -> BackendError:
     twice."""
     exc.maybe_sent = maybe_sent  # type: ignore[attr-defined]
     return exc
+
+
+MAX_PREDICTED_SECONDS = 86400.0  # IonQ's predictions are trusted up to a day
+
+
+def _predicted_seconds(job: Mapping[str, Any]) -> float | None:
+    """IonQ's predicted queue wait plus execution time of a job, in seconds (None when it
+    does not say)."""
+    total, seen = 0.0, False
+    for key in ("predicted_wait_time_ms", "predicted_execution_duration_ms"):
+        v = job.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0:
+            total += float(v) / 1000.0
+            seen = True
+    return total if seen else None
 
 
 def _job_path(job_id: str) -> str:
