@@ -326,3 +326,26 @@ def test_trainer_estimates_cost_through_the_orchestrator() -> None:
     a, b = multi.estimate_cost(model, data), single.estimate_cost(model, data)
     assert a.usd == pytest.approx(b.usd) and a.usd > 0 and a.circuits == b.circuits
     assert isinstance(multi.backend, MultiBackendOrchestrator)
+
+
+def test_smart_caching_and_adaptive_batches_work_with_several_backends() -> None:
+    from q_store.execution.queue_manager import AdaptiveQueueManager
+    from q_store.ml import QuantumModel, QuantumTrainer, TrainingConfig
+
+    entries = [{"provider": "local", "simulator": "mock_ideal"} for _ in range(2)]
+    cfg = TrainingConfig(enable_multi_backend=True, backend_configs=entries,
+                         gradient_method="parameter_shift", epochs=1, batch_size=4, seed=2,
+                         n_qubits=3, enable_smart_caching=True, adaptive_batch_sizing=True)
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(-1, 1, (8, 3)), rng.uniform(-0.5, 0.5, (8, 1))
+    trainer = QuantumTrainer(cfg)
+    model = QuantumModel(3, 1, n_layers=1, seed=4)
+    trainer.fit(model, (x, y))
+    first = asyncio.run(trainer.evaluate(model, (x, y)))
+    again = asyncio.run(trainer.evaluate(model, (x, y)))  # from the result cache
+    assert again == first
+    pipeline = trainer.executor.pipeline
+    orch = pipeline.submitter
+    assert isinstance(orch, MultiBackendOrchestrator) and pipeline.stats["cache_hits"] > 0
+    assert isinstance(pipeline.batching, AdaptiveQueueManager)
+    assert pipeline.batching.jobs == orch.stats["jobs"] > 0  # every job reported to it
