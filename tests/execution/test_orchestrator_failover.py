@@ -133,7 +133,7 @@ def test_a_stalled_server_fails_over() -> None:
     with servers(*(quick() for _ in range(3))) as emus:
         tracker = PerformanceTracker()
         orch = MultiBackendOrchestrator([backend(e) for e in emus], names=["a", "b", "c"],
-                                        job_deadline=60.0, min_deadline=1.0, tracker=tracker)
+                                        job_deadline=60.0, min_deadline=5.0, tracker=tracker)
 
         async def go() -> list[list[CircuitResult]]:
             pipeline = CircuitPipeline(orch, seed=1)
@@ -158,7 +158,7 @@ def test_a_stalled_paid_job_is_cancelled_before_its_circuits_run_elsewhere() -> 
     with servers(quick(), frozen) as (good, stuck):
         orch = MultiBackendOrchestrator([backend(good, "qpu.aria-1"),
                                          backend(stuck, "qpu.aria-1")], names=["good", "stuck"],
-                                        shots=100, job_deadline=1.0)
+                                        shots=100, job_deadline=5.0)
         (results,) = run(orch, shots=100)
         assert all(sum(r.counts.values()) == 100 for r in results)
         top = [j for j in stuck.jobs.values() if j.parent_id is None]
@@ -182,7 +182,7 @@ def test_a_paid_job_whose_fate_is_unknown_is_not_run_twice() -> None:
         threading.Thread(target=cut_off).start()
         orch = MultiBackendOrchestrator([backend(good, "qpu.aria-1"),
                                          backend(lost, "qpu.aria-1")], shots=100,
-                                        job_deadline=1.0, control_timeout=2.0)
+                                        job_deadline=5.0, control_timeout=2.0)
         with pytest.raises(BackendError, match="pay for them twice"):
             run(orch, shots=100)
         assert len(executed(good)) == len(CIRCUITS) // 2  # its own share only

@@ -11,7 +11,9 @@ call it
   (all or nothing); when the throughput split would cost more than is left, circuits move from
   the dearest backends to the cheapest until it fits (or :class:`BudgetExceededError`);
 * fails over: a job that errors, or misses its deadline (``job_deadline``, or sooner, once the
-  backend is measured, ``stall_factor`` times its predicted time but at least ``min_deadline``),
+  backend is measured, ``stall_factor`` times its predicted time but at least ``min_deadline``;
+  on top of the queue and execution time a backend predicts itself, as IonQ does; a response
+  that never comes counts too),
   has its circuits re-split over the backends not yet tried for them; the failing backend is
   left out of new calls for ``cooldown`` seconds. No circuit is lost: when every backend failed
   for some circuits the call raises :class:`JobFailedError`. None runs twice where that costs
@@ -28,8 +30,11 @@ backends of different kinds (e.g. Qiskit Aer and the local simulator) give stati
 equivalent, not identical, samples. Mixing exact and sampled backends, or noisy and noiseless
 ones, inside one gradient is refused unless ``allow_mixed_exactness=True``.
 
-Events (to ``tracker``): ``job`` per job (backend label, circuits, shots, submit/wait seconds,
-status, usd) and ``backend_stats`` per call (the split and every backend's totals).
+Events (to ``tracker``): ``job`` per job (backend label, circuits, shots, submit/wait/queue
+seconds, status) and ``backend_stats`` per call (the split and every backend's totals);
+finished jobs also go to listeners (:meth:`MultiBackendOrchestrator.add_job_listener`, e.g. the
+adaptive queue manager). The trainer's ``backend`` is the orchestrator (``name``,
+``capabilities``, ``estimate_cost``).
 """
 
 from __future__ import annotations
