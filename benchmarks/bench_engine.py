@@ -2,7 +2,8 @@
 
 Each section lives in its own module next to this file (``engine_<section>.py``) with a
 ``run(args)`` function returning ``{"title": str, "markdown": str, "data": dict}`` and an
-``add_arguments(parser)`` hook; register it in :data:`SECTIONS`. A section prints its
+``add_arguments(parser)`` hook, or a plain ``run(seeds) -> (markdown, data)``; register it in
+:data:`SECTIONS`. A section prints its
 Markdown and writes ``benchmarks/results/engine_<section>.md`` (and ``.json``) with the
 environment it ran in.
 
@@ -27,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchenv import environment, load_average
 
 # section name -> module (benchmarks/<module>.py) with run(args) and add_arguments(parser)
-SECTIONS = {"caching": "engine_caching", "multi_backend": "engine_multi_backend"}
+SECTIONS = {"caching": "engine_caching", "adaptive_shots": "engine_shots",
+            "natural_gradient": "engine_natural", "optimization": "engine_optimization",
+            "multi_backend": "engine_multi_backend"}
 PACKAGES = ("q-store", "numpy", "numba", "httpx")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -56,8 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--section", required=True, choices=[*SECTIONS, "all"])
     p.add_argument("--repeats", type=int, default=5, help="runs of each measurement")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
+    p.add_argument("--seeds", type=int, default=5, help="seeds of the training comparisons")
     for module in SECTIONS.values():
-        importlib.import_module(module).add_arguments(p)
+        hook = getattr(importlib.import_module(module), "add_arguments", None)
+        if hook is not None:
+            hook(p)
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
@@ -69,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     names = list(SECTIONS) if args.section == "all" else [args.section]
     for name in names:
         env = environment(PACKAGES)
-        section = importlib.import_module(SECTIONS[name]).run(args)
+        module = importlib.import_module(SECTIONS[name])
+        section = module.run(args) if hasattr(module, "add_arguments") else module.run(
+            args.seeds)
+        if isinstance(section, tuple):  # (markdown, data)
+            section = {"title": f"Engine benchmark: {name}", "markdown": section[0],
+                       "data": section[1]}
         print(f"wrote {write(name, section, env, args.out_dir)}", file=sys.stderr)
     return 0
 

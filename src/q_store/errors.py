@@ -14,6 +14,7 @@ __all__ = [
     "CheckpointError",
     "CircuitError",
     "ConfigError",
+    "ConfigFileError",
     "ConfigWarning",
     "DatasetError",
     "JobFailedError",
@@ -24,6 +25,7 @@ __all__ = [
     "QStoreError",
     "ResourceLimitError",
     "StateError",
+    "StoreError",
     "ValidationError",
 ]
 
@@ -58,6 +60,16 @@ class QASMError(ValidationError):
 
 class ConfigError(ValidationError):
     """An invalid configuration value or an unknown configuration field."""
+
+
+class ConfigFileError(ConfigError):
+    """A run configuration file (``q-store train CONFIG``) is unreadable or has a bad value;
+    the message names the file, the key (``section.key``) and what is allowed."""
+
+    def __init__(self, path: object, key: str | None, message: str) -> None:
+        self.path, self.key, self.reason = str(path), key, message
+        where = f"{path}: {key}" if key else f"{path}"
+        super().__init__(f"{where}: {message}")
 
 
 class ConfigWarning(UserWarning):
@@ -98,3 +110,8 @@ class BudgetExceededError(QStoreError):
 class ResourceLimitError(QStoreError, MemoryError):
     """A request needs more memory than is available (or than the configured limit); it was
     refused before anything was allocated. Also a :class:`MemoryError`."""
+
+
+class StoreError(QStoreError):
+    """The run store cannot do what was asked: no such run, an ambiguous run reference, a
+    database written by a newer q_store, a run already being written by another process."""

@@ -5,7 +5,11 @@ from q_store.execution.batch_manager import CircuitBatchManager, CircuitBatchMan
 from q_store.execution.cache import SmartCircuitCache
 from q_store.execution.circuit_cache import QuantumCircuitCache
 from q_store.execution.queue_manager import AdaptiveQueueManager
-from q_store.gradients import SPSAGradientEstimator
+from q_store.gradients import (
+    AdaptiveGradientOptimizer,
+    NaturalGradientEstimator,
+    SPSAGradientEstimator,
+)
 from q_store.ml import (
     HardwareEfficientQuantumLayer,
     QuantumConvolutionalLayer,
@@ -17,11 +21,13 @@ from q_store.ml import (
 )
 
 __all__ = [
+    "AdaptiveGradientOptimizer",
     "AdaptiveQueueManager",
     "BackendManager",
     "CircuitBatchManager",
     "CircuitBatchManagerV34",
     "HardwareEfficientQuantumLayer",
+    "NaturalGradientEstimator",
     "QuantumCircuitCache",
     "QuantumConvolutionalLayer",
     "QuantumLayer",

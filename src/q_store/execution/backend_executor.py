@@ -62,16 +62,20 @@ class BackendExecutor:
     circuit; ``timeout``: seconds to wait for a job; ``retries``: resubmissions of a job that
     failed on the backend; ``templates``: a
     :class:`~q_store.execution.cache.SmartCircuitCache` that keeps each circuit template's
-    measurement plan and times the binding of angle rows (``template`` events). The ``*_async``
-    methods await the backend on the caller's event loop; the plain ones run them to
-    completion (outside any running loop).
+    measurement plan and times the binding of angle rows (``template`` events);
+    ``prune(circuit, measured_wires)``: an optional rewrite that may drop gates the measured
+    wires cannot see (light-cone pruning, see
+    :meth:`~q_store.compile.AdaptiveCircuitOptimizer.restrict_to_measured`), applied to each
+    circuit with the wires its observables read. The ``*_async`` methods await the backend on
+    the caller's event loop; the plain ones run them to completion (outside any running loop).
     """
 
     def __init__(self, backend: QuantumBackend, shots: int | None = None, *,
                  seed: int | None = None, budget: CostBudget | None = None,
                  batch_jobs: bool = True, timeout: float | None = None,
                  retries: int = 0, pipeline: CircuitPipeline | None = None,
-                 templates: Any = None) -> None:
+                 templates: Any = None,
+                 prune: Callable[[Circuit, frozenset[int]], Circuit] | None = None) -> None:
         if not isinstance(backend, QuantumBackend) and (
                 pipeline is None or pipeline.submitter is not backend):
             raise ConfigError(f"expected a QuantumBackend (or the pipeline's own submitter, "
@@ -95,6 +99,7 @@ class BackendExecutor:
                 batching=FixedBatches(one_job=max_size is None, max_size=max_size))
         self.pipeline = pipeline
         self.templates = templates
+        self.prune = prune
 
     @property
     def stats(self) -> dict[str, float]:
@@ -133,7 +138,11 @@ class BackendExecutor:
             bound = bind_angles(circuit, row)
             if prefixes is not None:
                 bound = prefixes[i].compose(bound)
-            circuits += plan.circuits(bound)
+            if self.prune is None:
+                circuits += plan.circuits(bound)
+            else:
+                circuits += [self.prune(c, wires) for c, wires in
+                             zip(plan.circuits(bound), plan.measured_wires, strict=True)]
         if found is not None:
             self.templates.record(found, time.perf_counter() - t0)  # type: ignore[union-attr]
         rows, n_bases, dim = len(angles), len(plan.bases), 2**circuit.n_qubits

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,9 @@ def values_request(circuit: Circuit, observables: tuple[Observable, ...], weight
     return ExpectationRequest(circuit, angles, tuple(observables), initial_state, "values")
 
 
+_DEFAULT: Any = object()
+
+
 class ExecutionEngine:
     """Runs requests on the exact local ``simulator`` (``executor`` None) or on a backend
     through ``executor``. ``shots`` samples the local simulator's states (seeded by ``rng``);
@@ -50,12 +54,15 @@ class ExecutionEngine:
     :class:`~q_store.execution.circuit_cache.QuantumCircuitCache`) reuses the local exact
     answers of identical expectation requests (same circuit, angles, observables and initial
     state); sampled answers are never reused. ``batch_manager``: the manager whose pipeline the
-    executor runs (for its statistics)."""
+    executor runs (for its statistics). ``shot_allocator`` (an
+    :class:`~q_store.execution.shots.AdaptiveShotAllocator`) decides the shots of every plan
+    :meth:`execute` runs, when the engine samples."""
 
     def __init__(self, simulator: StatevectorSimulator, *,
                  executor: BackendExecutor | None = None, shots: int | None = None,
                  rng: np.random.Generator | None = None, tracker: Any = None,
-                 result_cache: Any = None, batch_manager: Any = None) -> None:
+                 result_cache: Any = None, batch_manager: Any = None,
+                 shot_allocator: Any = None) -> None:
         self.simulator = simulator
         self.executor = executor
         self.tracker = tracker
@@ -63,6 +70,7 @@ class ExecutionEngine:
         self.batch_manager = batch_manager
         self.shots = shots if executor is None else executor.shots
         self.rng = rng if rng is not None else np.random.default_rng()
+        self.shot_allocator = shot_allocator if self.shots is not None else None
         self.stats = {"requests": 0, "rows": 0}
 
     @property
@@ -73,26 +81,39 @@ class ExecutionEngine:
         return self.executor.pipeline.result_cache
 
     @property
+    def exact(self) -> bool:
+        """Whether answers are exact state-vector results (adjoint and exact-metric requests
+        can be answered): the local simulator without shots."""
+        return self.executor is None and self.shots is None
+
+    @property
+    def plan_shots(self) -> int | None:
+        """The shots the next plan runs with: the allocator's choice, else ``shots``."""
+        return self.shots if self.shot_allocator is None else int(self.shot_allocator.shots)
+
+    @property
     def backend(self) -> Any:
         """The backend circuits go to; None for the exact local simulator."""
         return None if self.executor is None else self.executor.backend
 
-    async def run(self, requests: Sequence[Request]) -> list[Any]:
-        """Answers in request order."""
+    async def run(self, requests: Sequence[Request], *, shots: int | None = _DEFAULT
+                  ) -> list[Any]:
+        """Answers in request order; ``shots`` overrides the engine's for this call."""
+        shots = self.shots if shots is _DEFAULT else shots
         self.stats["requests"] += len(requests)
         self.stats["rows"] += sum(r.rows for r in requests)
         if self.executor is not None:
-            return await self._run_remote(requests)
+            return await self._run_remote(requests, shots)
         t0 = time.perf_counter()
         out, hits = [], 0
         for r in requests:
-            key = self._cache_key(r)
+            key = self._cache_key(r, shots)
             value = None if key is None else self.result_cache.lookup(key)
             if value is not None:
                 hits += r.rows
                 out.append(value.copy())
                 continue
-            value = answer(r, self.simulator, shots=self.shots, rng=self.rng)
+            value = answer(r, self.simulator, shots=shots, rng=self.rng)
             if key is not None:
                 kept = np.array(value)
                 kept.flags.writeable = False
@@ -102,7 +123,7 @@ class ExecutionEngine:
             rows = sum(r.rows for r in requests)
             self.tracker.emit("circuits", role="+".join(sorted({r.role for r in requests})),
                               requested=rows, run=rows - hits, cache_hits=hits, deduplicated=0,
-                              jobs=0, shots=self.shots, backend="local_simulator", usd=0.0,
+                              jobs=0, shots=shots, backend="local_simulator", usd=0.0,
                               seconds=time.perf_counter() - t0)
             if self.result_cache is not None and hasattr(self.result_cache, "get_stats"):
                 stats = self.result_cache.get_stats()
@@ -110,20 +131,30 @@ class ExecutionEngine:
                                   memory_mb=stats["memory_mb"])
         return out
 
-    def _cache_key(self, r: Request) -> tuple[Any, ...] | None:
+    def _cache_key(self, r: Request, shots: int | None) -> tuple[Any, ...] | None:
         """The key of a local exact expectation answer (None: not cacheable)."""
-        if self.result_cache is None or self.shots is not None or not isinstance(
+        if self.result_cache is None or shots is not None or not isinstance(
                 r, ExpectationRequest):
             return None
         state = None if r.initial_state is None else np.asarray(r.initial_state)
         return ("local-exact", r.circuit, array_digest(np.asarray(r.angles)), r.observables,
                 array_digest(state))
 
-    async def execute(self, plan: Plan[Any]) -> Any:
-        """Run a plan and finish it."""
-        return plan.finish(await self.run(plan.requests))
+    async def execute(self, plan: Plan[Any], *, shots: int | None = _DEFAULT) -> Any:
+        """Run a plan and finish it, with the allocator's shots (or ``shots``). Where the
+        allocator decides, the gradient result carries its shot-noise variance
+        (``shot_variance``) for the allocator's next decision."""
+        shots = self.plan_shots if shots is _DEFAULT else shots
+        answers = await self.run(plan.requests, shots=shots)
+        result = plan.finish(answers)
+        allocator = self.shot_allocator
+        if allocator is not None and shots is not None and getattr(result, "weights",
+                                                                   None) is not None:
+            result = replace(result, shot_variance=allocator.variance(plan, answers, result,
+                                                                      shots))
+        return result
 
-    async def _run_remote(self, requests: Sequence[Request]) -> list[Any]:
+    async def _run_remote(self, requests: Sequence[Request], shots: int | None) -> list[Any]:
         executor = self.executor
         assert executor is not None
         circuits: list[Circuit] = []
@@ -134,13 +165,14 @@ class ExecutionEngine:
                 raise ConfigError(
                     f"{kind} needs the exact local simulator; on backend "
                     f"{executor.backend.name!r} use gradient_method 'parameter_shift', "
-                    "'finite_difference', 'spsa' or 'adaptive'")
+                    "'finite_difference', 'spsa' or 'adaptive' (natural gradient: "
+                    "metric 'block_diagonal' or 'spsa')")
             bound, finish = executor.circuits_for(r.circuit, r.angles, r.observables,
                                                   r.initial_state)
             parts.append((len(circuits), len(bound), finish))
             circuits += bound
         role = "+".join(sorted({r.role for r in requests}))
-        results = await executor.pipeline.run(circuits, role=role)
+        results = await executor.pipeline.run(circuits, shots, role=role)
         return [finish(results[start : start + n]) for start, n, finish in parts]
 
     async def aclose(self) -> None:

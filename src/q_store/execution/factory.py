@@ -5,13 +5,15 @@ every training step."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from q_store.backends.base import QuantumBackend
 from q_store.backends.cost import CostBudget
-from q_store.errors import ConfigError
+from q_store.compile.optimizer import AdaptiveCircuitOptimizer
+from q_store.errors import ConfigError, ConfigWarning
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.batch_manager import CircuitBatchManagerV34
 from q_store.execution.circuit_cache import QuantumCircuitCache
@@ -20,10 +22,27 @@ from q_store.execution.orchestrator import MultiBackendOrchestrator
 from q_store.execution.pipeline import BatchPolicy, CircuitPipeline, FixedBatches, SingleBackend
 from q_store.execution.placement import labels
 from q_store.execution.queue_manager import AdaptiveQueueManager
+from q_store.execution.shots import AdaptiveShotAllocator
 from q_store.sim.statevector import StatevectorSimulator
 
-__all__ = ["cache_from_config", "engine_from_config", "pipeline_from_config",
-           "submitter_from_config"]
+__all__ = ["cache_from_config", "engine_from_config", "optimizer_from_config",
+           "pipeline_from_config", "shot_allocator_from_config", "submitter_from_config"]
+
+_LOCAL_OPTIMIZATION = (
+    "TrainingConfig.enable_circuit_optimization=True has no effect on the exact local "
+    "simulator: it rewrites bound circuits sent to a backend (quantum_sdk 'ionq', 'qiskit', "
+    "'cirq', a noisy or remote model backend), while the local simulator runs circuit "
+    "templates and already fuses one-qubit gates itself")
+
+
+def optimizer_from_config(config: Any, backend: Any = None
+                          ) -> AdaptiveCircuitOptimizer | None:
+    """The circuit-optimisation stage (``enable_circuit_optimization``), else None; tuned
+    for a ``backend`` that compiles to IonQ native gates (its ``compiler``)."""
+    if not config.enable_circuit_optimization:
+        return None
+    native = getattr(backend, "compiler", None) is not None
+    return AdaptiveCircuitOptimizer.from_config(config, virtual_z=native)
 
 
 def cache_from_config(config: Any, simulator: StatevectorSimulator
@@ -59,8 +78,8 @@ def submitter_from_config(config: Any, backend: QuantumBackend | None, *, budget
 
 
 def pipeline_from_config(config: Any, backend: QuantumBackend | None, *, budget: CostBudget,
-                         seed: int, tracker: Any = None, cache: Any = None
-                         ) -> CircuitPipeline:
+                         seed: int, tracker: Any = None, cache: Any = None,
+                         optimizer: AdaptiveCircuitOptimizer | None = None) -> CircuitPipeline:
     """Result cache, deduplication, optimisation, batching and submission for ``backend``
     (or the configured backends)."""
     submitter = submitter_from_config(config, backend, budget=budget, tracker=tracker)
@@ -73,7 +92,8 @@ def pipeline_from_config(config: Any, backend: QuantumBackend | None, *, budget:
     return CircuitPipeline(submitter, shots=config.shots, budget=budget, batching=batching,
                            seed=seed, result_cache=cache,
                            optimized_cache=None if cache is None else cache.optimized,
-                           tracker=tracker)
+                           tracker=tracker,
+                           optimizer=optimizer or optimizer_from_config(config, backend))
 
 
 def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
@@ -86,16 +106,37 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
     cache = cache_from_config(config, simulator)
     executor = manager = None
     multi = getattr(config, "enable_multi_backend", False)
+    optimizer = optimizer_from_config(config, backend)
+    if optimizer is not None and backend is None and not multi:
+        warnings.warn(_LOCAL_OPTIMIZATION, ConfigWarning, stacklevel=2)
     if backend is not None or multi:
         seed = int(rng.integers(2**31))
         pipeline = pipeline_from_config(config, backend, budget=budget, seed=seed,
-                                        tracker=tracker, cache=cache)
+                                        tracker=tracker, cache=cache, optimizer=optimizer)
         manager = CircuitBatchManagerV34(pipeline=pipeline, templates=simulator.cache)
         target = pipeline.submitter if multi else backend
         executor = BackendExecutor(target, config.shots, budget=budget,
                                    pipeline=manager.pipeline, timeout=config.batch_timeout,
                                    retries=2 if config.retry_failed_circuits else 0,
-                                   templates=simulator.cache)
+                                   templates=simulator.cache,
+                                   prune=None if optimizer is None
+                                   else optimizer.restrict_to_measured)
     return ExecutionEngine(simulator, executor=executor, shots=config.shots, rng=rng,
                            tracker=tracker, result_cache=cache if executor is None else None,
-                           batch_manager=manager)
+                           batch_manager=manager, shot_allocator=shot_allocator_from_config(
+                               config, rng=rng, tracker=tracker))
+
+
+def shot_allocator_from_config(config: Any, *, rng: np.random.Generator,
+                               tracker: Any = None) -> AdaptiveShotAllocator | None:
+    """The shot allocator ``adaptive_shot_allocation`` asks for, when the run samples
+    (``shots`` set; with exact expectations there are no shots to allocate). Its gCANS
+    constant comes from the configured step size ``a`` with ``L = 1`` assumed for the
+    gradient's Lipschitz constant (the curvature scale of a loss of expectation values in
+    [-1, 1]); ``a`` is capped at 1."""
+    if not config.adaptive_shot_allocation or config.shots is None:
+        return None
+    step = config.spsa_step_size if config.gradient_method == "spsa" else config.learning_rate
+    return AdaptiveShotAllocator.from_lipschitz(
+        1.0, min(float(step), 1.0), min_shots=config.min_shots, max_shots=config.max_shots,
+        base_shots=config.base_shots, seed=int(rng.integers(2**31)), tracker=tracker)

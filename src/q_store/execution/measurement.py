@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -49,6 +49,18 @@ class MeasurementPlan:
             ops = self.rotations(basis)
             out.append(bound if not ops else Circuit(bound.n_qubits, bound.operations + ops))
         return out
+
+    @cached_property
+    def measured_wires(self) -> tuple[frozenset[int], ...]:
+        """Per basis, the wires whose outcomes the weights depend on: only their marginal
+        distribution is ever read (gates outside their light cone cannot change it)."""
+        n, out = self.n_qubits, []
+        for w in self.weights:
+            t = w.reshape(len(w), *(2,) * n)
+            out.append(frozenset(q for q in range(n)
+                                 if not np.array_equal(t.take(0, axis=q + 1),
+                                                       t.take(1, axis=q + 1))))
+        return tuple(out)
 
     def expectations(self, probs: Sequence[np.ndarray]) -> np.ndarray:
         """``(B, K)`` from per-basis probabilities, each ``(B, 2**n)``."""

@@ -27,6 +27,7 @@ import numpy as np
 from q_store.backends.base import CircuitResult, QuantumBackend
 from q_store.backends.cost import CostBudget, CostEstimate
 from q_store.circuit.ir import Circuit
+from q_store.compile.optimizer import optimization_stage
 from q_store.errors import ConfigError, JobFailedError
 from q_store.execution.result_cache import backend_identity, circuit_seed
 
@@ -275,7 +276,10 @@ class CircuitPipeline:
             seeds = [call_seeds[todo[c][0]] for c in unique]  # a circuit's first position
         self._calls += 1
         dedup = len(circuits) - hits - len(unique)
-        runnable = [self._optimize(c, backend) for c in unique]
+        runnable, optimized = optimization_stage(self._optimizer_for(backend), unique)
+        if optimized is not None and self.tracker is not None:
+            self.tracker.emit("optimization", role=role, backend=self.submitter.name,
+                              **optimized)
         estimate = self.submitter.estimate_cost(runnable, shots) if runnable else None
         if estimate is not None and not getattr(self.submitter, "charges_budget", False):
             self.budget.charge(estimate)  # raises before anything is submitted
@@ -310,12 +314,15 @@ class CircuitPipeline:
         """Whether circuits get their own seeds: sampled results that the cache may keep."""
         return shots is not None and bool(getattr(self.result_cache, "cache_sampled", False))
 
-    def _optimize(self, circuit: Circuit, target: Any) -> Circuit:
-        if self.optimizer is None:
-            return circuit
-        if self.optimized_cache is None:
-            return self.optimizer(circuit)
-        return self.optimized_cache.get_or_build(circuit, target, self.optimizer)
+    def _optimizer_for(self, target: Any) -> Any:
+        """The optimisation stage's optimizer, memoised per target in the optimised-circuit
+        cache when there is one. Approximate pruning is not memoised, so that its measured
+        fidelity loss is reported for every circuit it changes."""
+        optimizer, cache = self.optimizer, self.optimized_cache
+        if optimizer is None or cache is None or getattr(optimizer, "pruning_tolerance",
+                                                         None) is not None:
+            return optimizer
+        return lambda circuit: cache.get_or_build(circuit, target, optimizer)
 
     async def _submit(self, circuits: list[Circuit], shots: int | None, seeds: list[int]
                       ) -> tuple[list[CircuitResult], int]:

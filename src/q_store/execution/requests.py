@@ -91,12 +91,19 @@ Request = ExpectationRequest | AdjointRequest | MetricRequest
 @dataclass(frozen=True, eq=False)
 class Plan(Generic[T]):
     """Requests to run, ``finish(answers) -> result`` (answers in request order), and the
-    method's state after this step (optax style: state in, state out)."""
+    method's state after this step (optax style: state in, state out). Where that state
+    depends on what was measured (a running metric estimate), ``advance(result)`` gives it;
+    read it with :meth:`next_state`."""
 
     requests: tuple[Request, ...]
     finish: Callable[[Sequence[Any]], T]
     state: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
+    advance: Callable[[T], Any] | None = None
+
+    def next_state(self, result: T) -> Any:
+        """The method's state after this plan ran and finished with ``result``."""
+        return self.state if self.advance is None else self.advance(result)
 
     def __len__(self) -> int:
         """Circuit runs this plan costs (rows of every request)."""

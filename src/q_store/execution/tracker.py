@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import threading
 import time
 from collections import deque
@@ -165,14 +164,10 @@ class PerformanceTracker:
         return cps / baseline_circuits_per_second
 
     def print_performance_report(self, file: TextIO | None = None) -> None:
-        """The statistics as a readable table."""
-        out = file or sys.stdout
-        stats = self.get_statistics()
-        print("Q-Store performance report", file=out)
-        for key, value in stats.items():
-            shown = "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float)
-                                                 else str(value))
-            print(f"  {key:<28} {shown}", file=out)
+        """The statistics as a readable table (rich where installed, plain text otherwise)."""
+        from q_store.execution.report import print_tracker_report
+
+        print_tracker_report(self.get_statistics(), file)
 
 
 def _ratio(num: float, den: float) -> float | None:

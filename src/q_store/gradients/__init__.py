@@ -8,10 +8,12 @@ from typing import Any
 
 from q_store.errors import ConfigError
 from q_store.gradients.adaptive import AdaptiveGradient, AdaptiveState
+from q_store.gradients.adaptive_optimizer import AdaptiveGradientOptimizer
 from q_store.gradients.adjoint import AdjointGradient
 from q_store.gradients.base import AngleExecutor, GradientMethod, GradientResult, VJPResult
 from q_store.gradients.finite_diff import FiniteDifferenceGradient
-from q_store.gradients.natural import NaturalGradient
+from q_store.gradients.loss_api import LossGradient
+from q_store.gradients.natural import NaturalGradient, NaturalGradientEstimator, NaturalState
 from q_store.gradients.parameter_shift import ParameterShiftGradient, shift_rule
 from q_store.gradients.spsa import SPSAGradient, SPSAGradientEstimator, SPSAState
 from q_store.sim.qfim import metric_tensor, quantum_fisher_information
@@ -19,13 +21,17 @@ from q_store.sim.qfim import metric_tensor, quantum_fisher_information
 __all__ = [
     "GRADIENT_METHODS",
     "AdaptiveGradient",
+    "AdaptiveGradientOptimizer",
     "AdaptiveState",
     "AdjointGradient",
     "AngleExecutor",
     "FiniteDifferenceGradient",
     "GradientMethod",
     "GradientResult",
+    "LossGradient",
     "NaturalGradient",
+    "NaturalGradientEstimator",
+    "NaturalState",
     "ParameterShiftGradient",
     "SPSAGradient",
     "SPSAGradientEstimator",

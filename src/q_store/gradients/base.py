@@ -45,7 +45,9 @@ class AngleExecutor(Protocol):
 class GradientResult:
     """``values (B, K)``; ``weights (B, K, n_w)`` and ``inputs (B, K, n_x)`` Jacobians (None when
     not requested); ``evaluations``: circuit runs used per sample (including the values);
-    ``precondition``: applied by a trainer to the loss gradient (natural gradient's metric)."""
+    ``precondition``: applied by a trainer to the loss gradient (natural gradient's metric);
+    ``metric``: the metric estimate behind it; ``shot_variance``: the shot-noise variance of
+    ``weights`` (set by an engine that allocates shots adaptively)."""
 
     values: np.ndarray
     weights: np.ndarray | None
@@ -53,12 +55,15 @@ class GradientResult:
     evaluations: int
     precondition: Callable[[np.ndarray], np.ndarray] | None = field(default=None,
                                                                    compare=False)
+    metric: np.ndarray | None = field(default=None, compare=False)
+    shot_variance: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class VJPResult:
     """``values (B, K)`` and per-sample gradients of ``sum_k c_bk <O_k>_b``:
-    ``weights (B, n_w)``, ``inputs (B, n_x)``."""
+    ``weights (B, n_w)``, ``inputs (B, n_x)``; the other fields as in :class:`GradientResult`
+    (``shot_variance (B, n_w)``)."""
 
     values: np.ndarray
     weights: np.ndarray | None
@@ -66,6 +71,8 @@ class VJPResult:
     evaluations: int
     precondition: Callable[[np.ndarray], np.ndarray] | None = field(default=None,
                                                                    compare=False)
+    metric: np.ndarray | None = field(default=None, compare=False)
+    shot_variance: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ class GradientMethod(ABC):
 
     def _run(self, plan: Plan[Any]) -> Any:
         result = plan.finish(answer_all(plan.requests, self.executor))
-        self.state = plan.state
+        self.state = plan.next_state(result)
         return result
 
     def __repr__(self) -> str:

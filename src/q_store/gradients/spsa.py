@@ -172,6 +172,24 @@ class SPSAGradient(GradientMethod):
             g += (float(f(p + ck * d)) - float(f(p - ck * d))) / (2 * ck) / d
         return g / self.n_samples
 
+    async def estimate_gradient(self, circuit_builder: Any, loss_function: Any = None,
+                                parameters: Any = None, shots: int | None = 1000, *,
+                                observables: Any = None) -> Any:
+        """The spec's call: the SPSA gradient of ``loss_function(<O_k>)`` with respect to
+        ``parameters`` (a :class:`~q_store.gradients.loss_api.LossGradient`), from two circuits
+        per perturbation run with ``shots`` on this estimator's executor or backend, through
+        the execution engine. ``circuit_builder``: a template over ``theta[i]`` or a callable
+        building one from the parameter symbols; ``observables`` default to ``Z(0)``."""
+        from q_store.gradients.loss_api import engine_for, loss_gradient
+
+        if parameters is None:
+            raise ValidationError("estimate_gradient needs parameters")
+        engine = engine_for(self.executor, None, np.random.default_rng((self.key, self.k, 1)))
+        result, self.state = await loss_gradient(
+            self, self.state, engine, circuit_builder, loss_function, parameters,
+            observables=observables, shots=shots)
+        return result
+
     def close(self) -> None:
         """Release the backend connection made for a backend given at construction."""
         if self._owns_executor:

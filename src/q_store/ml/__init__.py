@@ -7,6 +7,7 @@ from q_store.execution.cache import SmartCircuitCache
 from q_store.execution.queue_manager import AdaptiveQueueManager
 from q_store.gradients import SPSAGradientEstimator
 from q_store.ml.config import TrainingConfig
+from q_store.ml.depth import AdaptiveDepth, DepthSchedule, IdentityBlocks
 from q_store.ml.encoders import (
     AmplitudeEncoder,
     AngleEncoder,
@@ -29,6 +30,7 @@ from q_store.ml.optimizers import adam, apply_updates, chain, sgd
 from q_store.ml.trainer import QuantumTrainer
 
 __all__ = [
+    "AdaptiveDepth",
     "AdaptiveQueueManager",
     "AmplitudeEncoder",
     "AngleEncoder",
@@ -36,8 +38,10 @@ __all__ = [
     "CircuitBatchManagerV34",
     "DataBatch",
     "DataLoader",
+    "DepthSchedule",
     "EncodedBatch",
     "HardwareEfficientQuantumLayer",
+    "IdentityBlocks",
     "Layer",
     "QuantumConvolutionalLayer",
     "QuantumDataEncoder",

@@ -136,7 +136,11 @@ def save(trainer: QuantumTrainer, checkpoint: Any, path: str | os.PathLike[str] 
         raise ValidationError(f"save_checkpoint takes a path (or a dict and a path), got "
                               f"{type(checkpoint).__name__}")
     arrays, meta = _capture(trainer, model)
-    return save_checkpoint_file(checkpoint, arrays, meta)
+    written = save_checkpoint_file(checkpoint, arrays, meta)
+    if trainer.performance_tracker is not None:  # run stores record path and hash
+        trainer.performance_tracker.emit("checkpoint", path=str(written), epoch=trainer.epoch,
+                                         step=trainer.step)
+    return written
 
 
 def _capture(trainer: QuantumTrainer, model: QuantumModel
@@ -155,9 +159,10 @@ def _capture(trainer: QuantumTrainer, model: QuantumModel
                        "state": plain(trainer.method.state_to_plain(  # type: ignore[union-attr]
                            trainer.method_state), "method state")},
             "early": plain(trainer._early, "early"),
-            "progress": plain(trainer.progress, "progress"),
             "history": plain(trainer.history, "history"),
             "stats": plain(trainer._stats, "stats")}
+    if trainer._partial is not None:  # an epoch stopped part-way: where to continue
+        meta["partial"] = plain(trainer._partial, "partial")
     return arrays, meta
 
 
@@ -282,8 +287,7 @@ def _validated_state(p: Path, trainer: QuantumTrainer, model: QuantumModel,
                      ) -> dict[str, Any]:
     """Everything restore assigns, checked; a CheckpointError naming the first problem."""
     _check_fields(p, meta, {"epoch": _count, "step": _count, "model": _dict, "rng": _dict,
-                            "method": _dict, "early": _dict, "progress": _dict,
-                            "history": _dict, "stats": _dict})
+                            "method": _dict, "early": _dict, "history": _dict, "stats": _dict})
     if meta["model"] != model.describe():
         raise CheckpointError(f"{p} is for a different architecture: {meta['model']} (this "
                               f"model: {model.describe()})")
@@ -303,15 +307,18 @@ def _validated_state(p: Path, trainer: QuantumTrainer, model: QuantumModel,
                               f"{e}") from None
     method_state = _method_state(p, trainer, meta["method"])
     early = _schema(p, "early", meta["early"], {"best": _is_real_or_none, "stall": _is_count})
-    progress = _schema(p, "progress", meta["progress"], {
-        "batches": _is_count, "total": _is_real, "count": _is_count, "correct": _is_count})
     history = _history(p, meta["history"], trainer.history)
     stats = _schema(p, "stats", meta["stats"], {k: _is_non_negative for k in trainer._stats})
-    return {"weights": arrays["weights"], "trainable": arrays["trainable"],
+    partial = meta.get("partial")
+    if partial is not None:
+        partial = _schema(p, "partial", partial, {
+            "batches": _is_count, "total": _is_real, "count": _is_count, "correct": _is_count,
+            "methods": lambda m: isinstance(m, dict) and all(
+                isinstance(k, str) and _is_count(c) for k, c in m.items())})
+    return {"weights": arrays["weights"], "trainable": arrays["trainable"], "partial": partial,
             "opt_state": opt_state, "epoch": meta["epoch"], "step": meta["step"],
             "rng": bit_generator.state, "method_state": method_state,
-            "early": early, "progress": progress, "best_weights": arrays.get("best_weights"),
-            "history": history,
+            "early": early, "best_weights": arrays.get("best_weights"), "history": history,
             "stats": stats, "architecture": meta["model"]}
 
 
@@ -333,8 +340,9 @@ def _method_state(p: Path, trainer: QuantumTrainer, saved: dict[str, Any]) -> An
 def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) -> None:
     """Assign a validated state; on any failure put the previous state back."""
     before = (model.get_state(), trainer.opt_state, trainer.epoch, trainer.step,
-              trainer.rng.bit_generator.state, trainer.method_state, trainer.progress,
-              trainer._early, trainer._best_weights, trainer.history, trainer._stats)
+              trainer.rng.bit_generator.state, trainer.method_state,
+              trainer._early, trainer._best_weights, trainer.history, trainer._stats,
+              trainer._partial)
     try:
         model.load_state({"weights": new["weights"], "trainable": new["trainable"],
                           "architecture": new["architecture"]})
@@ -342,17 +350,18 @@ def _apply(trainer: QuantumTrainer, model: QuantumModel, new: dict[str, Any]) ->
         trainer.epoch, trainer.step = new["epoch"], new["step"]
         trainer.rng.bit_generator.state = new["rng"]
         trainer.method_state = new["method_state"]
-        trainer.progress = dict(new["progress"])
         trainer._early = new["early"]
         trainer._best_weights = (None if new["best_weights"] is None
                                  else np.array(new["best_weights"], dtype=float))
         trainer.history, trainer._stats = new["history"], new["stats"]
+        trainer._partial = new["partial"]
     except BaseException:
         model.load_state(before[0])
         (trainer.opt_state, trainer.epoch, trainer.step) = before[1:4]
         trainer.rng.bit_generator.state = before[4]
-        trainer.method_state, trainer.progress = before[5], before[6]
-        (trainer._early, trainer._best_weights, trainer.history, trainer._stats) = before[7:]
+        trainer.method_state = before[5]
+        (trainer._early, trainer._best_weights, trainer.history, trainer._stats,
+         trainer._partial) = before[6:]
         raise
 
 

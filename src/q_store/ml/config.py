@@ -70,7 +70,9 @@ class TrainingConfig:
     spsa_a_initial: float = 0.01
     spsa_samples: int = 1
     natural_gradient_regularization: float = 0.01
-    qfim_cache_size: int = 100
+    natural_gradient_metric: str = "auto"  # auto | exact | block_diagonal | spsa
+    qfim_cache_size: int = 100  # metrics kept for reuse by the natural gradient (0: none)
+    qfim_reuse_steps: int = 1  # 1: reuse at identical weights only; N: reuse for N steps
     adaptive_switch_patience: int = 3
     adaptive_refine_every: int = 5
     early_stopping_patience: int | None = None
@@ -108,10 +110,11 @@ class TrainingConfig:
     circuit_depth_schedule: str = "exponential"
     min_circuit_depth: int = 2
     max_circuit_depth: int = 4
-    enable_circuit_optimization: bool = False
-    gate_merging: bool = False
-    identity_removal: bool = False
-    entanglement_pruning: bool = False
+    enable_circuit_optimization: bool = False  # rewrite circuits sent to a backend
+    gate_merging: bool = True  # passes enable_circuit_optimization runs (q_store.compile)
+    identity_removal: bool = True
+    entanglement_pruning: bool = True  # exact: cancelling pairs, light cone, final diagonals
+    pruning_tolerance: float | None = None  # radians: also drop entanglers this near identity
     adaptive_shot_allocation: bool = False
     min_shots: int = 500
     max_shots: int = 2000
@@ -171,8 +174,14 @@ class TrainingConfig:
              "method steps with learning_rate)"),
             (("spsa_c_initial", "spsa_samples"), method not in ("spsa", "adaptive"),
              "it applies to gradient_method 'spsa' and 'adaptive' only"),
-            (("natural_gradient_regularization",), method != "natural_gradient",
-             "it applies to gradient_method='natural_gradient' only"),
+            (("natural_gradient_regularization", "natural_gradient_metric", "qfim_cache_size",
+              "qfim_reuse_steps"), method not in ("natural_gradient", "adaptive"),
+             "it applies to gradient_method 'natural_gradient' and 'adaptive' only"),
+            (("adaptive_shot_allocation",), self.adaptive_shot_allocation and self.shots is None,
+             "shots=None runs exact expectation values; set shots (e.g. shots=base_shots) to "
+             "sample, then the allocator chooses the shots of each step"),
+            (("min_shots", "max_shots", "base_shots"), not self.adaptive_shot_allocation,
+             "it applies with adaptive_shot_allocation=True only"),
             (("adaptive_switch_patience", "adaptive_refine_every"), method != "adaptive",
              "it applies to gradient_method='adaptive' only"),
             (("early_stopping_min_delta",), self.early_stopping_patience is None,
@@ -186,6 +195,16 @@ class TrainingConfig:
             (("adaptive_batch_sizing",), self.adaptive_batch_sizing and not self.use_batch_api,
              "it sizes multi-circuit jobs; with use_batch_api=False every circuit is its own "
              "job"),
+            (("circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth"),
+             not self.adaptive_circuit_depth, "adaptive_circuit_depth is off"),
+            (("circuit_depth",), self.adaptive_circuit_depth,
+             "with adaptive_circuit_depth=True, QuantumModel.from_config starts at "
+             "min_circuit_depth and training grows the model to max_circuit_depth"),
+            (("gate_merging", "identity_removal", "entanglement_pruning", "pruning_tolerance"),
+             not self.enable_circuit_optimization, "enable_circuit_optimization is off"),
+            (("enable_circuit_optimization",), not (
+                self.gate_merging or self.identity_removal or self.entanglement_pruning),
+             "gate_merging, identity_removal and entanglement_pruning are all False"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -243,6 +262,15 @@ class TrainingConfig:
         _positive("spsa_a_initial", self.spsa_a_initial)
         _int("spsa_samples", self.spsa_samples, 1)
         _real("natural_gradient_regularization", self.natural_gradient_regularization, 0.0)
+        _choice("natural_gradient_metric", self.natural_gradient_metric,
+                ("auto", "exact", "block_diagonal", "spsa"))
+        _int("qfim_cache_size", self.qfim_cache_size, 0)
+        _int("qfim_reuse_steps", self.qfim_reuse_steps, 1)
+        for name in ("min_shots", "max_shots", "base_shots"):
+            _int(name, getattr(self, name), 1)
+        if not self.min_shots <= self.base_shots <= self.max_shots:
+            raise ConfigError(f"need min_shots <= base_shots <= max_shots, got "
+                              f"{self.min_shots}, {self.base_shots}, {self.max_shots}")
         _int("adaptive_switch_patience", self.adaptive_switch_patience, 1)
         _int("adaptive_refine_every", self.adaptive_refine_every, 1)
         if self.early_stopping_patience is not None:
@@ -262,32 +290,54 @@ class TrainingConfig:
                      "enable_batch_execution", "enable_performance_tracking", "debug_mode",
                      "use_batch_api", "use_native_gates", "retry_failed_circuits",
                      "enable_smart_caching", "adaptive_batch_sizing",
-                     "enable_multi_backend", "allow_mixed_exactness"):
+                     "adaptive_shot_allocation", "enable_multi_backend", "allow_mixed_exactness"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         from q_store.backends.configs import check_backend_configs
 
         check_backend_configs(self.backend_configs)
+        self._check_depth_and_optimization()
         self._check_not_yet_supported()
+
+    def _check_depth_and_optimization(self) -> None:
+        """Adaptive circuit depth and circuit optimisation (q_store.ml.depth, q_store.compile)."""
+        for name in ("adaptive_circuit_depth", "enable_circuit_optimization", "gate_merging",
+                     "identity_removal", "entanglement_pruning"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        _choice("circuit_depth_schedule", self.circuit_depth_schedule,
+                ("linear", "exponential", "step"))
+        _int("min_circuit_depth", self.min_circuit_depth, 1)
+        _int("max_circuit_depth", self.max_circuit_depth, 1)
+        if self.max_circuit_depth < self.min_circuit_depth:
+            raise ConfigError(f"max_circuit_depth={self.max_circuit_depth} is below "
+                              f"min_circuit_depth={self.min_circuit_depth}; the depth grows "
+                              "from min_circuit_depth to max_circuit_depth")
+        if self.pruning_tolerance is not None:
+            _real("pruning_tolerance", self.pruning_tolerance, 0.0, math.pi)
+            if self.pruning_tolerance == 0 or not self.entanglement_pruning:
+                raise ConfigError("pruning_tolerance must be a positive angle (radians) and "
+                                  "needs entanglement_pruning=True; None keeps pruning exact")
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("qfim_cache_size", "enable_all_v34_features", "enable_all_v35_features",
-                 "use_concurrent_submission", "adaptive_circuit_depth",
-                 "circuit_depth_schedule", "min_circuit_depth", "max_circuit_depth",
-                 "enable_circuit_optimization", "gate_merging", "identity_removal",
-                 "entanglement_pruning", "adaptive_shot_allocation", "min_shots", "max_shots",
-                 "base_shots", "enable_dashboard", "dashboard_port")
+        later = ("enable_all_v34_features", "enable_all_v35_features",
+                 "use_concurrent_submission", "enable_dashboard", "dashboard_port")
         for name in later:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(
                     f"TrainingConfig.{name} is not yet supported by this release (it arrives with "
                     f"the execution engine); leave it at its default "
                     f"{defaults[name]!r}")
-        if self.shots is not None and self.gradient_method in ("adjoint", "natural_gradient"):
+        if self.shots is not None and (self.gradient_method == "adjoint" or (
+                self.gradient_method == "natural_gradient"
+                and self.natural_gradient_metric == "exact")):
+            what = ("gradient_method='adjoint'" if self.gradient_method == "adjoint"
+                    else "natural_gradient_metric='exact'")
             raise ConfigError(
-                f"gradient_method={self.gradient_method!r} needs exact expectation values; with "
-                "shots choose 'parameter_shift', 'finite_difference', 'spsa' or 'adaptive'")
+                f"{what} needs exact expectation values; with shots choose gradient_method "
+                "'parameter_shift', 'finite_difference', 'spsa', 'adaptive' or "
+                "'natural_gradient' (metric 'auto', 'block_diagonal' or 'spsa')")
 
     # -- views ---------------------------------------------------------------------------------
     def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:

@@ -13,8 +13,10 @@ __all__ = ["gradient_method_from_config"]
 
 
 def gradient_method_from_config(config: TrainingConfig, simulator: StatevectorSimulator,
-                                spsa_key: int) -> GradientMethod:
-    """``config.gradient_method`` with its options; ``spsa_key`` keys SPSA's perturbations."""
+                                spsa_key: int, *, exact: bool = True) -> GradientMethod:
+    """``config.gradient_method`` with its options; ``spsa_key`` keys SPSA's perturbations (and
+    2-SPSA's); ``exact``: whether the target answers exactly (the local simulator without
+    shots), which decides the natural gradient's default metric and base."""
     name = config.gradient_method
 
     def spsa() -> Any:
@@ -22,18 +24,28 @@ def gradient_method_from_config(config: TrainingConfig, simulator: StatevectorSi
                                    a=config.spsa_step_size, big_a=0.0,
                                    n_samples=config.spsa_samples, seed=spsa_key)
 
+    def natural(base: GradientMethod) -> Any:
+        metric = config.natural_gradient_metric
+        if metric == "auto":
+            metric = "exact" if exact else "block_diagonal"
+        return get_gradient_method(
+            "natural_gradient", base=base, regularization=config.natural_gradient_regularization,
+            metric=metric, cache_size=config.qfim_cache_size,
+            reuse_steps=config.qfim_reuse_steps, seed=spsa_key,
+            epsilon=0.01 if exact else 0.1)
+
     if name == "spsa":
         return spsa()
     if name == "adaptive":
+        shift = get_gradient_method("parameter_shift", executor=simulator)
         return get_gradient_method(
-            "adaptive", spsa=spsa(), exact=get_gradient_method("parameter_shift",
-                                                               executor=simulator),
+            "adaptive", spsa=spsa(), exact=shift, natural=natural(shift),
             refine_every=config.adaptive_refine_every,
             switch_patience=config.adaptive_switch_patience)
     if name == "natural_gradient":
-        return get_gradient_method(
-            "natural_gradient", base=get_gradient_method("adjoint", simulator=simulator),
-            regularization=config.natural_gradient_regularization)
+        base = (get_gradient_method("adjoint", simulator=simulator) if exact
+                else get_gradient_method("parameter_shift", executor=simulator))
+        return natural(base)
     if name == "finite_difference":
         return get_gradient_method("finite_difference", executor=simulator,
                                    **({"step": 0.1} if config.shots else {}))

@@ -75,15 +75,18 @@ class QuantumModel:
     def from_config(cls, config: Any, input_dim: int, output_dim: int, **options: Any
                     ) -> QuantumModel:
         """A model shaped by a :class:`~q_store.ml.config.TrainingConfig`: ``n_qubits``,
-        ``circuit_depth`` (layers), ``hardware_efficient_ansatz``, ``entanglement``, ``seed``
-        (explicit ``options`` win)."""
+        ``circuit_depth`` (layers; ``min_circuit_depth`` with ``adaptive_circuit_depth``),
+        ``hardware_efficient_ansatz``, ``entanglement``, ``seed`` (explicit ``options``
+        win)."""
         kw: dict[str, Any] = {"n_qubits": config.n_qubits,
                               "hardware_efficient": config.hardware_efficient_ansatz,
                               "entanglement": config.entanglement, "seed": config.seed}
         if str(options.get("encoding", "angle")).lower() == "amplitude":
             kw.pop("n_qubits")
         kw.update(options)
-        n_layers = kw.pop("n_layers", config.circuit_depth)
+        depth = (config.min_circuit_depth if getattr(config, "adaptive_circuit_depth", False)
+                 else config.circuit_depth)  # adaptive depth grows it during training
+        n_layers = kw.pop("n_layers", depth)
         return cls(input_dim, output_dim, n_layers, **kw)
 
     # -- structure -------------------------------------------------------------------------------
@@ -103,6 +106,9 @@ class QuantumModel:
         self.n_parameters = offset
         n_x = self.encoder.n_features if not self.encoder.uses_initial_state else 0
         self.circuit: Circuit = b.build(n_weights=offset, n_inputs=n_x)
+        # what training steps run: the circuit, or (adaptive depth) the circuit without the
+        # blocks not grown yet, which are the identity (q_store.ml.depth)
+        self.training_circuit: Circuit = self.circuit
         self.observables: tuple[Observable, ...] = self._readout(wires)
 
     def _readout(self, wires: tuple[int, ...]) -> tuple[Observable, ...]:

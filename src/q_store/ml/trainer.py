@@ -42,6 +42,7 @@ from q_store.execution.tracker import PerformanceTracker
 from q_store.gradients import GradientMethod
 from q_store.ml import checkpoint_state
 from q_store.ml.config import SECRET_FIELDS, TrainingConfig
+from q_store.ml.depth import AdaptiveDepth
 from q_store.ml.inputs import (
     check_data,
     check_features,
@@ -64,8 +65,9 @@ _BACKEND_FIELDS = frozenset({
     "quantum_sdk", "quantum_target", "quantum_api_key", "shots", "ionq_noise_model",
     "ionq_base_url", "batch_timeout", "use_batch_api", "use_native_gates",
     "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits",
-    "enable_multi_backend", "backend_configs", "allow_mixed_exactness",
-    "checkpoint_dir"})  # IonQ's job ledger lives in the checkpoint directory
+    "checkpoint_dir",  # IonQ's job ledger lives in the checkpoint directory
+    "adaptive_shot_allocation", "min_shots", "max_shots", "base_shots",
+    "enable_multi_backend", "backend_configs", "allow_mixed_exactness"})
 
 
 class QuantumTrainer:
@@ -105,11 +107,12 @@ class QuantumTrainer:
         self._moved_from: Any = _NOTHING  # a model backend that a quantum_sdk change overrode
         self._sdk_changed = False
         self.stop_reason: str | None = None
-        self.progress = _new_progress()  # where in the current epoch training is
-        self._stop_requested = False
+        self._stop_requested = False  # set by request_stop (e.g. on Ctrl-C)
+        self._partial: dict[str, Any] | None = None  # an epoch stopped part-way (checkpointed)
         self.method: GradientMethod | None = None
         self.method_state: Any = None
         self._applied: dict[str, Any] | None = None
+        self._exact_target = self.config.shots is None  # known once the engine is built
         self._apply_config()
 
     # -- configuration -----------------------------------------------------------------------------
@@ -144,7 +147,8 @@ class QuantumTrainer:
             self._sdk_changed = self._sdk_changed or "quantum_sdk" in changed
         if not first and changed & {"cache_size", "enable_circuit_cache"}:
             self._release_backend()  # the local engine holds the simulator
-        self._set_method(gradient_method_from_config(cfg, self.simulator, self._spsa_key()))
+        self._set_method(gradient_method_from_config(cfg, self.simulator, self._spsa_key(),
+                                                     exact=self._exact_target))
         if not first and "optimizer" in changed:
             self.opt_state = None  # Adam's moments mean nothing to SGD
         learning_rate: Any = cfg.learning_rate
@@ -165,6 +169,7 @@ class QuantumTrainer:
                                         if cfg.enable_performance_tracking else None)
             self._release_backend()  # the engine reports to the tracker
         self.cache.tracker = self.performance_tracker  # template events
+        self.adaptive_depth = AdaptiveDepth.from_config(cfg, self.performance_tracker)
         self.budget.limit_usd = CostBudget(cfg.max_cost_usd).limit_usd  # spending carries over
         for message in cfg.inapplicable():
             warnings.warn(message, ConfigWarning, stacklevel=3)
@@ -219,6 +224,10 @@ class QuantumTrainer:
                                              backend=backend, rng=self.rng, budget=self.budget,
                                              tracker=self.performance_tracker)
             self._engine_backend = backend
+            if self.engine.exact != self._exact_target:  # the method's defaults follow the target
+                self._exact_target = self.engine.exact
+                self._set_method(gradient_method_from_config(
+                    self.config, self.simulator, self._spsa_key(), exact=self._exact_target))
         await self._close_retired()
         return self.engine
 
@@ -254,8 +263,10 @@ class QuantumTrainer:
                       epochs: int | None = None) -> CostEstimate:
         """Circuits, shots, gate counts, dollars and gate time that training ``epochs`` more
         epochs (default: the configured total) would submit to the model's backend: the
-        gradient method's plans are counted (``len(plan)``), nothing runs."""
+        gradient method's plans are counted (``len(plan)``), nothing runs. With adaptive
+        circuit depth every epoch is counted at full depth (an upper bound)."""
         _run_sync_or_raise(self._engine_for(model))
+        self._grow(model)
         backend = self.backend or LocalSimulatorBackend(simulator=self.simulator)
         n_epochs = self.config.epochs - self.epoch if epochs is None else epochs
         x_train = _first_batch(self._loader(train_loader, shuffle=False))
@@ -329,6 +340,11 @@ class QuantumTrainer:
                               f"{model.n_qubits} qubits; build the model with "
                               "QuantumModel.from_config(config, ...) or set n_qubits to match")
 
+    def _grow(self, model: QuantumModel) -> None:
+        """Adaptive depth: the model at full depth, its not-yet-trained blocks at identity."""
+        if self.adaptive_depth is not None and self.adaptive_depth.prepare(model):
+            self.opt_state = None  # the weight vector grew: the optimiser starts afresh
+
     def _check_data(self, model: QuantumModel, loader: Any, where: str) -> None:
         """Check all of ``loader`` now where it can be read twice (before any step runs)."""
         check_data(loader, model.input_dim, model.task, model.output_dim, where)
@@ -348,6 +364,7 @@ class QuantumTrainer:
         self._check_data(model, train_loader, "training data")
         if val_loader is not None:
             self._check_data(model, val_loader, "validation data")
+        self._grow(model)
         if resume_from is not None:
             self.restore(resume_from, model)
         target = self.epoch + epochs if epochs is not None else self.config.epochs
@@ -359,16 +376,18 @@ class QuantumTrainer:
         start = time.perf_counter()
         while self.epoch < target:
             t0 = time.perf_counter()
+            if self.adaptive_depth is not None:
+                self.adaptive_depth.at_epoch_start(model, self.epoch,
+                                                   max(target, self.config.epochs))
             try:
+                if self._stop_requested:
+                    raise _StopRequested
                 loss, acc = await self.train_epoch(model, train_loader)
             except BudgetExceededError as exc:
                 self._stop_for_budget(model, exc)
                 break
             except _StopRequested:
-                path = self._save_for_resume(model)
-                self.stop_reason = "interrupted"
-                log.warning("training stopped on request in epoch %d after step %d; resume "
-                            "from %s", self.epoch + 1, self.step, path)
+                self._stop_on_request(model)
                 break
             except JobTimeoutError as exc:
                 path = self._save_for_resume(model)
@@ -409,7 +428,8 @@ class QuantumTrainer:
                 self.performance_tracker.emit(
                     "epoch", epoch=self.epoch, loss=loss, accuracy=acc,
                     val_loss=monitored if val_loader is not None else None,
-                    seconds=time.perf_counter() - t0)
+                    val_accuracy=self.history["val_accuracy"][-1] if val_loader is not None
+                    else None, seconds=time.perf_counter() - t0)
             stop = self._early_stopping(model, monitored)
             if self.config.enable_performance_tracking:
                 self._stats["total_time"] += time.perf_counter() - t0
@@ -428,9 +448,25 @@ class QuantumTrainer:
             self.save_checkpoint(Path(self.config.checkpoint_dir) / "latest.npz", model=model)
 
     def request_stop(self) -> None:
-        """Stop after the step in progress and save a checkpoint that resumes exactly (also
-        mid-epoch); safe to call from a signal handler or another thread."""
+        """Stop training cleanly after the current step (safe from a signal handler): the
+        epoch's progress so far is kept, ``stop_reason`` becomes ``"interrupted"`` and, with a
+        ``checkpoint_dir``, ``latest.npz`` is written, from which a resumed run continues
+        exactly where this one stopped."""
         self._stop_requested = True
+
+    def _stop_on_request(self, model: QuantumModel) -> None:
+        self._stop_requested = False
+        self.stop_reason = "interrupted"
+        log.warning("training stopped on request in epoch %d after step %d", self.epoch + 1,
+                    self.step)
+        if self.config.checkpoint_dir is not None:
+            self.save_checkpoint(Path(self.config.checkpoint_dir) / "latest.npz", model=model)
+
+    def print_performance_report(self, file: Any = None) -> None:
+        """The run's statistics (the spec's and the telemetry stream's) as readable tables."""
+        from q_store.execution.report import print_trainer_report
+
+        print_trainer_report(self, file)
 
     def _save_for_resume(self, model: QuantumModel) -> Path:
         """``latest.npz`` in the checkpoint directory (``qstore-checkpoints`` when none is
@@ -448,28 +484,40 @@ class QuantumTrainer:
         engine = await self._engine_for(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
-        progress = self.progress  # batches already done in this epoch (a resumed run)
-        done = 0
+        # an epoch resumed part-way skips the batches it already trained on (the loader's
+        # order depends on the seed and epoch only) and continues its running sums
+        part = self._partial or {"batches": 0, "total": 0.0, "count": 0, "correct": 0,
+                                 "methods": {}}
+        self._partial = None
+        done, total, count, correct = part["batches"], part["total"], part["count"], \
+            part["correct"]
+        if done:
+            self._method_counts = dict(part["methods"])
+        seen = 0
         async for xb, yb in _batches(self._loader(loader), self.epoch, "training data"):
-            done += 1
-            if done <= progress["batches"]:
+            seen += 1
+            if seen <= done:
                 continue
             t0 = time.perf_counter()
             x, y = _checked(model, xb, yb, "training batch")
-            loss, out = await self._train_step(engine, model, x, y)
-            progress["batches"] = done
-            progress["total"] += loss * len(x)
-            progress["count"] += len(x)
+            try:
+                loss, out = await self._train_step(engine, model, x, y)
+            except (BudgetExceededError, JobTimeoutError):
+                self._partial = {"batches": seen - 1, "total": total, "count": count,
+                                 "correct": correct, "methods": dict(self._method_counts)}
+                raise
+            n = len(x)
+            total += loss * n
+            count += n
             if model.task == "classification":
-                progress["correct"] += int(np.sum(np.argmax(out, axis=1) == y))
+                correct += int(np.sum(np.argmax(out, axis=1) == y))
             if self.config.enable_performance_tracking:
                 self._stats["batches"] += 1
                 self._stats["batch_time"] += time.perf_counter() - t0
             if self._stop_requested:
-                self._stop_requested = False
+                self._partial = {"batches": seen, "total": total, "count": count,
+                                 "correct": correct, "methods": dict(self._method_counts)}
                 raise _StopRequested
-        total, count, correct = progress["total"], progress["count"], progress["correct"]
-        self.progress = _new_progress()
         if count == 0:
             raise ValidationError("the training loader produced no batches")
         return total / count, (correct / count if model.task == "classification" else None)
@@ -559,11 +607,11 @@ class QuantumTrainer:
             if method is not None and method != self.config.gradient_method:
                 grad_method = gradient_method_from_config(
                     self.config.replace(gradient_method=method), self.simulator,
-                    self._spsa_key())
+                    self._spsa_key(), exact=engine.exact)
                 state = grad_method.init()
             assert grad_method is not None
-            loss, _, grad, _ = await self._loss_and_grad(engine, grad_method, state, model, xs,
-                                                         ys)
+            loss, _, grad, _, _ = await self._loss_and_grad(engine, grad_method, state, model,
+                                                            xs, ys)
             return loss, grad
 
         return _run_sync_or_raise(run())
@@ -591,12 +639,12 @@ class QuantumTrainer:
             parts = [(x, y)]
         else:  # one circuit evaluation per sample
             parts = [(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
-        losses, outs, grads = [], [], []
-        t0, runs, names = time.perf_counter(), 0, set()
+        losses, outs, grads, raws = [], [], [], []
+        t0, runs, names, shots = time.perf_counter(), 0, set(), engine.plan_shots
         for xs, ys in parts:
-            loss, out, grad, plan = await self._loss_and_grad(
+            loss, out, grad, plan, res = await self._loss_and_grad(
                 engine, self.method, self.method_state, model, xs, ys)
-            self.method_state = plan.state
+            self.method_state = plan.next_state(res)
             name = plan.notes.get("method", self.method.name)
             self._method_counts[name] = self._method_counts.get(name, 0) + 1
             names.add(name)
@@ -604,26 +652,35 @@ class QuantumTrainer:
             losses.append(loss)
             outs.append(out)
             grads.append(grad)
+            raws.append(res)
         grad = np.mean(grads, axis=0)
+        if engine.shot_allocator is not None:  # the step's gradient noise picks the next shots
+            raw = np.mean([r.weights.sum(axis=0) for r in raws], axis=0)
+            var = sum(r.shot_variance.sum(axis=0) for r in raws) / len(raws) ** 2
+            mask = model.trainable_mask
+            engine.shot_allocator.observe(raw[mask], var[mask], shots, step=self.step + 1)
         grad = np.where(model.trainable_mask, grad, 0.0)
         updates, self.opt_state = self.optimizer.update(grad, self.opt_state, model.weights)
         updates = np.where(model.trainable_mask, updates, 0.0)
         model.weights = apply_updates(model.weights, updates)
         self.step += 1
-        loss = float(np.mean(losses))
+        loss, out = float(np.mean(losses)), np.concatenate(outs)
         if self.performance_tracker is not None:
             self._stats["circuits"] += runs
             self.performance_tracker.emit(
                 "step", epoch=self.epoch + 1, step=self.step, loss=loss,
-                method="+".join(sorted(names)), circuits=runs, shots=runs * (engine.shots or 0),
+                accuracy=(float(np.mean(np.argmax(out, axis=1) == y))
+                          if model.task == "classification" else None),
+                method="+".join(sorted(names)), circuits=runs, shots=runs * (shots or 0),
                 learning_rate=self.learning_rate_at(self.step - 1),
                 seconds=time.perf_counter() - t0)
-        return loss, np.concatenate(outs)
+        return loss, out
 
     async def _loss_and_grad(self, engine: ExecutionEngine, method: GradientMethod,
                              state: Any, model: QuantumModel, x: np.ndarray, y: np.ndarray
-                             ) -> tuple[float, np.ndarray, np.ndarray, Any]:
-        """Loss, outputs, loss gradient (preconditioned where the method says) and the plan."""
+                             ) -> tuple[float, np.ndarray, np.ndarray, Any, Any]:
+        """Loss, outputs, loss gradient (preconditioned where the method says), the plan and
+        the method's result."""
         inputs, states = model.encode(x)
         loss_fn = self._loss(model)
 
@@ -631,7 +688,7 @@ class QuantumTrainer:
             _, d_out = loss_fn(model.postprocess(raw), y)
             return model.postprocess_vjp(raw, d_out)
 
-        plan = method.plan(model.circuit, model.observables, model.weights, inputs,
+        plan = method.plan(model.training_circuit, model.observables, model.weights, inputs,
                            initial_state=states, state=state, cotangent=cotangent)
         res = await engine.execute(plan)
         out = model.postprocess(res.values)
@@ -639,7 +696,7 @@ class QuantumTrainer:
         grad = res.weights.sum(axis=0)
         if res.precondition is not None:
             grad = res.precondition(grad)
-        return float(loss), out, grad, plan
+        return float(loss), out, grad, plan, res
 
     def _early_stopping(self, model: QuantumModel, monitored: float) -> bool:
         patience = self.config.early_stopping_patience
@@ -681,6 +738,10 @@ class QuantumTrainer:
         checkpoint_state.restore(self, path, model)
 
 
+class _StopRequested(Exception):
+    """Internal: :meth:`QuantumTrainer.request_stop` was called; unwinds to ``train``."""
+
+
 def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
     """The circuits one sample's evaluation submits: the bound circuit (after its
     state preparation, for amplitude encoding) in each measurement basis."""
@@ -696,10 +757,6 @@ def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
 
 class _StopRequested(Exception):
     """Raised inside an epoch after the step that saw :meth:`QuantumTrainer.request_stop`."""
-
-
-def _new_progress() -> dict[str, Any]:
-    return {"batches": 0, "total": 0.0, "count": 0, "correct": 0}
 
 
 def _snapshot(config: TrainingConfig) -> dict[str, Any]:
