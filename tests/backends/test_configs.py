@@ -127,3 +127,17 @@ def test_entry_names_label_the_orchestrators_backends():
         {"provider": "local"}, {"provider": "local"}, {"provider": "local", "name": "mine"}])
     orch = submitter_from_config(cfg, None, budget=CostBudget(None))
     assert list(orch.get_backend_stats()) == ["mock_ideal#1", "mock_ideal#2", "mine"]
+
+
+def test_multi_backend_does_not_combine_with_dask():
+    import numpy as np
+
+    from q_store.backends.cost import CostBudget
+    from q_store.execution.factory import engine_from_config
+    from q_store.sim import StatevectorSimulator
+
+    cfg = TrainingConfig(enable_multi_backend=True, executor="dask",
+                         backend_configs=[{"provider": "local"}])
+    with pytest.raises(ConfigError, match="executor='dask'"):
+        engine_from_config(cfg, simulator=StatevectorSimulator(), backend=None,
+                           rng=np.random.default_rng(0), budget=CostBudget(None))

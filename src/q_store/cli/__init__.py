@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--depth", type=int, default=2)
     demo.add_argument("--batch-size", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
-    from q_store.cli import evaluate, runs, train
+    from q_store.cli import evaluate, runs, train, tune
 
     train.add_arguments(sub.add_parser(
         "train", help="train a model described by a TOML or YAML file; the run is recorded "
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_arguments(sub.add_parser("evaluate", help="evaluate a stored run on data"))
     runs.add_arguments(sub.add_parser("runs", help="list, show, compare, delete or plot "
                                                    "stored runs"))
+    tune.add_arguments(sub.add_parser("tune", help="hyperparameter search with Optuna"))
     emulator = sub.add_parser("ionq-emulator",
                               help="serve a local IonQ-compatible API (offline development)")
     from q_store.backends.ionq.emulator import add_arguments
@@ -71,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from q_store.cli.evaluate import run_evaluate
 
             return run_evaluate(args)
+        if args.command == "tune":
+            from q_store.cli.tune import run as run_tune
+
+            return run_tune(args)
         from q_store.cli.runs import run_runs
 
         return run_runs(args)

@@ -103,6 +103,15 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
     when set), or with ``enable_multi_backend`` for the configured backends. A backend's
     pipeline is a :class:`CircuitBatchManagerV34`'s (``engine.batch_manager``);
     ``engine.circuit_cache`` is the smart cache when on."""
+    if getattr(config, "executor", "local") == "dask":  # scale-out: rows or jobs as Dask tasks
+        if getattr(config, "enable_multi_backend", False):
+            raise ConfigError("enable_multi_backend=True runs circuits through the "
+                              "multi-backend orchestrator on this process; it does not combine "
+                              "with executor='dask' (choose one)")
+        from q_store.execution.dask_engine import dask_engine_from_config
+
+        return dask_engine_from_config(config, simulator=simulator, backend=backend, rng=rng,
+                                       budget=budget, tracker=tracker)
     cache = cache_from_config(config, simulator)
     executor = manager = None
     multi = getattr(config, "enable_multi_backend", False)

@@ -97,6 +97,13 @@ class TrainingConfig:
     connection_pool_size: int = 5  # HTTP connections to IonQ
     max_queue_wait_time: float = 120.0  # seconds an IonQ job may take, queue included
     retry_failed_circuits: bool = False  # resubmit a job that failed on the backend (twice)
+    # scale-out (q_store.execution.dask_engine): circuits, shards and tuning trials as Dask tasks
+    executor: str = "local"  # local | dask
+    dask_scheduler: str | None = None  # "tcp://host:8786"; None: a LocalCluster on this machine
+    dask_workers: int | None = None  # LocalCluster processes (None: CPUs); with an address: wait
+    dask_chunk_rows: int | None = None  # circuit runs per task; None: split evenly over workers
+    dask_connect_timeout: float = 10.0  # seconds to reach the scheduler (and its workers)
+    dask_retries: int = 2  # re-runs of a task that raised (a dead worker's tasks always re-run)
     # accepted now, implemented with the execution engine (later releases)
     enable_all_v34_features: bool = False
     enable_all_v35_features: bool = False
@@ -205,6 +212,8 @@ class TrainingConfig:
             (("enable_circuit_optimization",), not (
                 self.gate_merging or self.identity_removal or self.entanglement_pruning),
              "gate_merging, identity_removal and entanglement_pruning are all False"),
+            (("dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
+              "dask_retries"), self.executor != "dask", "it applies to executor='dask' only"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -298,6 +307,7 @@ class TrainingConfig:
         check_backend_configs(self.backend_configs)
         self._check_depth_and_optimization()
         self._check_not_yet_supported()
+        self._check_dask()
 
     def _check_depth_and_optimization(self) -> None:
         """Adaptive circuit depth and circuit optimisation (q_store.ml.depth, q_store.compile)."""
@@ -338,6 +348,18 @@ class TrainingConfig:
                 f"{what} needs exact expectation values; with shots choose gradient_method "
                 "'parameter_shift', 'finite_difference', 'spsa', 'adaptive' or "
                 "'natural_gradient' (metric 'auto', 'block_diagonal' or 'spsa')")
+
+    def _check_dask(self) -> None:
+        _choice("executor", self.executor, ("local", "dask"))
+        if self.dask_scheduler is not None and not (
+                isinstance(self.dask_scheduler, str) and "://" in self.dask_scheduler):
+            raise ConfigError("dask_scheduler must be an address such as 'tcp://host:8786', or "
+                              f"None for a LocalCluster, got {self.dask_scheduler!r}")
+        for name in ("dask_workers", "dask_chunk_rows"):
+            if getattr(self, name) is not None:
+                _int(name, getattr(self, name), 1)
+        _positive("dask_connect_timeout", self.dask_connect_timeout)
+        _int("dask_retries", self.dask_retries, 0, 100)
 
     # -- views ---------------------------------------------------------------------------------
     def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:

@@ -67,7 +67,9 @@ _BACKEND_FIELDS = frozenset({
     "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits",
     "checkpoint_dir",  # IonQ's job ledger lives in the checkpoint directory
     "adaptive_shot_allocation", "min_shots", "max_shots", "base_shots",
-    "enable_multi_backend", "backend_configs", "allow_mixed_exactness"})
+    "enable_multi_backend", "backend_configs", "allow_mixed_exactness",
+    "executor", "dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
+    "dask_retries"})
 
 
 class QuantumTrainer:
@@ -367,6 +369,7 @@ class QuantumTrainer:
         self._grow(model)
         if resume_from is not None:
             self.restore(resume_from, model)
+        self._last_fit = (model, train_loader, val_loader)  # optimize_hyperparameters' default
         target = self.epoch + epochs if epochs is not None else self.config.epochs
         await self._engine_for(model)
         if self.opt_state is None:
@@ -439,6 +442,15 @@ class QuantumTrainer:
                 break
         log.debug("trained in %.3f s", time.perf_counter() - start)
         return self.history
+
+    async def optimize_hyperparameters(self, search_space: dict[str, Any], n_trials: int = 20,
+                                       **options: Any) -> TrainingConfig:
+        """The best :class:`TrainingConfig` of an Optuna search over ``search_space`` (the
+        spec's dict of lists, or ranges): see :mod:`q_store.ml.tuning` for options, storage,
+        resuming and parallel trials on Dask."""
+        from q_store.ml.tuning import optimize_hyperparameters
+
+        return await optimize_hyperparameters(self, search_space, n_trials, **options)
 
     def _stop_for_budget(self, model: QuantumModel, exc: BudgetExceededError) -> None:
         """Stop before the budget is passed: keep the weights so far, checkpoint them."""
