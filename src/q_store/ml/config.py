@@ -3,9 +3,10 @@
 Each option either changes what runs or, where the feature belongs to a later release of this
 package, is accepted at its default and raises :class:`~q_store.errors.NotSupportedError` when
 set to anything else, so no option is ever silently ignored. API keys (``quantum_api_key``,
-used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused) are kept on the
-object in memory only: never shown in the repr, left out of :meth:`TrainingConfig.to_dict`
-(used for checkpoints and run records) and never logged.
+used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused; ``api_key`` in
+``backend_configs`` entries) are kept on the object in memory only: never shown in the repr,
+left out of :meth:`TrainingConfig.to_dict` (used for checkpoints and run records; entry keys
+show as ``'***'``) and never logged.
 """
 
 from __future__ import annotations
@@ -118,8 +119,9 @@ class TrainingConfig:
     enable_smart_caching: bool = False
     adaptive_batch_sizing: bool = False
     use_concurrent_submission: bool = False  # one job per circuit, all in flight at once
-    enable_multi_backend: bool = False
+    enable_multi_backend: bool = False  # spread circuits over backend_configs' backends
     backend_configs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    allow_mixed_exactness: bool = False  # let one gradient mix exact and sampled backends
     adaptive_circuit_depth: bool = False
     circuit_depth_schedule: str = "exponential"
     min_circuit_depth: int = 2
@@ -237,6 +239,10 @@ class TrainingConfig:
              "no checkpoint_dir is set"),
             (("use_batch_api",), self.use_concurrent_submission,
              "use_concurrent_submission=True submits one job per circuit"),
+            (("backend_configs", "allow_mixed_exactness"), not self.enable_multi_backend,
+             "they configure enable_multi_backend=True, which is off"),
+            (("quantum_sdk", "quantum_target"), self.enable_multi_backend,
+             "with enable_multi_backend=True circuits run on the backend_configs backends"),
             (("adaptive_batch_sizing",), self.adaptive_batch_sizing and not self.use_batch_api,
              "it sizes multi-circuit jobs; with use_batch_api=False every circuit is its own "
              "job"),
@@ -338,9 +344,13 @@ class TrainingConfig:
                      "use_batch_api", "use_native_gates", "retry_failed_circuits",
                      "enable_smart_caching", "adaptive_batch_sizing",
                      "adaptive_shot_allocation", "enable_all_v34_features",
-                     "enable_all_v35_features", "use_concurrent_submission"):
+                     "enable_all_v35_features", "use_concurrent_submission",
+                     "enable_multi_backend", "allow_mixed_exactness"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        from q_store.backends.configs import check_backend_configs
+
+        check_backend_configs(self.backend_configs)
         self._check_depth_and_optimization()
         self._check_not_yet_supported()
         self._check_dask()
@@ -367,8 +377,7 @@ class TrainingConfig:
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("enable_multi_backend", "backend_configs", "enable_dashboard",
-                 "dashboard_port")
+        later = ("enable_dashboard", "dashboard_port")
         for name in later:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(
@@ -404,7 +413,9 @@ class TrainingConfig:
         if not include_secrets:
             for name in SECRET_FIELDS:
                 out.pop(name)
-            out.pop("backend_configs")
+            from q_store.backends.configs import redact_backend_configs
+
+            out["backend_configs"] = redact_backend_configs(out["backend_configs"])
         return out
 
     def replace(self, **changes: Any) -> TrainingConfig:

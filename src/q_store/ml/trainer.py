@@ -185,7 +185,8 @@ class QuantumTrainer:
         """The engine for the model's backend (built when that backend or its options change;
         the engine it replaces is closed here, on the caller's event loop)."""
         self._apply_config()
-        backend = remote_backend(self._backends.select(model))
+        backend = (None if self.config.enable_multi_backend  # the configured backends instead
+                   else remote_backend(self._backends.select(model)))
         if self.engine is None or backend is not self._engine_backend:
             self._release_backend()
             self.engine = engine_from_config(self.config, simulator=self.simulator,
@@ -488,6 +489,24 @@ class QuantumTrainer:
             out.update({"backend_jobs": float(self.executor.stats["jobs"]),
                         "backend_circuits": float(self.executor.stats["circuits"])})
         return out
+
+    def get_backend_stats(self) -> dict[str, dict[str, Any]]:
+        """Per backend: circuits, jobs, failures, throughput and USD (the multi-backend
+        orchestrator's statistics; one row for a single backend)."""
+        sub = None if self.executor is None else self.executor.pipeline.submitter
+        if hasattr(sub, "get_backend_stats"):
+            return sub.get_backend_stats()
+        name = "local_simulator" if self.executor is None else self.executor.backend.name
+        stats = {} if self.executor is None else self.executor.stats
+        return {name: {"backend": name, "circuits": stats.get("circuits", 0),
+                       "jobs": stats.get("jobs", 0), "failures": 0, "throughput": None,
+                       "usd": stats.get("usd", 0.0), "suspended": False}}
+
+    def print_backend_stats(self) -> None:
+        """:meth:`get_backend_stats` as a table (the spec's check that every backend is used)."""
+        from q_store.execution.placement import print_backend_table
+
+        print_backend_table(self.get_backend_stats())
 
     @property
     def circuit_cache(self) -> Any:

@@ -19,6 +19,7 @@ BACKEND_FIELDS = frozenset({
     "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits",
     "checkpoint_dir",  # IonQ's job ledger lives in the checkpoint directory
     "adaptive_shot_allocation", "min_shots", "max_shots", "base_shots",
+    "enable_multi_backend", "backend_configs", "allow_mixed_exactness",
     "executor", "dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
     "dask_retries", "use_concurrent_submission", "enable_smart_caching",
     "adaptive_batch_sizing", "enable_circuit_optimization", "gate_merging",
