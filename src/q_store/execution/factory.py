@@ -5,6 +5,7 @@ every training step."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -27,6 +28,8 @@ from q_store.sim.statevector import StatevectorSimulator
 
 __all__ = ["cache_from_config", "engine_from_config", "optimizer_from_config",
            "pipeline_from_config", "shot_allocator_from_config", "submitter_from_config"]
+
+log = logging.getLogger("q_store.execution")
 
 _LOCAL_OPTIMIZATION = (
     "TrainingConfig.enable_circuit_optimization=True has no effect on the exact local "
@@ -121,7 +124,11 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
     multi = getattr(config, "enable_multi_backend", False)
     optimizer = optimizer_from_config(config, backend)
     if optimizer is not None and backend is None and not multi:
-        warnings.warn(_LOCAL_OPTIMIZATION, ConfigWarning, stacklevel=2)
+        if "enable_circuit_optimization" in getattr(config, "explicitly_set", ()):
+            warnings.warn(_LOCAL_OPTIMIZATION, ConfigWarning, stacklevel=2)
+        else:  # switched on by enable_all_v35_features: it applies where circuits are sent
+            log.info("enable_all_v35_features: circuit optimisation applies to circuits sent "
+                     "to backends, not to the local simulator")
     if backend is not None or multi:
         seed = int(rng.integers(2**31))
         pipeline = pipeline_from_config(config, backend, budget=budget, seed=seed,

@@ -24,7 +24,7 @@ from q_store.errors import ConfigError, NotSupportedError
 __all__ = ["GRADIENT_METHODS", "SECRET_FIELDS", "V34_FEATURES", "V35_FEATURES",
            "TrainingConfig"]
 
-GRADIENT_METHODS = ("adjoint", "parameter_shift", "finite_difference", "spsa",
+GRADIENT_METHODS = ("auto", "adjoint", "parameter_shift", "finite_difference", "spsa",
                     "natural_gradient", "adaptive")
 _GRADIENT_ALIASES = {"natural": "natural_gradient", "param_shift": "parameter_shift",
                      "finite_diff": "finite_difference"}
@@ -74,7 +74,7 @@ class TrainingConfig:
     loss: str | None = None  # None: mse for regression, cross_entropy for classification
     gradient_clip_value: float | None = None
     gradient_clip_norm: float | None = None
-    gradient_method: str = "adjoint"
+    gradient_method: str = "auto"  # adjoint on the exact simulator, else parameter shift
     spsa_c_initial: float = 0.1
     spsa_a_initial: float = 0.01
     spsa_samples: int = 1

@@ -252,7 +252,8 @@ class _DeadlineExceeded(Exception):
 class IonQClient:
     """Async HTTP access to IonQ: jobs, results, cancel, backends. See the module docstring.
 
-    ``base_url`` is the API root (default ``https://api.ionq.co``); the version path is added.
+    ``base_url`` is the API root (default: the ``IONQ_BASE_URL`` environment variable, else
+    ``https://api.ionq.co``); the version path is added.
     ``connect_timeout`` bounds opening a connection and ``read_timeout`` each wait for data;
     ``request_timeout`` (default 120 s) bounds a whole exchange, connect to last byte of the
     answer, so a server that trickles its answer cannot hold a request for longer. A request
@@ -284,6 +285,8 @@ class IonQClient:
         if not isinstance(max_retries, numbers.Integral) or isinstance(max_retries, bool) \
                 or max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if base_url is None:  # the environment can point every client at another server
+            base_url = os.environ.get("IONQ_BASE_URL") or None
         root = DEFAULT_ROOT_URL if base_url is None else str(base_url)
         if not root.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://, got {root!r}")
