@@ -80,7 +80,7 @@ def test_a_minimal_file_gets_every_default(tmp_path):
     (MINIMAL + '[backend]\nsdk = "braket"\n', "backend.sdk",
      "quantum_sdk='braket' is not allowed; choose one of mock, cirq, qiskit, ionq"),
     (MINIMAL + "[backend]\nshots = 0\n", "backend.shots",
-     "shots must be an integer >= 1"),
+     "must be an integer >= 1, got 0"),
     (MINIMAL + '[backend]\nsdk = "ionq"\n[training]\nquantum_sdk = "ionq"\n',
      "training.quantum_sdk", "is also set as backend.sdk"),
     (MINIMAL + '[backend]\nbase_url = "https://me:pw@api.ionq.co"\n', "backend.base_url",

@@ -97,7 +97,7 @@ def namespace(config: TrainingConfig | None = None) -> dict[str, Any]:
 def execute(name: str, code: str, ns: dict[str, Any]) -> None:
     compiled = compile(textwrap.dedent(code), name, "exec",  # list items are indented
                        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    result = eval(compiled, ns)  # noqa: S307 - the spec's own code, run as the user would
+    result = eval(compiled, ns)
     if asyncio.iscoroutine(result):
         asyncio.run(result)
 
