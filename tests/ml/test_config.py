@@ -55,7 +55,7 @@ def test_assignment_is_validated_and_rolled_back():
 
 
 @pytest.mark.parametrize("field,value", [
-    ("enable_multi_backend", True), ("enable_dashboard", True),
+    ("enable_multi_backend", True),
 ])
 def test_later_features_are_not_silently_ignored(field, value):
     with pytest.raises(NotSupportedError, match="not yet supported"):

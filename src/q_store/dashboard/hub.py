@@ -63,20 +63,23 @@ def _number(value: Any) -> bool:
 
 
 def curves(events: Iterable[Event]) -> dict[str, dict[str, list[list[float]]]]:
-    """``{"step": {name: [[step, value], ...]}, "epoch": {...}}`` from step and epoch events
-    (the same numbers the run store keeps as metric rows)."""
-    out: dict[str, dict[str, list[list[float]]]] = {k: {} for k in CURVE_KINDS}
+    """``{"step": {name: [[step, value], ...]}, "epoch": {...}}`` from step and epoch events:
+    the metric rows the run store keeps for them (a repeated index keeps its last value, as a
+    resumed run's redone steps replace their rows), in index order."""
+    rows: dict[str, dict[str, dict[int, float]]] = {k: {} for k in CURVE_KINDS}
     for e in events:
         kind = e.get("event")
         if kind not in CURVE_KINDS:
             continue
         index = e.get(kind)
-        if not isinstance(index, int):
+        if not isinstance(index, int) or isinstance(index, bool):
             continue
         for name, value in e.items():
             if name not in _INDEX and _number(value):
-                out[kind].setdefault(name, []).append([index, float(value)])
-    return out
+                rows[kind].setdefault(name, {})[index] = float(value)
+    return {kind: {name: [[i, v] for i, v in sorted(points.items())]
+                   for name, points in by_name.items()}
+            for kind, by_name in rows.items()}
 
 
 class _LiveRun:
