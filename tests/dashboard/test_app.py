@@ -146,7 +146,7 @@ def test_serves_loopback_only_unless_told() -> None:
         assert is_loopback(host)
     for host in ("0.0.0.0", "192.168.1.5", "::", "example.com"):
         assert not is_loopback(host)
-        with pytest.raises(ConfigError, match="not a loopback address.*--allow-remote"):
+        with pytest.raises(ConfigError, match=r"not a loopback address.*--allow-remote"):
             DashboardServer(create_app(hub), host=host, port=0, exposes="every run in X")
 
 

@@ -51,6 +51,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
               f"{exposes} (no authentication, no TLS)", flush=True)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # uvicorn shut down cleanly first, then re-raises Ctrl-C
+        print("q-store dashboard: stopped", flush=True)
     finally:
         source.close()
     return 0
