@@ -122,3 +122,20 @@ def test_a_taken_port_fails_before_training() -> None:
             trainer.fit(model, blobs())
     np.testing.assert_array_equal(model.weights, before)
     assert trainer.step == 0 and trainer.dashboard is None
+
+
+def test_a_run_named_by_q_store_train_keeps_its_name() -> None:
+    """``q-store train`` emits a ``run`` event (id, name, model) just before ``fit``."""
+    trainer = QuantumTrainer(config(epochs=1))
+    model = QuantumModel.from_config(trainer.config, 4, 2, task="classification")
+    trainer.performance_tracker.emit("run", run_id="20250101-000000-abcdef", name="digits")
+    try:
+        trainer.fit(model, blobs())
+        trainer.fit(model, blobs(), epochs=1)  # no new run event: a numbered name
+        url = trainer.dashboard.url
+        runs = httpx.get(url + "api/runs").json()["runs"]
+        first = httpx.get(url + f"api/runs/{runs[1]['id']}/events").json()["events"]
+    finally:
+        trainer.close()
+    assert [r["name"] for r in runs] == ["train() #2", "digits"]
+    assert first[0]["event"] == "run" and first[0]["run_id"] == "20250101-000000-abcdef"

@@ -54,8 +54,7 @@ _HEADERS = {
 
 
 def _json(value: Any, status: int = 200) -> Response:
-    return Response(to_json(value), status_code=status, media_type="application/json",
-                    headers=_HEADERS)
+    return Response(to_json(value), status_code=status, media_type="application/json")
 
 
 def _error(status: int, message: str) -> Response:
@@ -88,7 +87,9 @@ def create_app(source: Any, *, title: str = "Q-Store dashboard", poll: float = 0
     DNS rebinding); None accepts any (a server bound to another address on purpose)."""
 
     async def call(fn: Any, *args: Any) -> Any:
-        return await run_in_threadpool(fn, *args)
+        if source.live:  # the hub answers from memory in microseconds: no thread hand-off
+            return fn(*args)
+        return await run_in_threadpool(fn, *args)  # SQLite reads
 
     async def guarded(request: Request, handler: Any) -> Response:
         try:
@@ -99,7 +100,7 @@ def create_app(source: Any, *, title: str = "Q-Store dashboard", poll: float = 0
             return _error(404, str(exc))
 
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=_HEADERS)
+        return FileResponse(STATIC / "index.html")
 
     async def info(request: Request) -> Response:
         return _json({"mode": "live" if source.live else "store", "title": title,
@@ -143,7 +144,7 @@ def create_app(source: Any, *, title: str = "Q-Store dashboard", poll: float = 0
             after = int(last) if last and last.isdigit() else _int_param(r, "after", 0)
             await call(source.run, rid)  # an unknown run is a 404, not an empty stream
             return StreamingResponse(_sse(rid, after), media_type="text/event-stream",
-                                     headers={**_HEADERS, "X-Accel-Buffering": "no"})
+                                     headers={"X-Accel-Buffering": "no"})
         return await guarded(request, handler)
 
     async def _sse(rid: str, after: int) -> Any:
