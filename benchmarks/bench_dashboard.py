@@ -16,11 +16,13 @@ simulator makes them, the worst case for a subscriber) run three ways, interleav
   encodes and sends every event while training runs.
 
 The server is started before the clock starts (its start time is reported apart). Reported:
-median and spread (min-max) of the training time, ratio of medians to ``plain``, the process's
-CPU time over ``fit`` (all threads, the server's included) and its ratio, the server thread's
-own CPU time during ``fit``, the time the training thread spends in the hub's subscriber per
-event (measured by wrapping it), and, for the client, the events it received (checked equal to
-the run's, in order). Final weights must be identical in every run (the dashboard only reads).
+median and spread (min-max) of the training time, ratio of medians to ``plain`` and the median
+of each repeat's own ratio to its ``plain`` run (paired: a repeat's modes run back to back, so
+slow changes of the machine's load cancel), the process's CPU time over ``fit`` (all threads,
+the server's included) and its ratio, the server thread's own CPU time during ``fit``, the
+time the training thread spends in the hub's subscriber per event (measured by wrapping it),
+and, for the client, the events it received (checked equal to the run's, in order). Final
+weights must be identical in every run (the dashboard only reads).
 
 Usage::
 
@@ -171,9 +173,13 @@ def main() -> None:
         dash = mode != "plain"
         per_event = (statistics.median(r["subscriber_s"] / r["events"] for r in runs[mode])
                      if dash else None)
+        # each repeat's modes ran back to back: their ratio cancels slow drifts of the load
+        paired = statistics.median(r["fit_s"] / p["fit_s"]
+                                   for r, p in zip(runs[mode], runs["plain"], strict=True))
         rows.append([
             mode, f"{med(mode, 'fit_s'):.3f}", f"{min(fit):.3f}-{max(fit):.3f}",
             "(ref)" if not dash else f"{med(mode, 'fit_s') / med('plain', 'fit_s'):.3f}",
+            "(ref)" if not dash else f"{paired:.3f}",
             f"{med(mode, 'cpu_s'):.3f}",
             "(ref)" if not dash else f"{med(mode, 'cpu_s') / med('plain', 'cpu_s'):.3f}",
             "-" if not dash else f"{1e3 * med(mode, 'server_cpu_s'):.1f}",
@@ -184,6 +190,7 @@ def main() -> None:
         records.append({
             "mode": mode, "median_fit_s": med(mode, "fit_s"), "min_fit_s": min(fit),
             "max_fit_s": max(fit), "ratio": med(mode, "fit_s") / med("plain", "fit_s"),
+            "paired_ratio_median": paired,
             "median_cpu_s": med(mode, "cpu_s"),
             "cpu_ratio": med(mode, "cpu_s") / med("plain", "cpu_s"),
             "server_cpu_ms": None if not dash else 1e3 * med(mode, "server_cpu_s"),
@@ -192,7 +199,8 @@ def main() -> None:
             "client_events": runs[mode][-1]["client_events"],
             "server_start_ms": None if not dash else 1e3 * med(mode, "start_s"),
             "fit_times": fit})
-    table = text_table(("mode", "fit median s", "fit spread s", "ratio", "CPU s", "CPU ratio",
+    table = text_table(("mode", "fit median s", "fit spread s", "ratio", "paired ratio",
+                        "CPU s", "CPU ratio",
                         "server CPU ms", "subscriber us/event", "events", "streamed",
                         "start ms"), rows)
     note = (f"final weights identical across all {len(weights)} runs: {same}; every client "

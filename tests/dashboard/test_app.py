@@ -71,7 +71,7 @@ def test_stream_delivers_a_live_runs_events_in_order_then_ends() -> None:
         for event, ident, data in sse(url + f"api/runs/{run}/stream"):
             if event == "status":
                 statuses.append(data["status"])
-                if not producer.is_alive() and not steps:
+                if len(statuses) == 1:
                     producer.start()  # the stream is open: the run produces now
             elif event == "events":
                 steps += [e["step"] for e in data]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from q_store.errors import StoreError
-from q_store.store.redact import scrub
+from q_store.store.redact import is_secret_key, scrub
 
 __all__ = ["EventHub", "StoreSource", "curves", "to_json"]
 
@@ -31,9 +31,23 @@ CURVE_KINDS = ("step", "epoch")
 _INDEX = frozenset({"t", "event", "step", "epoch", "_id"})
 
 
+def _clean(value: Any) -> Any:
+    """:func:`scrub` for what the dashboard sends; a flat event with no secret-named key and
+    no nested or URL-like value (nearly all of them) is passed as it is, without a copy."""
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (not isinstance(k, str) or is_secret_key(k) or isinstance(v, dict | list | tuple)
+                    or (isinstance(v, str) and "@" in v)):
+                return scrub(value)
+        return value
+    return scrub(value)
+
+
 def to_json(value: Any) -> str:
     """Strict JSON for browsers (NaN and infinity become null, arrays lists), secrets removed."""
-    value = scrub(value)
+    value = _clean(value)
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":"), default=_default)
     except ValueError:  # NaN or infinity somewhere
