@@ -18,8 +18,8 @@ from typing import Any
 
 from q_store.errors import ConfigError, NotSupportedError
 
-__all__ = ["DashboardServer", "TrainerDashboard", "is_loopback", "require_dashboard",
-           "sync_trainer_dashboard"]
+__all__ = ["DashboardServer", "TrainerDashboard", "check_address", "is_loopback",
+           "require_dashboard", "sync_trainer_dashboard"]
 
 log = logging.getLogger("q_store.dashboard")
 
@@ -82,7 +82,6 @@ class DashboardServer:
             raise ConfigError(f"cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}"
                               "; choose another port (0 picks a free one)") from None
         sock.listen(128)
-        sock.set_inheritable(True)
         return sock
 
     @property
