@@ -45,10 +45,16 @@ Usage::
 
     python benchmarks/bench_simulator.py [--quick] [--skip-slow]
         [--cases 8x10,8x1000,12,16,20] [--out PATH]
+    python benchmarks/bench_simulator.py --loaded [--cases 16,20,8x1000] [--busy-limit S]
 
 The table is printed as plain text and as Markdown; the rows plus the environment go to
 ``benchmarks/results/simulator.json`` (or ``--out``) and the Markdown table next to it
 (``simulator.md``).
+
+``--loaded`` compares, side by side, the machine as it is and the machine with one core kept
+busy by a bounded spinning process: q_store's default thread count, q_store ``threads=1`` and
+lightning.qubit, plus the batched path and a short training run (see ``loaded.py``). It writes
+``simulator_loaded.json`` and ``simulator_loaded.md``.
 """
 
 from __future__ import annotations
@@ -84,6 +90,10 @@ SEED = 1234
 TOLERANCE = 1e-8
 DEFAULT_CASES = "8x10,8x1000,12,16,20"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "simulator.json"
+LOADED_OUT = DEFAULT_OUT.with_name("simulator_loaded.json")
+LOADED_CASES = "16,20,8x1000"
+LOADED_REPEATS = {8: 20, 16: 40, 20: 8}  # per condition
+TRAINING_REPEATS = 8
 SLOW_SYSTEMS = ("default.qubit",)  # skipped at SLOW_QUBITS and above under --skip-slow
 SLOW_QUBITS = 20
 
@@ -555,10 +565,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="short timings (fewer repeats) and --skip-slow")
     p.add_argument("--skip-slow", action="store_true",
                    help=f"skip {', '.join(SLOW_SYSTEMS)} at >= {SLOW_QUBITS} qubits")
-    p.add_argument("--cases", type=parse_cases, default=parse_cases(DEFAULT_CASES),
-                   help=f"comma-separated NxB or N (batch 1); default {DEFAULT_CASES}")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help="JSON output path; the Markdown table goes next to it (.md)")
+    p.add_argument("--cases", type=parse_cases, default=None,
+                   help=f"comma-separated NxB or N (batch 1); default {DEFAULT_CASES} "
+                        f"({LOADED_CASES} with --loaded)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"JSON output path; the Markdown table goes next to it (.md); default "
+                        f"{DEFAULT_OUT.name} ({LOADED_OUT.name} with --loaded)")
+    p.add_argument("--loaded", action="store_true",
+                   help="idle vs one busy core, side by side (q_store default, threads=1, "
+                        "lightning.qubit; batched path; short training)")
+    p.add_argument("--busy-limit", type=float, default=600.0,
+                   help="seconds after which a busy process stops by itself (--loaded)")
+    p.add_argument("--no-training", action="store_true",
+                   help="--loaded without the training run")
     p.add_argument("--budget", type=float, default=30.0,
                    help="seconds; a run longer than this is not repeated")
     p.add_argument("--target", type=float, default=1.5,
@@ -576,8 +595,42 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return s
 
 
+def main_loaded(args: argparse.Namespace) -> int:
+    """``--loaded``: idle and loaded rows side by side (see ``loaded.py``)."""
+    from benchenv import text_table
+    from loaded import LOADED_COLUMNS, loaded_cells, loaded_markdown, run_loaded
+
+    cases = args.cases or parse_cases(LOADED_CASES)
+    out = args.out or LOADED_OUT
+    env = environment(with_torch=False)
+    t_start = time.perf_counter()
+    rows, facts = run_loaded([(c.n_qubits, c.batch) for c in cases], LOADED_REPEATS,
+                             0 if args.no_training else TRAINING_REPEATS, args.busy_limit,
+                             _pl_template)
+    env["loaded"] = facts
+    env["benchmark_wall_s"] = round(time.perf_counter() - t_start, 1)
+    markdown = loaded_markdown(rows, env)
+    print(text_table(LOADED_COLUMNS, loaded_cells(rows), left=3))
+    print()
+    print(markdown)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "benchmark": "idle vs one busy core: spec workload, batched path, short training",
+        "units": "milliseconds per call; median, min, max over repeats",
+        "environment": env,
+        "rows": [dataclasses.asdict(r) for r in rows],
+    }, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown)
+    print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.loaded:
+        return main_loaded(args)
+    args.cases = args.cases or parse_cases(DEFAULT_CASES)
+    args.out = args.out or DEFAULT_OUT
     settings = settings_from(args)
     with_torch = torch_available()
     general = [] if with_torch else [

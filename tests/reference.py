@@ -69,3 +69,52 @@ def random_circuit(n_qubits: int, n_ops: int, rng: np.random.Generator,
                 params.append(float(rng.uniform(-np.pi, np.pi)))
         b.append(spec.name, wires, *params)
     return b.build()
+
+
+# -- tensor reference for large states ------------------------------------------------------------
+# ``embed`` builds 2**n x 2**n matrices; from 14 qubits on, gates are applied to the state viewed
+# as an n-index tensor instead (still nothing shared with the kernels but the gate table).
+
+
+def apply_matrix(state: np.ndarray, matrix: np.ndarray, wires: tuple[int, ...],
+                 n: int) -> np.ndarray:
+    """``matrix`` on ``wires`` (first wire most significant) applied to ``state (2**n,)``."""
+    k = len(wires)
+    psi = state.reshape((2,) * n)
+    gate = np.asarray(matrix, dtype=complex).reshape((2,) * (2 * k))
+    out = np.tensordot(gate, psi, axes=(list(range(k, 2 * k)), list(wires)))
+    return np.moveaxis(out, list(range(k)), list(wires)).reshape(-1)
+
+
+def reference_evolve(circuit: Circuit, weights=None, inputs=None, initial=None,
+                     derivative: tuple[int, int] | None = None) -> np.ndarray:
+    """The final state by tensor contraction; with ``derivative = (op, k)``, the tangent state:
+    op's matrix replaced by its derivative with respect to its parameter k."""
+    n = circuit.n_qubits
+    if initial is None:
+        state = np.zeros(2**n, dtype=complex)
+        state[0] = 1.0
+    else:
+        state = np.array(initial, dtype=complex)
+    for i, op in enumerate(circuit.bind(weights, inputs).operations):
+        params = np.array([float(p) for p in op.params])
+        if derivative is not None and derivative[0] == i:
+            m = op.spec.derivative(params, derivative[1])
+        else:
+            m = op.spec.matrix(params)
+        state = apply_matrix(state, m, op.wires, n)
+    return state
+
+
+def reference_angle_gradient(circuit: Circuit, paulis: dict[int, np.ndarray], weights=None,
+                             inputs=None, initial=None) -> tuple[float, np.ndarray]:
+    """``<O>`` and ``d<O>/d angle`` for every gate angle (ops in order, their parameters in
+    order), ``O`` the product of ``paulis[wire]``: ``2 Re <O psi | d psi>`` from tangent states."""
+    n = circuit.n_qubits
+    psi = reference_evolve(circuit, weights, inputs, initial)
+    o_psi = psi
+    for w, m in paulis.items():
+        o_psi = apply_matrix(o_psi, m, (w,), n)
+    grads = [2.0 * np.vdot(o_psi, reference_evolve(circuit, weights, inputs, initial, (i, k))).real
+             for i, op in enumerate(circuit.operations) for k in range(len(op.params))]
+    return float(np.vdot(psi, o_psi).real), np.array(grads)

@@ -244,7 +244,10 @@ def test_thread_count_is_applied_and_validated():
     one = StatevectorSimulator(threads=1)
     assert one.state(c).shape == (64,)
     assert numba.get_num_threads() == 1
-    np.testing.assert_allclose(one.state(c), StatevectorSimulator().state(c), atol=TOL)
-    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    default = StatevectorSimulator()
+    assert default.threads == numba.config.NUMBA_NUM_THREADS  # the cap
+    np.testing.assert_allclose(one.state(c), default.state(c), atol=TOL)
+    # the call's count: the cap, or fewer when other processes keep cores busy
+    assert 1 <= numba.get_num_threads() <= numba.config.NUMBA_NUM_THREADS
     with pytest.raises(ValidationError, match="threads"):
         StatevectorSimulator(threads=numba.config.NUMBA_NUM_THREADS + 1)

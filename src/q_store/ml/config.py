@@ -3,9 +3,10 @@
 Each option either changes what runs or, where the feature belongs to a later release of this
 package, is accepted at its default and raises :class:`~q_store.errors.NotSupportedError` when
 set to anything else, so no option is ever silently ignored. API keys (``quantum_api_key``,
-used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused) are kept on the
-object in memory only: never shown in the repr, left out of :meth:`TrainingConfig.to_dict`
-(used for checkpoints and run records) and never logged.
+used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused; ``api_key`` in
+``backend_configs`` entries) are kept on the object in memory only: never shown in the repr,
+left out of :meth:`TrainingConfig.to_dict` (used for checkpoints and run records; entry keys
+show as ``'***'``) and never logged.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import dataclasses
 import difflib
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from q_store.errors import ConfigError, NotSupportedError
 
-__all__ = ["GRADIENT_METHODS", "SECRET_FIELDS", "TrainingConfig"]
+__all__ = ["GRADIENT_METHODS", "SECRET_FIELDS", "V34_FEATURES", "V35_FEATURES",
+           "TrainingConfig"]
 
 GRADIENT_METHODS = ("adjoint", "parameter_shift", "finite_difference", "spsa",
                     "natural_gradient", "adaptive")
@@ -27,6 +30,13 @@ _GRADIENT_ALIASES = {"natural": "natural_gradient", "param_shift": "parameter_sh
                      "finite_diff": "finite_difference"}
 SECRET_FIELDS = ("pinecone_api_key", "quantum_api_key")
 _SDKS = ("mock", "cirq", "qiskit", "ionq")
+# what enable_all_v34_features / enable_all_v35_features switch on (multi-backend needs your
+# backend_configs, the dashboard opens a port and natural gradient is a gradient_method: those
+# stay your choice)
+V34_FEATURES = ("use_native_gates", "enable_smart_caching", "adaptive_batch_sizing")
+V35_FEATURES = (*V34_FEATURES, "enable_circuit_optimization", "adaptive_shot_allocation",
+                "adaptive_circuit_depth")
+_BUNDLE_FIELDS = tuple(dict.fromkeys(V35_FEATURES))
 
 
 def _secret() -> Any:
@@ -91,7 +101,7 @@ class TrainingConfig:
     debug_mode: bool = False
     # hardware execution
     batch_timeout: float = 60.0  # seconds a job may take beyond its expected duration
-    use_batch_api: bool = True  # many circuits per job (one request) instead of one job each
+    use_batch_api: bool = True  # deprecated (v3.5); False: one job per circuit, one at a time
     use_native_gates: bool = False  # compile to IonQ GPI/GPI2/MS (ZZ on Forte) before sending
     connection_pool_size: int = 5  # HTTP connections to IonQ
     max_queue_wait_time: float = 120.0  # seconds an IonQ job may take, queue included
@@ -103,14 +113,15 @@ class TrainingConfig:
     dask_chunk_rows: int | None = None  # circuit runs per task; None: split evenly over workers
     dask_connect_timeout: float = 10.0  # seconds to reach the scheduler (and its workers)
     dask_retries: int = 2  # re-runs of a task that raised (a dead worker's tasks always re-run)
-    # accepted now, implemented with the execution engine (later releases)
-    enable_all_v34_features: bool = False
-    enable_all_v35_features: bool = False
+    # the execution engine's features (q_store.execution)
+    enable_all_v34_features: bool = False  # switches on V34_FEATURES (explicit settings win)
+    enable_all_v35_features: bool = False  # switches on V35_FEATURES (explicit settings win)
     enable_smart_caching: bool = False
     adaptive_batch_sizing: bool = False
-    use_concurrent_submission: bool = False
-    enable_multi_backend: bool = False
+    use_concurrent_submission: bool = False  # one job per circuit, all in flight at once
+    enable_multi_backend: bool = False  # spread circuits over backend_configs' backends
     backend_configs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    allow_mixed_exactness: bool = False  # let one gradient mix exact and sampled backends
     adaptive_circuit_depth: bool = False
     circuit_depth_schedule: str = "exponential"
     min_circuit_depth: int = 2
@@ -139,18 +150,51 @@ class TrainingConfig:
                 value = f.default
             object.__setattr__(self, f.name, value)
         object.__setattr__(self, "_explicit", frozenset(kwargs))
+        object.__setattr__(self, "_bundled", frozenset())
+        self._apply_feature_sets()
         self.validate()
+        if "use_batch_api" in kwargs:
+            _warn_use_batch_api()
 
     def __setattr__(self, name: str, value: Any) -> None:
         _check_field(name)
-        old = getattr(self, name)
+        saved = {n: getattr(self, n) for n in (name, *_BUNDLE_FIELDS)}
+        explicit, bundled = self._explicit, self._bundled
         object.__setattr__(self, name, value)
+        object.__setattr__(self, "_explicit", explicit | {name})
         try:
+            self._apply_feature_sets()
             self.validate()
         except Exception:
-            object.__setattr__(self, name, old)
+            for n, v in saved.items():
+                object.__setattr__(self, n, v)
+            object.__setattr__(self, "_explicit", explicit)
+            object.__setattr__(self, "_bundled", bundled)
             raise
-        object.__setattr__(self, "_explicit", self._explicit | {name})
+        if name == "use_batch_api":
+            _warn_use_batch_api()
+
+    def _apply_feature_sets(self) -> None:
+        """``enable_all_v34_features`` / ``enable_all_v35_features`` switch on their documented
+        options (:data:`V34_FEATURES`, :data:`V35_FEATURES`), except those set explicitly;
+        switching a set off restores what it had switched on."""
+        wanted: set[str] = set()
+        if self.enable_all_v34_features:
+            wanted |= set(V34_FEATURES)
+        if self.enable_all_v35_features:
+            wanted |= set(V35_FEATURES)
+        wanted -= self._explicit
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in self._bundled - wanted:
+            object.__setattr__(self, name, defaults[name])
+        for name in wanted:
+            object.__setattr__(self, name, True)
+        object.__setattr__(self, "_bundled", frozenset(wanted))
+
+    @property
+    def switched_on_by_feature_sets(self) -> frozenset[str]:
+        """Options that ``enable_all_v34_features`` / ``enable_all_v35_features`` turned on."""
+        return self._bundled
 
     @property
     def explicitly_set(self) -> frozenset[str]:
@@ -193,6 +237,12 @@ class TrainingConfig:
              "early stopping is off (early_stopping_patience=None)"),
             (("checkpoint_every", "checkpoint_keep_last"), self.checkpoint_dir is None,
              "no checkpoint_dir is set"),
+            (("use_batch_api",), self.use_concurrent_submission,
+             "use_concurrent_submission=True submits one job per circuit"),
+            (("backend_configs", "allow_mixed_exactness"), not self.enable_multi_backend,
+             "they configure enable_multi_backend=True, which is off"),
+            (("quantum_sdk", "quantum_target"), self.enable_multi_backend,
+             "with enable_multi_backend=True circuits run on the backend_configs backends"),
             (("adaptive_batch_sizing",), self.adaptive_batch_sizing and not self.use_batch_api,
              "it sizes multi-circuit jobs; with use_batch_api=False every circuit is its own "
              "job"),
@@ -294,9 +344,14 @@ class TrainingConfig:
                      "enable_batch_execution", "enable_performance_tracking", "debug_mode",
                      "use_batch_api", "use_native_gates", "retry_failed_circuits",
                      "enable_smart_caching", "adaptive_batch_sizing",
-                     "adaptive_shot_allocation"):
+                     "adaptive_shot_allocation", "enable_all_v34_features",
+                     "enable_all_v35_features", "use_concurrent_submission",
+                     "enable_multi_backend", "allow_mixed_exactness"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        from q_store.backends.configs import check_backend_configs
+
+        check_backend_configs(self.backend_configs)
         self._check_depth_and_optimization()
         self._check_dashboard()
         self._check_not_yet_supported()
@@ -334,9 +389,7 @@ class TrainingConfig:
 
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("enable_all_v34_features", "enable_all_v35_features",
-                 "use_concurrent_submission",
-                 "enable_multi_backend", "backend_configs")
+        later: tuple[str, ...] = ()  # options of features still to come (none now)
         for name in later:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(
@@ -372,13 +425,21 @@ class TrainingConfig:
         if not include_secrets:
             for name in SECRET_FIELDS:
                 out.pop(name)
-            out.pop("backend_configs")
+            from q_store.backends.configs import redact_backend_configs
+
+            out["backend_configs"] = redact_backend_configs(out["backend_configs"])
         return out
 
     def replace(self, **changes: Any) -> TrainingConfig:
         """A copy with ``changes``; options set explicitly here stay explicit there."""
         kept = {name: getattr(self, name) for name in self._explicit}
         return TrainingConfig(**{**kept, **changes})
+
+
+def _warn_use_batch_api() -> None:
+    warnings.warn("TrainingConfig.use_batch_api is deprecated (v3.5): the circuits of a step go "
+                  "in multi-circuit jobs by default; use_concurrent_submission=True submits one "
+                  "job per circuit, all at once, instead", DeprecationWarning, stacklevel=3)
 
 
 def _check_field(name: str) -> None:

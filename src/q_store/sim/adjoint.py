@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable
 from q_store.circuit.params import Batch
 from q_store.errors import ValidationError
+from q_store.sim import chunked as C
 from q_store.sim import kernels as K
 from q_store.sim.measure import apply_observable, expectations, observable_terms
 from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
     _SINGLE_STATE_QUBITS,
     StatevectorSimulator,
+    _chunked,
     _serial,
     parameter_map_for,
 )
@@ -46,11 +49,12 @@ def _sweep(sim: StatevectorSimulator, n: int, phis: np.ndarray, lams: np.ndarray
     grads = np.zeros((phis.shape[0], n_params))
     args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1, tape.mats2,
             tape.dmats1, tape.dmats2)
-    if phis.shape[0] < sim.threads and n >= _SINGLE_STATE_QUBITS:
-        nch = max(1, 4 * sim.threads)
+    threads = numba.get_num_threads()
+    if _chunked(phis.shape[0], n, sim.threads):
+        lbits = C.chunk_bits(n)
         for r in range(phis.shape[0]):
-            K.adjoint_single(phis[r], lams[r], *args, int(bmap[r]), grads[r], nch)
-    elif _serial(phis.shape[0], n, len(tape.blk)):
+            C.adjoint_chunked(phis[r], lams[r], *args, int(bmap[r]), grads[r], lbits, threads)
+    elif threads == 1 or _serial(phis.shape[0], n, len(tape.blk)):
         K.adjoint_batch_serial(phis, lams, *args, grads, bmap)
     else:
         K.adjoint_batch(phis, lams, *args, grads, bmap)
@@ -119,7 +123,7 @@ def _stashed(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Obs
         grads = np.zeros((size, n_obs, n_params))
     args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
             tape.mats2, tape.dmats1, tape.dmats2, obs_index, perm, factor, cot, values, grads)
-    if _serial(size, n, len(tape.blk)):
+    if numba.get_num_threads() == 1 or _serial(size, n, len(tape.blk)):
         K.stash_adjoint_serial(*args)
     else:
         K.stash_adjoint_batch(*args, True)

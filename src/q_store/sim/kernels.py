@@ -6,9 +6,10 @@ The tape is a list of blocks produced by :mod:`q_store.sim.program`:
 * kind 1: a dense two-qubit gate;
 * kind 2: a fixed controlled gate (1 or 2 controls) applied only where the controls are 1.
 
-Kernels trust their inputs: validation happens at the public boundary. Two parallel layouts:
-``*_batch`` runs one sample per thread (small states, many samples: each state stays in cache for
-the whole tape); ``*_single`` splits every gate of one large state across threads.
+Kernels trust their inputs: validation happens at the public boundary. Here ``*_batch`` runs one
+sample per thread (small states, many samples: each state stays in cache for the whole tape) and
+``*_serial`` the same on the calling thread; one large state is split across threads by the
+cache-blocked kernels of :mod:`q_store.sim.chunked`.
 State index convention: wire ``w`` of an ``n``-qubit state is bit ``n-1-w``.
 """
 
@@ -329,20 +330,6 @@ def _kron_into(out, vecs, w0, w1):
         size *= 2
 
 
-@njit(cache=_CACHE, parallel=True)
-def _product_parallel(psi, vecs, n):
-    h = n // 2
-    hi_part = np.empty(1 << h, dtype=np.complex128)
-    lo_part = np.empty(1 << (n - h), dtype=np.complex128)
-    _kron_into(hi_part, vecs, 0, h)
-    _kron_into(lo_part, vecs, h, n)
-    nl = lo_part.shape[0]
-    for i in prange(hi_part.shape[0]):
-        a = hi_part[i]
-        for j in range(nl):
-            psi[i * nl + j] = a * lo_part[j]
-
-
 @njit(cache=_CACHE)
 def _contract_range(src, dst, pos, c0, c1, lo, hi):
     """``dst[k] = src[k with bit pos = 0] * c0 + src[k with bit pos = 1] * c1``."""
@@ -352,18 +339,11 @@ def _contract_range(src, dst, pos, c0, c1, lo, hi):
         dst[k] = src[i0] * c0 + src[i0 | s] * c1
 
 
-@njit(cache=_CACHE, parallel=True)
-def _contract_parallel(src, dst, pos, c0, c1, total, nch):
-    for c in prange(nch):
-        _contract_range(src, dst, pos, c0, c1, total * c // nch, total * (c + 1) // nch)
-
-
 @njit(cache=_CACHE)
-def _nu(lam, vecs, n, q, buf, nch):
+def _nu(lam, vecs, n, q, buf):
     """``nu[i] = sum_rest lam[i on wire q, rest] * conj(prod_{p != q} vecs[p][rest_p])``.
 
-    ``buf`` holds at least 3/4 of the state: two ping-pong halves, so that parallel chunks
-    never read what another chunk writes."""
+    ``buf`` holds at least 3/4 of the state: two ping-pong halves."""
     src = lam
     size = lam.shape[0]
     half = size // 2
@@ -377,17 +357,13 @@ def _nu(lam, vecs, n, q, buf, nch):
         flip = 1 - flip
         c0 = np.conj(vecs[w, 0])
         c1 = np.conj(vecs[w, 1])
-        if nch > 1 and size >= 1 << 14:
-            _contract_parallel(src, dst, pos, c0, c1, size, nch)
-        else:
-            _contract_range(src, dst, pos, c0, c1, 0, size)
+        _contract_range(src, dst, pos, c0, c1, 0, size)
         src = dst
     return src[0], src[1]
 
 
 @njit(cache=_CACHE)
-def _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf, grad,
-                      nch):
+def _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf, grad):
     """Gradient terms of the prefix blocks: T = [[conj(nu0), 0], [conj(nu1), 0]] since each
     prefix block acts on |0>."""
     tm = np.zeros((4, 4), dtype=np.complex128)
@@ -395,7 +371,7 @@ def _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vec
         t = pref[q]
         if t < 0 or blk[t, K_HASPAR] == 0:
             continue
-        nu0, nu1 = _nu(lam, vecs, n, q, buf, nch)
+        nu0, nu1 = _nu(lam, vecs, n, q, buf)
         tm[0, 0] = np.conj(nu0)
         tm[1, 0] = np.conj(nu1)
         _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, grad)
@@ -454,29 +430,6 @@ def forward_tangent_batch(states, n, blk, pref, mem, par, mats1, mats2, dmats1, 
                      bmap[r], m, ovm[r], ovq[r], vecs)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _apply_parallel(psi, blk, t, m, total, nch):
-    for c in prange(nch):
-        _apply_range(psi, blk, t, m, total * c // nch, total * (c + 1) // nch)
-
-
-@njit(cache=_CACHE)
-def forward_single(psi, n, blk, pref, use_prefix, mem, mats1, mats2, b, nch):
-    """Apply the tape to one large state, splitting each gate across ``nch`` chunks."""
-    m = np.zeros((4, 4), dtype=np.complex128)
-    par = np.zeros((1, 4), dtype=np.int64)
-    if use_prefix:
-        vecs = np.empty((n, 2), dtype=np.complex128)
-        _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0, vecs)
-        _product_parallel(psi, vecs, n)
-    for t in range(blk.shape[0]):
-        if use_prefix and blk[t, K_PREFIX]:
-            continue
-        _block_matrix(blk, t, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0)
-        total = _block_total(blk, t, n)
-        _apply_parallel(psi, blk, t, m, total, min(nch, max(1, total // 2048)))
-
-
 @njit(cache=_CACHE)
 def _adjoint_one(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2, b,
                  grad, m, md, tm, vecs, buf):
@@ -494,7 +447,7 @@ def _adjoint_one(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, dma
     if use_prefix:
         _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0, vecs)
         _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf,
-                          grad, 1)
+                          grad)
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -527,41 +480,6 @@ def adjoint_batch_serial(states, lams, n, blk, pref, use_prefix, mem, par, mats1
     for r in range(states.shape[0]):
         _adjoint_one(states[r], lams[r], n, blk, pref, use_prefix, mem, par, mats1, mats2,
                      dmats1, dmats2, bmap[r], grads[r], m, md, tm, vecs, buf)
-
-
-@njit(cache=_CACHE, parallel=True)
-def _adjoint_parallel(phi, lam, blk, t, md, total, nch, want, parts):
-    for c in prange(nch):
-        parts[c] = 0.0
-        _adjoint_range(phi, lam, blk, t, md, total * c // nch, total * (c + 1) // nch, want,
-                       parts[c])
-
-
-@njit(cache=_CACHE)
-def adjoint_single(phi, lam, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
-                   b, grad, nch):
-    """Adjoint sweep of one large state with every gate split across threads."""
-    m = np.zeros((4, 4), dtype=np.complex128)
-    md = np.zeros((4, 4), dtype=np.complex128)
-    parts = np.zeros((nch, 4, 4), dtype=np.complex128)
-    for t in range(blk.shape[0] - 1, -1, -1):
-        if use_prefix and blk[t, K_PREFIX]:
-            continue
-        _block_matrix(blk, t, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0)
-        _dagger(m, md, 4 if blk[t, K_KIND] == 1 else 2)
-        total = _block_total(blk, t, n)
-        nc = min(nch, max(1, total // 2048))
-        want = blk[t, K_HASPAR] != 0
-        _adjoint_parallel(phi, lam, blk, t, md, total, nc, want, parts)
-        if want:
-            tm = parts[:nc].sum(axis=0)
-            _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, grad)
-    if use_prefix:
-        vecs = np.empty((n, 2), dtype=np.complex128)
-        _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, dmats1, dmats2, b, m, -1, 0, vecs)
-        buf = np.empty(max(4, 3 * phi.shape[0] // 4), dtype=np.complex128)
-        _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs, buf,
-                          grad, nch)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,7 +607,7 @@ def _stash_chunk(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats
                     _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, b, tm, g)
             if use_prefix:
                 _prefix_gradients(lam, n, blk, pref, mem, par, mats1, dmats1, dmats2, b, vecs,
-                                  buf, g, 1)
+                                  buf, g)
 
 
 @njit(cache=_CACHE, parallel=True)

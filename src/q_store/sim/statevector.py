@@ -2,8 +2,10 @@
 
 Many inputs and/or many weight vectors go through one call: states are ``(B, 2**n)``, batch
 first. The execution strategy is picked per call: one sample per thread for batches of small
-states, every gate split across threads for a single large state, and for a large batch of a
-deep circuit the data-independent unitary applied with one matrix product.
+states, cache-blocked runs of gates split across threads for a single large state, and for a
+large batch of a deep circuit the data-independent unitary applied with one matrix product.
+Every call uses at most ``threads`` threads, and no more than the cores other processes leave
+free (:mod:`q_store.sim.threads`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from q_store.circuit.observables import Observable, as_observable
 from q_store.circuit.params import Batch, as_real_array, parameter_map_for, resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.execution.cache import CircuitCache
+from q_store.sim import chunked as C
 from q_store.sim import kernels as K
 from q_store.sim.measure import expectations, marginal_probabilities
 from q_store.sim.memory import check_memory
 from q_store.sim.program import BoundTape
 from q_store.sim.sampling import SamplingMixin, check_shots
+from q_store.sim.threads import configure_threading, free_cores, threads_for
 
 __all__ = [
     "MAX_QUBITS",
@@ -35,12 +39,22 @@ __all__ = [
 ]
 
 MAX_QUBITS = 30
-_SINGLE_STATE_QUBITS = 14  # from here on a single state is split across threads
+_SINGLE_STATE_QUBITS = 14  # from here on a state is split across threads in cache blocks
 _SERIAL_WORK = 2**17  # amplitude-block updates below which threads cost more than they save
 
 
 def _serial(rows: int, n: int, n_blocks: int) -> bool:
     return rows * 2**n * max(1, n_blocks) < _SERIAL_WORK
+
+
+def _chunked(rows: int, n: int, max_threads: int) -> bool:
+    """Large states go through the cache-blocked kernels one at a time unless there are enough
+    of them for one state per thread. Depends on the user's thread cap, not on the load, so the
+    load never changes which kernel (and which rounding) a call gets."""
+    return n >= _SINGLE_STATE_QUBITS and (rows < max_threads or max_threads == 1)
+
+
+free_cores()  # the first reading: the load window of the first call starts at import
 
 
 _DEFAULT_CACHE = CircuitCache(256)
@@ -71,7 +85,9 @@ class StatevectorSimulator(SamplingMixin):
     """Exact simulator of :class:`Circuit` templates over batches of weights and inputs.
 
     Every method takes ``weights`` (``(n_w,)`` or ``(B, n_w)``) and ``inputs`` (``(n_x,)`` or
-    ``(B, n_x)``); results carry a leading batch axis when either is 2-D.
+    ``(B, n_x)``); results carry a leading batch axis when either is 2-D. ``threads`` caps the
+    threads of every call (default: numba's thread count); a call uses fewer when other
+    processes keep cores busy.
     """
 
     name = "statevector"
@@ -99,7 +115,7 @@ class StatevectorSimulator(SamplingMixin):
             raise ValidationError(
                 f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
         batch = resolve_batch(circuit, weights, inputs)
-        numba.set_num_threads(self.threads)
+        self._set_threads()
         found = self.cache.find(circuit)
         compiled = found.template
         pm = compiled.parameters
@@ -109,6 +125,13 @@ class StatevectorSimulator(SamplingMixin):
                                          derivatives=derivatives)
         self.cache.record(found, time.perf_counter() - t0)
         return batch, tape
+
+    def _set_threads(self) -> int:
+        """Set (and return) this call's numba thread count: the cap, limited by free cores."""
+        configure_threading()
+        threads = threads_for(self.threads)
+        numba.set_num_threads(threads)
+        return threads
 
     def _initial(self, n: int, size: int, initial_state: object) -> tuple[np.ndarray, bool]:
         dim = 2**n
@@ -156,11 +179,12 @@ class StatevectorSimulator(SamplingMixin):
 
     def _run_gates(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
         args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.mats1, tape.mats2)
-        if states.shape[0] < self.threads and n >= _SINGLE_STATE_QUBITS:
-            nch = max(1, 4 * self.threads)
+        threads = numba.get_num_threads()
+        if _chunked(states.shape[0], n, self.threads):
+            lbits = C.forward_bits(n, threads)
             for b in range(states.shape[0]):
-                K.forward_single(states[b], *args, b if tape.rows > 1 else 0, nch)
-        elif _serial(states.shape[0], n, len(tape.blk)):
+                C.forward_chunked(states[b], *args, b if tape.rows > 1 else 0, lbits, threads)
+        elif threads == 1 or _serial(states.shape[0], n, len(tape.blk)):
             K.forward_batch_serial(states, *args)
         else:
             K.forward_batch(states, *args)
@@ -183,7 +207,7 @@ class StatevectorSimulator(SamplingMixin):
             raise ValidationError(f"angles must have shape (R, {n_params}), got {angles.shape}")
         if not np.all(np.isfinite(angles)):
             raise ValidationError("angles must be finite; found NaN or infinity")
-        numba.set_num_threads(self.threads)
+        self._set_threads()
         t0 = time.perf_counter()
         tape = compiled.program.bind(angles, np.full(n_params, angles.shape[0] > 1))
         self.cache.record(found, time.perf_counter() - t0)

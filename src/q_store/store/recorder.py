@@ -83,6 +83,8 @@ class RunRecorder:
             except OSError as exc:
                 self.errors.append(f"checkpoint {event['path']}: {exc}")
         self._queue.put((event, checkpoint))
+        if event.get("event") == "epoch":  # a finished epoch is durable before training goes on
+            self.flush(timeout=30.0)
 
     def flush(self, timeout: float | None = 60.0) -> None:
         """Wait until everything emitted so far is written."""

@@ -462,7 +462,7 @@ class IonQClient:
                 if response.status_code < 400:
                     return self._decode(method, path, response)
                 if response.status_code not in RETRY_STATUSES:
-                    raise self._error(method, path, response)
+                    raise _sent(self._error(method, path, response), ambiguous)
                 ambiguous = ambiguous or response.status_code != 429
                 reason = f"HTTP {response.status_code}"
             if attempt == self.max_retries:
@@ -472,9 +472,9 @@ class IonQClient:
                         reason, delay, attempt + 1, self.max_retries)
             await self.sleep(delay)
         if response is not None:
-            raise self._error(method, path, response)
-        raise BackendError(f"IonQ {method} {path} failed after {self.max_retries + 1} "
-                           f"attempts: {reason}")
+            raise _sent(self._error(method, path, response), ambiguous)
+        raise _sent(BackendError(f"IonQ {method} {path} failed after {self.max_retries + 1} "
+                                 f"attempts: {reason}"), ambiguous)
 
     def _decode(self, method: str, path: str, response: httpx.Response) -> Any:
         if not response.content:
@@ -648,6 +648,15 @@ class IonQClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _sent(exc: BackendError, maybe_sent: bool) -> BackendError:
+    """Mark a failed request's error: ``maybe_sent`` False means no attempt can have reached
+    the server (connection refused, 429, a non-retryable answer to the first attempt...), so a
+    failed ``POST /jobs`` created no job and the circuits may go elsewhere without paying
+    twice."""
+    exc.maybe_sent = maybe_sent  # type: ignore[attr-defined]
+    return exc
 
 
 MAX_PREDICTED_SECONDS = 86400.0  # IonQ's predictions are trusted up to a day
