@@ -66,16 +66,19 @@ class GatedLoader:
 
 
 def test_live_training_fills_every_chart_without_console_errors(driver: Any) -> None:
-    # sampled parameter-shift gradients on a noisy backend, with the adaptive shot allocator
-    # and circuit optimisation on: every chart has events to draw
+    # sampled parameter-shift gradients on two noisy backends (the orchestrator splits the
+    # circuits), with the adaptive shot allocator and circuit optimisation on: every chart
+    # has events to draw
     cfg = TrainingConfig(enable_dashboard=True, dashboard_port=0,
                          gradient_method="parameter_shift", shots=300,
                          adaptive_shot_allocation=True, min_shots=100, base_shots=300,
                          max_shots=2000, enable_circuit_optimization=True, learning_rate=0.1,
-                         epochs=3, batch_size=8, seed=3)
+                         epochs=3, batch_size=8, seed=3, enable_multi_backend=True,
+                         backend_configs=[
+                             {"provider": "local", "simulator": "mock_noisy", "name": name}
+                             for name in ("noisy-a", "noisy-b")])
     manager = BackendManager(cfg)
-    model = QuantumModel.from_config(cfg, 4, 2, task="classification",
-                                     backend=manager.get_backend("mock_noisy"))
+    model = QuantumModel.from_config(cfg, 4, 2, task="classification")
     x, y = blobs(24, 0)
     gate = threading.Event()
     trainer = QuantumTrainer(cfg, manager)
@@ -98,6 +101,8 @@ def test_live_training_fills_every_chart_without_console_errors(driver: Any) -> 
                                    else None)(driver.execute_script(POINTS_JS)),
                           180, "points on every chart")
         assert driver.execute_script("return window.qstore.status") == "running"
+        bars = driver.execute_script("return window.qstore.charts.backends.bars")
+        assert sorted(b["name"] for b in bars) == ["noisy-a", "noisy-b"]
         assert thread.is_alive() and not errors
         gate.set()
         thread.join(300)
@@ -105,6 +110,14 @@ def test_live_training_fills_every_chart_without_console_errors(driver: Any) -> 
         wait_for(lambda: driver.execute_script("return window.qstore.status") == "completed",
                  60, "the page to show the run completed")
         after = driver.execute_script(POINTS_JS)
+        # the load chart: the circuits the orchestrator sent each backend, all of them
+        split: dict[str, int] = {}
+        for e in trainer.performance_tracker.events("backend_stats"):
+            for name, n in e["split"].items():
+                split[name] = split.get(name, 0) + n
+        bars = driver.execute_script("return window.qstore.charts.backends.bars")
+        assert {b["name"]: b["value"] for b in bars} == split
+        assert min(split.values()) > 0
         assert after["loss"] > points["loss"] and after["shots"] > points["shots"]
         # the loss chart holds exactly the trainer's step losses, in order
         step_losses = driver.execute_script(
