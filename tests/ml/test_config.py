@@ -54,14 +54,6 @@ def test_assignment_is_validated_and_rolled_back():
     assert cfg.epochs == 3
 
 
-@pytest.mark.parametrize("field,value", [
-    ("enable_dashboard", True),
-])
-def test_later_features_are_not_silently_ignored(field, value):
-    with pytest.raises(NotSupportedError, match="not yet supported"):
-        TrainingConfig(**{field: value})
-
-
 def test_hardware_options_are_validated():
     cfg = TrainingConfig(quantum_sdk="ionq", quantum_target="qpu.aria-1", use_native_gates=True,
                          connection_pool_size=8, gradient_method="spsa", shots=100,

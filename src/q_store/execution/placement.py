@@ -135,12 +135,31 @@ def labels(backends: Sequence[QuantumBackend]) -> list[str]:
 
 
 def print_backend_table(stats: dict[str, dict[str, Any]], file: TextIO | None = None) -> None:
-    """Per-backend statistics (``get_backend_stats()``) as a table."""
-    out = file or sys.stdout
-    print(f"{'backend':<24} {'circuits':>9} {'jobs':>6} {'failures':>8} {'circuits/s':>11} "
-          f"{'usd':>10}", file=out)
-    for label, s in stats.items():
-        rate = "n/a" if s["throughput"] is None else f"{s['throughput']:.3g}"
-        mark = " (suspended)" if s["suspended"] else ""
-        print(f"{label:<24} {s['circuits']:>9} {s['jobs']:>6} {s['failures']:>8} {rate:>11} "
-              f"{s['usd']:>10.2f}{mark}", file=out)
+    """Per-backend statistics (``get_backend_stats()``) as a table, with each backend's share
+    of the circuits (how the load was spread): a rich table where rich is installed, aligned
+    text otherwise."""
+    out = file if file is not None else sys.stdout
+    total = sum(s["circuits"] for s in stats.values())
+    headers = ("backend", "circuits", "share", "jobs", "failures", "circuits/s", "usd", "state")
+    rows = [(label, f"{s['circuits']:,}",
+             f"{100 * s['circuits'] / total:.1f} %" if total else "n/a", f"{s['jobs']:,}",
+             str(s["failures"]),
+             "n/a" if s["throughput"] is None else f"{s['throughput']:.3g}",
+             f"${s['usd']:,.4f}", "suspended" if s["suspended"] else "ok")
+            for label, s in stats.items()]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        for line in (headers, *rows):
+            print("  ".join(v.ljust(w) if i in (0, 7) else v.rjust(w)
+                            for i, (v, w) in enumerate(zip(line, widths, strict=True))),
+                  file=out)
+        return
+    table = Table(title="Q-Store backend statistics", title_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i in (0, 7) else "right", no_wrap=i == 0)
+    for row in rows:
+        table.add_row(*row)
+    Console(file=out, highlight=False, width=None if out.isatty() else 110).print(table)

@@ -135,8 +135,8 @@ class TrainingConfig:
     min_shots: int = 500
     max_shots: int = 2000
     base_shots: int = 1000
-    enable_dashboard: bool = False
-    dashboard_port: int = 8080
+    enable_dashboard: bool = False  # q_store.dashboard: the run's live web page, on 127.0.0.1
+    dashboard_port: int = 8080  # 0: any free port (trainer.dashboard.url)
 
     def __init__(self, **kwargs: Any) -> None:
         for key in kwargs:
@@ -256,6 +256,7 @@ class TrainingConfig:
             (("enable_circuit_optimization",), not (
                 self.gate_merging or self.identity_removal or self.entanglement_pruning),
              "gate_merging, identity_removal and entanglement_pruning are all False"),
+            (("dashboard_port",), not self.enable_dashboard, "enable_dashboard is off"),
             (("dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
               "dask_retries"), self.executor != "dask", "it applies to executor='dask' only"),
         ]
@@ -352,6 +353,7 @@ class TrainingConfig:
 
         check_backend_configs(self.backend_configs)
         self._check_depth_and_optimization()
+        self._check_dashboard()
         self._check_not_yet_supported()
         self._check_dask()
 
@@ -375,9 +377,19 @@ class TrainingConfig:
                 raise ConfigError("pruning_tolerance must be a positive angle (radians) and "
                                   "needs entanglement_pruning=True; None keeps pruning exact")
 
+    def _check_dashboard(self) -> None:
+        """The live dashboard (q_store.dashboard): served on 127.0.0.1 at dashboard_port."""
+        if not isinstance(self.enable_dashboard, bool):
+            raise ConfigError(f"enable_dashboard must be True or False, got "
+                              f"{self.enable_dashboard!r}")
+        _int("dashboard_port", self.dashboard_port, 0, 65535)  # 0: any free port
+        if self.enable_dashboard and not self.enable_performance_tracking:
+            raise ConfigError("enable_dashboard=True needs enable_performance_tracking=True: "
+                              "the dashboard shows the performance tracker's events")
+
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("enable_dashboard", "dashboard_port")
+        later: tuple[str, ...] = ()  # options of features still to come (none now)
         for name in later:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(

@@ -91,6 +91,7 @@ class QuantumTrainer:
         self._planned_steps = 1
         self.budget = CostBudget(self.config.max_cost_usd)
         self.performance_tracker: PerformanceTracker | None = None
+        self.dashboard: Any = None  # q_store.dashboard.TrainerDashboard (enable_dashboard)
         self.engine: ExecutionEngine | None = None  # built for the model's backend
         self._retired: list[ExecutionEngine] = []  # replaced engines, closed at the next call
         self._engine_backend: Any = _NOTHING
@@ -220,9 +221,13 @@ class QuantumTrainer:
             await self._retired.pop().aclose()
 
     async def aclose(self) -> None:
-        """Close the connections of a remote backend (the trainer can be used again)."""
+        """Close the connections of a remote backend and stop the dashboard (the trainer can
+        be used again)."""
         self._release_backend()
         await self._close_retired()
+        if self.dashboard is not None:
+            self.dashboard.close()
+            self.dashboard = None
 
     def close(self) -> None:
         """Synchronous :meth:`aclose` (outside a running event loop)."""
@@ -267,7 +272,33 @@ class QuantumTrainer:
                     epochs: int | None = None, *, resume_from: str | Path | None = None
                     ) -> dict[str, list[Any]]:
         """Train; ``epochs`` more epochs, or by default up to ``config.epochs`` in total (so a
-        run resumed from a checkpoint finishes the original schedule)."""
+        run resumed from a checkpoint finishes the original schedule). With
+        ``enable_dashboard`` the call is a run on the live dashboard (started at the first
+        call, served until :meth:`close`)."""
+        live = self._open_dashboard()
+        try:
+            history = await self._train_loop(model, train_loader, val_loader, epochs,
+                                             resume_from=resume_from)
+        except BaseException as exc:
+            if live is not None:
+                live.end_run(self, exc)
+            raise
+        if live is not None:
+            live.end_run(self)
+        return history
+
+    def _open_dashboard(self) -> Any:
+        """The live dashboard the config asks for, with a new run open (None when off)."""
+        self._apply_config()
+        if not self.config.enable_dashboard and self.dashboard is None:
+            return None
+        from q_store.dashboard.server import sync_trainer_dashboard
+
+        return sync_trainer_dashboard(self)
+
+    async def _train_loop(self, model: QuantumModel, train_loader: Any, val_loader: Any,
+                          epochs: int | None, *, resume_from: str | Path | None
+                          ) -> dict[str, list[Any]]:
         if not isinstance(model, QuantumModel):
             raise ValidationError(f"expected a QuantumModel, got {type(model).__name__}")
         if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool)
