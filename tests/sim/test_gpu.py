@@ -151,11 +151,23 @@ def test_shots_are_sampled_from_the_gpu_states(gpu, cpu):
     assert np.all(np.abs(a - exact) < 5 * np.sqrt(1.0 / 4000))  # 5 standard errors at most
 
 
-def test_the_exact_metric_is_refused_not_computed_on_the_cpu(gpu):
+@pytest.mark.parametrize("rows", [1, 3])
+def test_the_metric_tensor_equals_the_cpu_simulator(gpu, cpu, rows):
+    c = _symbolic(4, 30, 40 + rows)
+    w, xs = _data(c, rows, 41)
+    if rows == 1:
+        w, xs = w[0], xs[0]
+    np.testing.assert_allclose(metric_tensor(c, w, xs, simulator=gpu),
+                               metric_tensor(c, w, xs, simulator=cpu), atol=TOL, rtol=0)
+    fixed = Circuit.builder(2).h(0).cnot(0, 1).build()  # no weights: an empty metric
+    assert metric_tensor(fixed, simulator=gpu).shape == (0, 0)
+
+
+def test_cpu_tape_internals_refuse_to_run(gpu):
     c = _symbolic(3, 10, 41)
-    w, xs = _data(c, 1, 41)
-    with pytest.raises(NotSupportedError, match="metric tensor"):
-        metric_tensor(c, w[0], xs[0], simulator=gpu)
+    _, tape = gpu._prepare(c, *_data(c, 1, 41))
+    with pytest.raises(NotSupportedError, match="compiled tapes"):
+        gpu._run(3, np.zeros((1, 8), complex), tape, True)
 
 
 def test_no_cupy_is_a_clear_error(monkeypatch):
@@ -177,7 +189,8 @@ def test_no_gpu_is_a_clear_error(monkeypatch):
         G.GPUStatevectorSimulator()
 
 
-def test_the_trainer_runs_on_the_configured_device(monkeypatch):
+@pytest.mark.parametrize("method", ["adjoint", "natural_gradient"])
+def test_the_trainer_runs_on_the_configured_device(monkeypatch, method):
     from q_store.ml import QuantumModel, QuantumTrainer, TrainingConfig
 
     rng = np.random.default_rng(0)
@@ -192,7 +205,7 @@ def test_the_trainer_runs_on_the_configured_device(monkeypatch):
     monkeypatch.setattr(G, "cupy_module", lambda: np)
     for device in ("cpu", "gpu"):
         before = len(sweeps)
-        cfg = TrainingConfig(n_qubits=3, epochs=2, batch_size=4, seed=0,
+        cfg = TrainingConfig(n_qubits=3, epochs=2, batch_size=4, seed=0, gradient_method=method,
                              simulator_device=device, enable_performance_tracking=False)
         trainer = QuantumTrainer(cfg)
         model = QuantumModel(3, 1, 1, seed=0)
@@ -219,10 +232,7 @@ def test_config_rejects_what_the_gpu_path_cannot_do():
         TrainingConfig(simulator_device="tpu")
     with pytest.raises(ConfigError, match="dask"):
         TrainingConfig(simulator_device="gpu", executor="dask")
-    with pytest.raises(ConfigError, match="metric"):
-        TrainingConfig(simulator_device="gpu", gradient_method="natural_gradient")
-    TrainingConfig(simulator_device="gpu", gradient_method="natural_gradient",
-                   natural_gradient_metric="block_diagonal")
+    TrainingConfig(simulator_device="gpu", gradient_method="natural_gradient")
     cfg = TrainingConfig(simulator_device="gpu", quantum_sdk="qiskit")
     assert any("simulator_device" in m for m in cfg.inapplicable())
 

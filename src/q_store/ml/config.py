@@ -396,14 +396,6 @@ class TrainingConfig:
             raise ConfigError("simulator_device='gpu' runs the local simulator in this process; "
                               "executor='dask' runs circuits on the Dask workers' CPU "
                               "simulators: choose one of them")
-        natural = self.gradient_method in ("natural_gradient", "adaptive")
-        if (self.simulator_device == "gpu" and natural and self.shots is None
-                and self.quantum_sdk == "mock"
-                and self.natural_gradient_metric in ("auto", "exact")):
-            raise ConfigError("the exact metric tensor (natural_gradient_metric 'exact', which "
-                              "'auto' picks on the exact simulator) runs on the CPU simulator "
-                              "only; with simulator_device='gpu' set natural_gradient_metric "
-                              "to 'block_diagonal' or 'spsa'")
 
     def _check_dask(self) -> None:
         _choice("executor", self.executor, ("local", "dask"))

@@ -11,10 +11,10 @@ per gate, no gate fusion). Expectation values and the adjoint sweep (exact gradi
 device; only results (values, gradients, or the states and probabilities asked for) are copied
 back. Sampling with shots draws on the host from states or probabilities computed on the device.
 
-Not on the GPU: the exact metric tensor (quantum Fisher information, the natural gradient's
-``'exact'`` metric) raises :class:`~q_store.errors.NotSupportedError`. Asking for the GPU
-without CuPy or without a CUDA device raises NotSupportedError too: there is no fallback to the
-CPU.
+The exact metric tensor (quantum Fisher information) runs on the device too, from tangent
+states (each weight-carrying gate replaced by its derivative). Asking for the GPU without CuPy
+or without a CUDA device raises :class:`~q_store.errors.NotSupportedError`: there is no
+fallback to the CPU, and the CPU simulator's compiled-tape internals refuse to run here.
 """
 
 from __future__ import annotations
@@ -267,10 +267,8 @@ class GPUStatevectorSimulator(StatevectorSimulator):
 
     def _run(self, n: int, states: np.ndarray, tape: Any, from_zero: bool) -> None:
         raise NotSupportedError(
-            "GPUStatevectorSimulator does not run the CPU simulator's compiled tapes: the "
-            "exact metric tensor (quantum Fisher information, natural_gradient_metric "
-            "'exact') is computed by the CPU StatevectorSimulator only; use "
-            "natural_gradient_metric 'block_diagonal' or 'spsa', or simulator_device='cpu'")
+            "GPUStatevectorSimulator does not run the CPU simulator's compiled tapes; call its "
+            "public methods (or use StatevectorSimulator for CPU-only internals)")
 
     # -- public methods --------------------------------------------------------------------------
     def evolve(self, circuit: Circuit, weights: object = None, inputs: object = None,
@@ -384,3 +382,38 @@ class GPUStatevectorSimulator(StatevectorSimulator):
                 grads[:, op.col + j] += 2.0 * xp.sum(lam_c * mu, axis=1).real
             lam = apply_matrices(xp, lam, dag, op.wires, n)
         return grads
+
+    def metric_tensor(self, circuit: Circuit, weights: object = None,
+                      inputs: object = None) -> np.ndarray:
+        """Fubini-Study metric with respect to the weights, ``(n_w, n_w)`` or
+        ``(B, n_w, n_w)``, from tangent states on the device (see :mod:`q_store.sim.qfim`)."""
+        xp, n = self.xp, circuit.n_qubits
+        batch, angles = self._angles(circuit, weights, inputs)
+        pm = parameter_map_for(circuit)
+        size = batch.size
+        cols = np.flatnonzero(pm.uses_weights)  # angle columns that carry weights
+        nq = len(cols)
+        if nq == 0:
+            g = np.zeros((size, pm.n_weights, pm.n_weights))
+            return g if batch.batched else g[0]
+        block = {int(c): j for j, c in enumerate(cols)}
+        states = self._device_states(n, size * (nq + 1), None, 4)
+        psi, tan = states[:size], states[size:]
+        for op in _operations(circuit):
+            m = xp.broadcast_to(self._matrices(op, angles), (size, op.spec.dim, op.spec.dim))
+            psi = apply_matrices(xp, psi, m, op.wires, n)
+            mats = xp.concatenate([m] * nq)  # row block j: d psi / d angle cols[j]
+            for k in range(op.spec.num_params):
+                j = block.get(op.col + k)
+                if j is not None:
+                    mats[j * size : (j + 1) * size] = self._matrices(op, angles, k)
+            tan = apply_matrices(xp, tan, mats, op.wires, n)
+        tan = tan.reshape(nq, size, 2**n)
+        eye = np.zeros((size, nq, pm.n_params))
+        eye[:, np.arange(nq), cols] = 1.0
+        jac, _ = pm.pullback(batch, eye)  # (B, nq, n_w): d angle / d weight
+        dpsi = xp.einsum("bqi,qbd->bid", xp.asarray(jac, dtype=np.complex128), tan)
+        overlap = xp.einsum("bd,bid->bi", xp.conj(psi), dpsi)  # <psi|d_i psi>
+        gram = xp.einsum("bid,bjd->bij", xp.conj(dpsi), dpsi)
+        g = _host(xp, (gram - xp.einsum("bi,bj->bij", xp.conj(overlap), overlap)).real)
+        return g if batch.batched else g[0]
