@@ -4,11 +4,13 @@ Why: numba compiles a kernel the first time it is called with a new combination 
 types and keeps the machine code in ``__pycache__`` beside the source (``cache=True``). A fresh
 install starts with that folder empty, so the first ``q-store demo`` spent ~12 s compiling.
 Building the wheel runs :func:`warm` on the built package (``setup.py``), so the cache ships
-inside the wheel: numba (0.68 and later) stamps cache entries with a hash of the source file,
-not its modification time, so the entries stay valid after ``pip`` unpacks the files. An entry
-is used only on the numba version and the CPU (name and features) it was compiled for;
-anywhere else numba compiles as before, and ``python -m q_store.warmup`` fills the cache of an
-installed copy in one go.
+inside the wheel: since numba 0.68 a cache entry is stamped with a hash of its source file, not
+the file's modification time, so the entries stay valid after ``pip`` unpacks the files. An
+entry is used only with the numba version, Python version and CPU (name and features) it was
+compiled for, and only where the package folder is writable (numba otherwise switches to a
+per-user cache, as it does when ``NUMBA_CACHE_DIR`` is set); anywhere else numba compiles on
+first use as before, and ``python -m q_store.warmup`` fills the cache numba uses there in one
+go.
 
 What is compiled is not a list of kernels, which would fall behind as kernels are added: small
 real workloads go through the public simulator and gradient API on every execution path the
