@@ -1,0 +1,475 @@
+"""Compiled density-matrix kernels (numba) in the Pauli-transfer-matrix (PTM) representation.
+
+A density matrix on ``n`` qubits is held as its ``4**n`` real Pauli coefficients
+``c_P = Tr(P rho)`` (``rho = 2**-n sum_P c_P P``), word ``P`` at index ``sum_w l_w 4**(n-1-w)``
+with letter ``l_w`` in (I, X, Y, Z) = (0, 1, 2, 3): wire 0 is the top digit. A gate or channel
+on ``k`` wires is a real ``(4**k, 4**k)`` matrix ``R[a, b] = Tr(P_a E(P_b)) / 2**k`` on the
+digits of its wires. Compared with complex ``rho`` this halves memory and takes about a quarter
+of the arithmetic per pass; depolarizing channels are diagonal (``1, 1-p, ..., 1-p``).
+
+Block kinds (built by :mod:`q_store.sim.density_program`):
+
+* ``P1``: a 4x4 PTM on one wire: a run of one-qubit gates and the channels after them, multiplied
+  into one matrix per sample (one pass for the whole run);
+* ``G2``: a two-qubit gate with its channels folded into one 16x16 PTM, applied as sparse rows
+  (CNOT, CZ, SWAP are signed permutations), preceded in the same pass by the waiting one-qubit
+  PTMs of its two wires;
+* ``GEN``: a three-qubit gate (Toffoli) with its channels, a 64x64 PTM.
+
+Adjoint (Heisenberg) sweeps apply the transposed PTMs to observable coefficients ``o``
+(``<O> = o . c``). Kernels trust their inputs: the simulator validates at its boundary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from q_store.sim.gatemath import gate_deriv, gate_matrix
+
+# block table columns
+(B_KIND, B_W0, B_W1, B_W2, B_NW, B_P0S, B_P0E, B_P1S, B_P1E, B_CODE, B_COL, B_NPAR, B_POST,
+ B_CONST) = range(14)
+BLOCK_COLS = 14
+P1, G2, GEN = 0, 1, 2
+# member table columns: kind (0 gate, 1 channel), gate code or channel index, first angle
+# column, number of parameters
+M_KIND, M_ID, M_COL, M_NPAR = range(4)
+MEMBER_GATE, MEMBER_CHANNEL = 0, 1
+
+_CACHE = True
+
+
+def _pauli_tables() -> tuple[np.ndarray, np.ndarray]:
+    """``P_a[r, perm[k, a, r]] = phase[k, a, r]`` for the k-qubit Pauli words ``a`` (k <= 3)."""
+    letters = (np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]),
+               np.diag([1.0, -1.0]))
+    perm = np.zeros((4, 64, 8), dtype=np.int64)
+    phase = np.zeros((4, 64, 8), dtype=np.complex128)
+    for k in range(1, 4):
+        for a in range(4**k):
+            m = np.eye(1)
+            for j in range(k):
+                m = np.kron(m, letters[(a >> (2 * (k - 1 - j))) & 3])
+            for r in range(2**k):
+                col = int(np.flatnonzero(m[r])[0])
+                perm[k, a, r], phase[k, a, r] = col, m[r, col]
+    return perm, phase
+
+
+PAULI_PERM, PAULI_PHASE = _pauli_tables()
+
+
+# -- per-sample matrices ---------------------------------------------------------------------
+@njit(cache=_CACHE)
+def gate_unitary(code, npar, col, angles, fixed, out, deriv_k):
+    """Gate matrix (``deriv_k < 0``) or its derivative in parameter ``deriv_k`` into ``out``
+    (8x8; smaller gates top-left)."""
+    if npar == 0:
+        for i in range(8):
+            for j in range(8):
+                out[i, j] = fixed[code, i, j]
+        return
+    p = np.zeros(3)
+    for j in range(npar):
+        p[j] = angles[col + j]
+    tmp = np.zeros((4, 4), dtype=np.complex128)
+    if deriv_k < 0:
+        gate_matrix(code, p, tmp)
+    else:
+        gate_deriv(code, deriv_k, p, tmp)
+    out[:, :] = 0.0
+    for i in range(4):
+        for j in range(4):
+            out[i, j] = tmp[i, j]
+
+
+@njit(cache=_CACHE)
+def ptm_pair(u, v, k, pperm, pphase, scale, out):
+    """``out[a, b] = scale Re Tr(P_a u P_b v^dag) / 2**k``: the PTM of ``u`` (``v = u``,
+    ``scale = 1``) or of a derivative (``u = dU``, ``v = U``, ``scale = 2``)."""
+    d = 1 << k
+    dd = d * d
+    t = np.empty((d, d), dtype=np.complex128)
+    m = np.empty((d, d), dtype=np.complex128)
+    for b in range(dd):
+        for i in range(d):
+            for r in range(d):
+                t[i, pperm[k, b, r]] = u[i, r] * pphase[k, b, r]
+        for i in range(d):
+            for j in range(d):
+                s = 0j
+                for c in range(d):
+                    s += t[i, c] * np.conj(v[j, c])
+                m[i, j] = s
+        for a in range(dd):
+            s = 0j
+            for r in range(d):
+                s += pphase[k, a, r] * m[pperm[k, a, r], r]
+            out[a, b] = scale * s.real / d
+
+
+@njit(cache=_CACHE)
+def _matmul(a, b, out, d):
+    for i in range(d):
+        for j in range(d):
+            s = 0.0
+            for c in range(d):
+                s += a[i, c] * b[c, j]
+            out[i, j] = s
+
+
+@njit(cache=_CACHE)
+def member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, out, deriv_k):
+    """PTM of chain member ``m`` (or of its derivative in parameter ``deriv_k``)."""
+    if mem[m, M_KIND] == MEMBER_CHANNEL:
+        out[:, :] = chan1[mem[m, M_ID]]
+        return
+    u = np.empty((8, 8), dtype=np.complex128)
+    gate_unitary(mem[m, M_ID], mem[m, M_NPAR], mem[m, M_COL], angles, fixed, u, -1)
+    if deriv_k < 0:
+        ptm_pair(u, u, 1, pperm, pphase, 1.0, out)
+        return
+    du = np.empty((8, 8), dtype=np.complex128)
+    gate_unitary(mem[m, M_ID], mem[m, M_NPAR], mem[m, M_COL], angles, fixed, du, deriv_k)
+    ptm_pair(du, u, 1, pperm, pphase, 2.0, out)
+
+
+@njit(cache=_CACHE)
+def chain_ptm(mem, lo, hi, angles, fixed, chan1, pperm, pphase, out):
+    """The 4x4 PTM of members ``lo..hi-1`` (gates and channels, in order)."""
+    out[:, :] = 0.0
+    for i in range(4):
+        out[i, i] = 1.0
+    g = np.empty((4, 4))
+    tmp = np.empty((4, 4))
+    for m in range(lo, hi):
+        member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, g, -1)
+        _matmul(g, out, tmp, 4)
+        out[:, :] = tmp
+
+
+@njit(cache=_CACHE)
+def gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, out, deriv_k):
+    """The PTM of a multi-qubit block's gate and channels (``deriv_k >= 0``: its derivative in
+    that gate parameter; the channels do not depend on angles)."""
+    k = blk[t, B_NW]
+    dd = 1 << (2 * k)
+    c = blk[t, B_CONST]
+    if c >= 0 and deriv_k < 0:
+        out[:dd, :dd] = ptms[c:c + dd, :dd]
+        return
+    u = np.empty((8, 8), dtype=np.complex128)
+    gate_unitary(blk[t, B_CODE], blk[t, B_NPAR], blk[t, B_COL], angles, fixed, u, -1)
+    g = np.empty((dd, dd))
+    if deriv_k < 0:
+        ptm_pair(u, u, k, pperm, pphase, 1.0, g)
+    else:
+        du = np.empty((8, 8), dtype=np.complex128)
+        gate_unitary(blk[t, B_CODE], blk[t, B_NPAR], blk[t, B_COL], angles, fixed, du,
+                     deriv_k)
+        ptm_pair(du, u, k, pperm, pphase, 2.0, g)
+    p = blk[t, B_POST]
+    if p < 0:
+        out[:dd, :dd] = g
+    else:
+        tmp = np.empty((dd, dd))
+        _matmul(ptms[p:p + dd, :dd], g, tmp, dd)
+        out[:dd, :dd] = tmp
+
+
+@njit(cache=_CACHE)
+def sparse_rows(r, dd, transpose, cols, vals, nnz):
+    """Nonzeros of each row of ``r`` (or of ``r.T``) as ``cols, vals, nnz``."""
+    for x in range(dd):
+        c = 0
+        for y in range(dd):
+            v = r[y, x] if transpose else r[x, y]
+            if v != 0.0:
+                cols[x, c] = y
+                vals[x, c] = v
+                c += 1
+        nnz[x] = c
+
+
+# -- passes ------------------------------------------------------------------------------------
+@njit(cache=_CACHE, inline="always")
+def _ins2(x, p):
+    """Insert two zero bits at bit ``p``."""
+    return ((x >> p) << (p + 2)) | (x & ((1 << p) - 1))
+
+
+@njit(cache=_CACHE)
+def p1_range(c, n, w, r, lo, hi):
+    """4x4 PTM ``r`` on the digit of wire ``w``, for the index blocks ``lo..hi-1`` above it."""
+    s = 1 << (2 * (n - 1 - w))
+    r00, r01, r02, r03 = r[0, 0], r[0, 1], r[0, 2], r[0, 3]
+    r10, r11, r12, r13 = r[1, 0], r[1, 1], r[1, 2], r[1, 3]
+    r20, r21, r22, r23 = r[2, 0], r[2, 1], r[2, 2], r[2, 3]
+    r30, r31, r32, r33 = r[3, 0], r[3, 1], r[3, 2], r[3, 3]
+    for h in range(lo, hi):
+        base = h * 4 * s
+        for i in range(base, base + s):
+            v0, v1, v2, v3 = c[i], c[i + s], c[i + 2 * s], c[i + 3 * s]
+            c[i] = r00 * v0 + r01 * v1 + r02 * v2 + r03 * v3
+            c[i + s] = r10 * v0 + r11 * v1 + r12 * v2 + r13 * v3
+            c[i + 2 * s] = r20 * v0 + r21 * v1 + r22 * v2 + r23 * v3
+            c[i + 3 * s] = r30 * v0 + r31 * v1 + r32 * v2 + r33 * v3
+
+
+@njit(cache=_CACHE, inline="always")
+def _local4(v, r, j, k, transpose):
+    """4x4 PTM ``r`` (or ``r.T``) on local digit ``j`` of a k-digit group ``v``."""
+    dd = 1 << (2 * k)
+    st = 1 << (2 * (k - 1 - j))
+    for x in range(dd):
+        if (x // st) & 3:
+            continue
+        v0, v1, v2, v3 = v[x], v[x + st], v[x + 2 * st], v[x + 3 * st]
+        for a in range(4):
+            if transpose:
+                v[x + a * st] = r[0, a] * v0 + r[1, a] * v1 + r[2, a] * v2 + r[3, a] * v3
+            else:
+                v[x + a * st] = r[a, 0] * v0 + r[a, 1] * v1 + r[a, 2] * v2 + r[a, 3] * v3
+
+
+@njit(cache=_CACHE)
+def group_layout(n, wires, k, off, pos):
+    """Coefficient offsets of a k-wire group (``off``, local word index -> offset) and the
+    digit bit positions to insert (``pos``, ascending)."""
+    for a in range(1 << (2 * k)):
+        o = 0
+        for j in range(k):
+            o += ((a >> (2 * (k - 1 - j))) & 3) << (2 * (n - 1 - wires[j]))
+        off[a] = o
+    for j in range(k):
+        pos[j] = 2 * (n - 1 - wires[j])
+    pos.sort()
+
+
+@njit(cache=_CACHE)
+def group_range(c, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, hi):
+    """Groups ``lo..hi-1`` of a multi-qubit block: the waiting one-qubit PTMs ``r0``/``r1`` on
+    local digits 0/1 and the sparse gate PTM, in that order (or gate first: the transposed
+    block, with transposed matrices, for adjoint sweeps)."""
+    dd = 1 << (2 * k)
+    v = np.empty(dd)
+    t = np.empty(dd)
+    for i in range(lo, hi):
+        base = i
+        for j in range(k):
+            base = _ins2(base, pos[j])
+        for x in range(dd):
+            v[x] = c[base + off[x]]
+        if not gate_first:
+            if has0:
+                _local4(v, r0, 0, k, False)
+            if has1:
+                _local4(v, r1, 1, k, False)
+        for x in range(dd):
+            s = 0.0
+            for q in range(nnz[x]):
+                s += vals[x, q] * v[cols[x, q]]
+            t[x] = s
+        if gate_first:
+            if has0:
+                _local4(t, r0, 0, k, False)
+            if has1:
+                _local4(t, r1, 1, k, False)
+        for x in range(dd):
+            c[base + off[x]] = t[x]
+
+
+@njit(cache=_CACHE, inline="always")
+def _pre2(v, has0, r0, has1, r1):
+    """The one-qubit PTMs of a two-qubit group ``v[4 l0 + l1]``: ``r0`` on l0, ``r1`` on l1."""
+    if has0:
+        for j in range(4):
+            a0, a1, a2, a3 = v[j], v[4 + j], v[8 + j], v[12 + j]
+            v[j] = r0[0, 0] * a0 + r0[0, 1] * a1 + r0[0, 2] * a2 + r0[0, 3] * a3
+            v[4 + j] = r0[1, 0] * a0 + r0[1, 1] * a1 + r0[1, 2] * a2 + r0[1, 3] * a3
+            v[8 + j] = r0[2, 0] * a0 + r0[2, 1] * a1 + r0[2, 2] * a2 + r0[2, 3] * a3
+            v[12 + j] = r0[3, 0] * a0 + r0[3, 1] * a1 + r0[3, 2] * a2 + r0[3, 3] * a3
+    if has1:
+        for j in range(0, 16, 4):
+            a0, a1, a2, a3 = v[j], v[j + 1], v[j + 2], v[j + 3]
+            v[j] = r1[0, 0] * a0 + r1[0, 1] * a1 + r1[0, 2] * a2 + r1[0, 3] * a3
+            v[j + 1] = r1[1, 0] * a0 + r1[1, 1] * a1 + r1[1, 2] * a2 + r1[1, 3] * a3
+            v[j + 2] = r1[2, 0] * a0 + r1[2, 1] * a1 + r1[2, 2] * a2 + r1[2, 3] * a3
+            v[j + 3] = r1[3, 0] * a0 + r1[3, 1] * a1 + r1[3, 2] * a2 + r1[3, 3] * a3
+
+
+@njit(cache=_CACHE)
+def g2_range(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, hi):
+    """:func:`group_range` specialised to two wires."""
+    v = np.empty(16)
+    t = np.empty(16)
+    p0, p1 = pos[0], pos[1]
+    for i in range(lo, hi):
+        base = _ins2(_ins2(i, p0), p1)
+        for x in range(16):
+            v[x] = c[base + off[x]]
+        if not gate_first:
+            _pre2(v, has0, r0, has1, r1)
+        for x in range(16):
+            s = 0.0
+            for q in range(nnz[x]):
+                s += vals[x, q] * v[cols[x, q]]
+            t[x] = s
+        if gate_first:
+            _pre2(t, has0, r0, has1, r1)
+        for x in range(16):
+            c[base + off[x]] = t[x]
+
+
+_TILE = 64  # contiguous coefficients processed together by the tiled two-qubit pass
+
+
+@njit(cache=_CACHE)
+def g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, hi):
+    """The two-qubit pass when neither wire is the last: each group's 16 coefficients are
+    followed by ``L = 2**pos[0]`` contiguous neighbours in the same role, so the pass works on
+    tiles of 16 short rows and every inner loop is contiguous (vectorised). Units ``lo..hi-1``
+    index the runs of ``L`` groups."""
+    run = 1 << pos[0]
+    tl = min(run, _TILE)
+    v = np.empty((16, tl))
+    t = np.empty((16, tl))
+    for j in range(lo, hi):
+        start = _ins2(_ins2(j * run, pos[0]), pos[1])
+        for z0 in range(0, run, tl):
+            b0 = start + z0
+            for x in range(16):
+                o = b0 + off[x]
+                for z in range(tl):
+                    v[x, z] = c[o + z]
+            if not gate_first:
+                _pre2_rows(v, has0, r0, has1, r1, tl)
+            for x in range(16):
+                if nnz[x] == 0:
+                    t[x, :] = 0.0
+                    continue
+                a = vals[x, 0]
+                src = cols[x, 0]
+                for z in range(tl):
+                    t[x, z] = a * v[src, z]
+                for q in range(1, nnz[x]):
+                    a = vals[x, q]
+                    src = cols[x, q]
+                    for z in range(tl):
+                        t[x, z] += a * v[src, z]
+            if gate_first:
+                _pre2_rows(t, has0, r0, has1, r1, tl)
+            for x in range(16):
+                o = b0 + off[x]
+                for z in range(tl):
+                    c[o + z] = t[x, z]
+
+
+@njit(cache=_CACHE, inline="always")
+def _pre2_rows(v, has0, r0, has1, r1, tl):
+    """:func:`_pre2` on tiles: row ``4 l0 + l1`` of ``v`` holds ``tl`` groups."""
+    if has0:
+        for j in range(4):
+            for z in range(tl):
+                a0, a1, a2, a3 = v[j, z], v[4 + j, z], v[8 + j, z], v[12 + j, z]
+                v[j, z] = r0[0, 0] * a0 + r0[0, 1] * a1 + r0[0, 2] * a2 + r0[0, 3] * a3
+                v[4 + j, z] = r0[1, 0] * a0 + r0[1, 1] * a1 + r0[1, 2] * a2 + r0[1, 3] * a3
+                v[8 + j, z] = r0[2, 0] * a0 + r0[2, 1] * a1 + r0[2, 2] * a2 + r0[2, 3] * a3
+                v[12 + j, z] = r0[3, 0] * a0 + r0[3, 1] * a1 + r0[3, 2] * a2 + r0[3, 3] * a3
+    if has1:
+        for j in range(0, 16, 4):
+            for z in range(tl):
+                a0, a1, a2, a3 = v[j, z], v[j + 1, z], v[j + 2, z], v[j + 3, z]
+                v[j, z] = r1[0, 0] * a0 + r1[0, 1] * a1 + r1[0, 2] * a2 + r1[0, 3] * a3
+                v[j + 1, z] = r1[1, 0] * a0 + r1[1, 1] * a1 + r1[1, 2] * a2 + r1[1, 3] * a3
+                v[j + 2, z] = r1[2, 0] * a0 + r1[2, 1] * a1 + r1[2, 2] * a2 + r1[2, 3] * a3
+                v[j + 3, z] = r1[3, 0] * a0 + r1[3, 1] * a1 + r1[3, 2] * a2 + r1[3, 3] * a3
+
+
+@njit(cache=_CACHE)
+def block_ngroups(n, blk, t):
+    """Number of independent index blocks a pass over block ``t`` iterates."""
+    if blk[t, B_KIND] == P1:
+        return 1 << (2 * blk[t, B_W0])
+    groups = 1 << (2 * (n - blk[t, B_NW]))
+    if blk[t, B_KIND] == G2:
+        low = 2 * (n - 1 - max(blk[t, B_W0], blk[t, B_W1]))
+        return groups >> low
+    return groups
+
+
+@njit(cache=_CACHE)
+def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo, hi,
+                transpose):
+    """Block ``t`` (or its transpose) on index blocks ``lo..hi-1`` of coefficients ``c``."""
+    r0 = np.empty((4, 4))
+    r1 = np.empty((4, 4))
+    has0 = blk[t, B_P0E] > blk[t, B_P0S]
+    has1 = blk[t, B_P1E] > blk[t, B_P1S]
+    if has0:
+        chain_ptm(mem, blk[t, B_P0S], blk[t, B_P0E], angles, fixed, chan1, pperm, pphase, r0)
+    if has1:
+        chain_ptm(mem, blk[t, B_P1S], blk[t, B_P1E], angles, fixed, chan1, pperm, pphase, r1)
+    if transpose:
+        r0 = r0.T.copy()
+        r1 = r1.T.copy()
+    if blk[t, B_KIND] == P1:
+        p1_range(c, n, blk[t, B_W0], r0, lo, hi)
+        return
+    k = blk[t, B_NW]
+    dd = 1 << (2 * k)
+    g = np.empty((dd, dd))
+    gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, g, -1)
+    cols = np.empty((dd, dd), dtype=np.int64)
+    vals = np.empty((dd, dd))
+    nnz = np.empty(dd, dtype=np.int64)
+    sparse_rows(g, dd, transpose, cols, vals, nnz)
+    off = np.empty(dd, dtype=np.int64)
+    pos = np.empty(k, dtype=np.int64)
+    group_layout(n, blk[t, B_W0:B_W0 + k], k, off, pos)
+    if k == 2:
+        if pos[0] > 0:
+            g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
+        else:
+            g2_range(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
+        return
+    group_range(c, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
+
+
+@njit(cache=_CACHE)
+def evolve(c, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, t0, t1):
+    """Blocks ``t0..t1-1`` applied to one coefficient vector."""
+    for t in range(t0, t1):
+        apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
+                    block_ngroups(n, blk, t), False)
+
+
+@njit(cache=_CACHE, parallel=True)
+def evolve_batch(cs, n, blk, mem, angles, rows, fixed, chan1, ptms, pperm, pphase):
+    """Every row ``b`` of ``cs`` through the tape with angle row ``rows[b]``, one sample per
+    thread."""
+    for b in prange(cs.shape[0]):
+        evolve(cs[b], n, blk, mem, angles[rows[b]], fixed, chan1, ptms, pperm, pphase, 0,
+               blk.shape[0])
+
+
+@njit(cache=_CACHE)
+def evolve_batch_serial(cs, n, blk, mem, angles, rows, fixed, chan1, ptms, pperm, pphase):
+    for b in range(cs.shape[0]):
+        evolve(cs[b], n, blk, mem, angles[rows[b]], fixed, chan1, ptms, pperm, pphase, 0,
+               blk.shape[0])
+
+
+@njit(cache=_CACHE, parallel=True)
+def evolve_split(c, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, nch):
+    """One large coefficient vector, each block's index blocks split across ``nch`` chunks."""
+    for t in range(blk.shape[0]):
+        total = block_ngroups(n, blk, t)
+        step = (total + nch - 1) // nch
+        for q in prange(nch):
+            lo = q * step
+            hi = min(total, lo + step)
+            if lo < hi:
+                apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo,
+                            hi, False)
