@@ -1,0 +1,280 @@
+"""Adjoint (Heisenberg-picture) kernels for exact gradients of noisy expectation values.
+
+With ``<O> = o . B_{T-1} ... B_0 c_0`` (PTM blocks ``B_t``, observable coefficients ``o``, see
+:mod:`density_kernels`), the derivative in an angle of block ``t`` is
+``lam_{t+1} . (dB_t) c_t`` where ``lam_{t+1} = B_{T-1}^T ... B_{t+1}^T o`` is the observable
+pulled back through the adjoint channels and ``c_t`` the state before the block. Channels do not
+depend on angles, so ``dB_t`` only differentiates the gate PTMs. One pass over a block's groups
+collects the small cross matrices ``X[a, b] = sum lam'[a] c'[b]`` that every derivative of the
+block contracts with, and pulls ``lam`` back through the block.
+
+States before each block come from checkpoints: noise channels are not invertible in general
+(amplitude damping with ``gamma = 1``), so they cannot be recovered from the final state. With
+``seg`` blocks per segment the kernel keeps ``ceil(T / seg) + seg`` states and runs the forward
+pass once more inside the segments; ``seg = T`` keeps every state and recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from q_store.sim.density_kernels import (
+    B_COL,
+    B_KIND,
+    B_NPAR,
+    B_NW,
+    B_P0E,
+    B_P0S,
+    B_P1E,
+    B_P1S,
+    B_W0,
+    M_COL,
+    M_KIND,
+    M_NPAR,
+    MEMBER_GATE,
+    P1,
+    _ins2,
+    _local4,
+    _matmul,
+    apply_block,
+    block_ngroups,
+    chain_ptm,
+    gate_ptm,
+    group_layout,
+    member_ptm,
+    p1_range,
+    sparse_rows,
+)
+
+_CACHE = True
+
+
+@njit(cache=_CACHE)
+def _chain_has_params(mem, lo, hi):
+    for m in range(lo, hi):
+        if mem[m, M_KIND] == MEMBER_GATE and mem[m, M_NPAR] > 0:
+            return True
+    return False
+
+
+@njit(cache=_CACHE)
+def chain_grads(mem, lo, hi, angles, fixed, chan1, pperm, pphase, x, grad):
+    """``grad[col] += sum (d chain / d angle) * x`` for every angle of the chain's gates."""
+    length = hi - lo
+    r = np.empty((max(length, 1), 4, 4))
+    for m in range(lo, hi):
+        member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, r[m - lo], -1)
+    suffix = np.empty((length + 1, 4, 4))  # suffix[i] = R_{L-1} ... R_i
+    suffix[length] = np.eye(4)
+    for i in range(length - 1, -1, -1):
+        _matmul(suffix[i + 1], r[i], suffix[i], 4)
+    prefix = np.eye(4)  # R_{i-1} ... R_0
+    dr = np.empty((4, 4))
+    tmp = np.empty((4, 4))
+    full = np.empty((4, 4))
+    nxt = np.empty((4, 4))
+    for i in range(length):
+        m = lo + i
+        if mem[m, M_KIND] == MEMBER_GATE:
+            for j in range(mem[m, M_NPAR]):
+                member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, dr, j)
+                _matmul(dr, prefix, tmp, 4)
+                _matmul(suffix[i + 1], tmp, full, 4)
+                grad[mem[m, M_COL] + j] += np.sum(full * x)
+        _matmul(r[i], prefix, nxt, 4)
+        prefix[:, :] = nxt
+
+
+@njit(cache=_CACHE)
+def _p1_cross(c, lam, n, w, x):
+    """``x[a, b] = sum_i lam[i + a s] c[i + b s]`` over the groups of wire ``w``."""
+    s = 1 << (2 * (n - 1 - w))
+    for h in range(1 << (2 * w)):
+        base = h * 4 * s
+        for a in range(4):
+            for b in range(4):
+                acc = 0.0
+                for i in range(base, base + s):
+                    acc += lam[i + a * s] * c[i + b * s]
+                x[a, b] += acc
+
+
+@njit(cache=_CACHE)
+def _group_backward(c, lam, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, want0, want1,
+                    wantg, x0, x1, xg, ngroups):
+    """One pass over a multi-qubit block: cross matrices and ``lam <- B^T lam`` (``cols``,
+    ``vals``, ``nnz``: the sparse rows of the gate PTM's transpose)."""
+    dd = 1 << (2 * k)
+    lv = np.empty(dd)
+    cv = np.empty(dd)
+    mu = np.empty(dd)
+    nu = np.empty(dd)
+    r0t = r0.T.copy()
+    r1t = r1.T.copy()
+    for i in range(ngroups):
+        base = i
+        for j in range(k):
+            base = _ins2(base, pos[j])
+        for q in range(dd):
+            lv[q] = lam[base + off[q]]
+            cv[q] = c[base + off[q]]
+        for q in range(dd):
+            s = 0.0
+            for z in range(nnz[q]):
+                s += vals[q, z] * lv[cols[q, z]]
+            mu[q] = s
+        if want0:
+            nu[:] = cv
+            if has1:
+                _local4(nu, r1, 1, k, False)
+            for a in range(4):
+                for b in range(4):
+                    acc = 0.0
+                    for l1 in range(4):
+                        acc += mu[4 * a + l1] * nu[4 * b + l1]
+                    x0[a, b] += acc
+        if want1:
+            nu[:] = cv
+            if has0:
+                _local4(nu, r0, 0, k, False)
+            for a in range(4):
+                for b in range(4):
+                    acc = 0.0
+                    for l0 in range(4):
+                        acc += mu[4 * l0 + a] * nu[4 * l0 + b]
+                    x1[a, b] += acc
+        if wantg:
+            nu[:] = cv
+            if has0:
+                _local4(nu, r0, 0, k, False)
+            if has1:
+                _local4(nu, r1, 1, k, False)
+            for a in range(dd):
+                for b in range(dd):
+                    xg[a, b] += lv[a] * nu[b]
+        if has0:
+            _local4(mu, r0t, 0, k, False)
+        if has1:
+            _local4(mu, r1t, 1, k, False)
+        for q in range(dd):
+            lam[base + off[q]] = mu[q]
+
+
+@njit(cache=_CACHE)
+def block_backward(c, lam, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, grad):
+    """Derivatives of block ``t`` into ``grad`` and ``lam <- B_t^T lam``, given the state
+    ``c`` before the block."""
+    r0 = np.empty((4, 4))
+    r1 = np.empty((4, 4))
+    p0s, p0e, p1s, p1e = blk[t, B_P0S], blk[t, B_P0E], blk[t, B_P1S], blk[t, B_P1E]
+    has0, has1 = p0e > p0s, p1e > p1s
+    if has0:
+        chain_ptm(mem, p0s, p0e, angles, fixed, chan1, pperm, pphase, r0)
+    if has1:
+        chain_ptm(mem, p1s, p1e, angles, fixed, chan1, pperm, pphase, r1)
+    want0 = _chain_has_params(mem, p0s, p0e)
+    want1 = _chain_has_params(mem, p1s, p1e)
+    if blk[t, B_KIND] == P1:
+        w = blk[t, B_W0]
+        if want0:
+            x = np.zeros((4, 4))
+            _p1_cross(c, lam, n, w, x)
+            chain_grads(mem, p0s, p0e, angles, fixed, chan1, pperm, pphase, x, grad)
+        p1_range(lam, n, w, r0.T.copy(), 0, block_ngroups(n, blk, t))
+        return
+    k = blk[t, B_NW]
+    dd = 1 << (2 * k)
+    g = np.empty((dd, dd))
+    gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, g, -1)
+    cols = np.empty((dd, dd), dtype=np.int64)
+    vals = np.empty((dd, dd))
+    nnz = np.empty(dd, dtype=np.int64)
+    sparse_rows(g, dd, True, cols, vals, nnz)
+    off = np.empty(dd, dtype=np.int64)
+    pos = np.empty(k, dtype=np.int64)
+    group_layout(n, blk[t, B_W0:B_W0 + k], k, off, pos)
+    wantg = blk[t, B_NPAR] > 0
+    x0 = np.zeros((4, 4))
+    x1 = np.zeros((4, 4))
+    xg = np.zeros((dd, dd))
+    _group_backward(c, lam, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, want0, want1,
+                    wantg, x0, x1, xg, 1 << (2 * (n - k)))
+    if want0:
+        chain_grads(mem, p0s, p0e, angles, fixed, chan1, pperm, pphase, x0, grad)
+    if want1:
+        chain_grads(mem, p1s, p1e, angles, fixed, chan1, pperm, pphase, x1, grad)
+    if wantg:
+        dg = np.empty((dd, dd))
+        for j in range(blk[t, B_NPAR]):
+            gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, dg, j)
+            grad[blk[t, B_COL] + j] += np.sum(dg * xg)
+
+
+@njit(cache=_CACHE)
+def adjoint_sample(c0, obs, lams, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, seg,
+                   values, grads):
+    """Values ``obs[k] . c_T`` and the gradients ``(L, P)`` of ``lams[l] . c_T`` of one sample
+    from state ``c0``; ``lams`` is overwritten by the pulled-back observables."""
+    nblk = blk.shape[0]
+    size = c0.shape[0]
+    nck = (nblk + seg - 1) // seg
+    ck = np.empty((nck, size))
+    buf = np.empty((seg, size))
+    c = c0.copy()
+    for t in range(nblk):
+        if t % seg == 0:
+            ck[t // seg, :] = c
+        apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
+                    block_ngroups(n, blk, t), False)
+    for q in range(obs.shape[0]):
+        values[q] = np.dot(obs[q], c)
+    for sg in range(nck - 1, -1, -1):
+        t0 = sg * seg
+        t1 = min(nblk, t0 + seg)
+        c[:] = ck[sg]
+        for t in range(t0, t1):
+            buf[t - t0, :] = c
+            if t < t1 - 1:
+                apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
+                            block_ngroups(n, blk, t), False)
+        for t in range(t1 - 1, t0 - 1, -1):
+            for q in range(lams.shape[0]):
+                block_backward(buf[t - t0], lams[q], n, blk, t, mem, angles, fixed, chan1,
+                               ptms, pperm, pphase, grads[q])
+
+
+@njit(cache=_CACHE, parallel=True)
+def adjoint_batch(c0s, srows, obs, cot, n, blk, mem, angles, rows, fixed, chan1, ptms, pperm,
+                  pphase, seg, values, grads):
+    """Every sample ``b`` (state ``c0s[srows[b]]``, angle row ``rows[b]``): values
+    ``(B, K)`` and, with ``cot (B, K)``, the vector-Jacobian product ``grads[b, 0]``, else the
+    Jacobian ``grads[b] (K, P)``. One sample per thread."""
+    nobs = obs.shape[0]
+    for b in prange(values.shape[0]):
+        c0 = c0s[srows[b]]
+        a = angles[rows[b]]
+        if cot.shape[0] > 0:
+            lam = np.zeros((1, obs.shape[1]))
+            for q in range(nobs):
+                lam[0] += cot[b, q] * obs[q]
+        else:
+            lam = obs.copy()
+        adjoint_sample(c0, obs, lam, n, blk, mem, a, fixed, chan1, ptms, pperm, pphase, seg,
+                       values[b], grads[b])
+
+
+@njit(cache=_CACHE)
+def adjoint_batch_serial(c0s, srows, obs, cot, n, blk, mem, angles, rows, fixed, chan1, ptms,
+                         pperm, pphase, seg, values, grads):
+    nobs = obs.shape[0]
+    for b in range(values.shape[0]):
+        c0 = c0s[srows[b]]
+        if cot.shape[0] > 0:
+            lam = np.zeros((1, obs.shape[1]))
+            for q in range(nobs):
+                lam[0] += cot[b, q] * obs[q]
+        else:
+            lam = obs.copy()
+        adjoint_sample(c0, obs, lam, n, blk, mem, angles[rows[b]], fixed, chan1, ptms, pperm,
+                       pphase, seg, values[b], grads[b])
