@@ -48,7 +48,7 @@ def _every_channel(rng: np.random.Generator) -> NoiseModel:
             .add_gate_error(depolarizing(0.07, 2))
             .add_gate_error(_random_kraus(2, rng), gates=["CNOT", "RXX", "MS", "CRY"])
             .add_gate_error(amplitude_damping(0.04))
-            .add_gate_error(phase_damping(0.3), gates=ONE + ["CZ"])
+            .add_gate_error(phase_damping(0.3), gates=[*ONE, "CZ"])
             .add_gate_error(_random_kraus(1, rng), qubits=[0, 2])
             .add_gate_error(_random_kraus(3, rng, 2), gates="Toffoli"))
 
