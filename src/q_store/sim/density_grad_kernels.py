@@ -10,8 +10,9 @@ block contracts with, and pulls ``lam`` back through the block.
 
 States before each block come from checkpoints: noise channels are not invertible in general
 (amplitude damping with ``gamma = 1``), so they cannot be recovered from the final state. With
-``seg`` blocks per segment the kernel keeps ``ceil(T / seg) + seg`` states and runs the forward
-pass once more inside the segments; ``seg = T`` keeps every state and recomputes nothing.
+``seg`` blocks per segment the kernel keeps ``ceil(T / seg) - 1 + seg`` states and runs the
+forward pass once more inside all segments but the last; ``seg = T`` keeps every state and
+recomputes nothing (one forward pass, one backward pass).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from q_store.sim.density_kernels import (
     MEMBER_GATE,
     P1,
     _ins2,
-    _local4,
     _matmul,
+    _pre2_rows,
     apply_block,
     block_ngroups,
     chain_ptm,
@@ -100,65 +101,81 @@ def _p1_cross(c, lam, n, w, x):
                 x[a, b] += acc
 
 
+_TILE = 64  # groups processed together, each one a column of a (4**k, _TILE) tile
+
+
+@njit(cache=_CACHE, inline="always")
+def _rows_dot(a, i, b, j, tl):
+    s = 0.0
+    for z in range(tl):
+        s += a[i, z] * b[j, z]
+    return s
+
+
 @njit(cache=_CACHE)
 def _group_backward(c, lam, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, want0, want1,
                     wantg, x0, x1, xg, ngroups):
     """One pass over a multi-qubit block: cross matrices and ``lam <- B^T lam`` (``cols``,
-    ``vals``, ``nnz``: the sparse rows of the gate PTM's transpose)."""
+    ``vals``, ``nnz``: the sparse rows of the gate PTM's transpose). One-qubit chains only ever
+    precede two-qubit gates (``k == 2``). Groups are gathered into tiles with one group per
+    column, so every arithmetic loop runs along a contiguous tile row."""
     dd = 1 << (2 * k)
-    lv = np.empty(dd)
-    cv = np.empty(dd)
-    mu = np.empty(dd)
-    nu = np.empty(dd)
+    tl = min(ngroups, _TILE)
     r0t = r0.T.copy()
     r1t = r1.T.copy()
-    for i in range(ngroups):
-        base = i
-        for j in range(k):
-            base = _ins2(base, pos[j])
+    lt = np.empty((dd, tl))
+    ct = np.empty((dd, tl))
+    mt = np.empty((dd, tl))
+    nt = np.empty((dd, tl))
+    bases = np.empty(tl, dtype=np.int64)
+    for g0 in range(0, ngroups, tl):
+        for z in range(tl):
+            b = g0 + z
+            for q in range(k):
+                b = _ins2(b, pos[q])
+            bases[z] = b
         for q in range(dd):
-            lv[q] = lam[base + off[q]]
-            cv[q] = c[base + off[q]]
-        for q in range(dd):
-            s = 0.0
-            for z in range(nnz[q]):
-                s += vals[q, z] * lv[cols[q, z]]
-            mu[q] = s
+            o = off[q]
+            for z in range(tl):
+                lt[q, z] = lam[bases[z] + o]
+                ct[q, z] = c[bases[z] + o]
+        for q in range(dd):  # mu = G^T lam
+            a = vals[q, 0] if nnz[q] > 0 else 0.0
+            src = cols[q, 0] if nnz[q] > 0 else 0
+            for z in range(tl):
+                mt[q, z] = a * lt[src, z]
+            for e in range(1, nnz[q]):
+                a = vals[q, e]
+                src = cols[q, e]
+                for z in range(tl):
+                    mt[q, z] += a * lt[src, z]
         if want0:
-            nu[:] = cv
-            if has1:
-                _local4(nu, r1, 1, k, False)
+            nt[:, :] = ct
+            _pre2_rows(nt, False, r0, has1, r1, tl)
             for a in range(4):
                 for b in range(4):
-                    acc = 0.0
                     for l1 in range(4):
-                        acc += mu[4 * a + l1] * nu[4 * b + l1]
-                    x0[a, b] += acc
+                        x0[a, b] += _rows_dot(mt, 4 * a + l1, nt, 4 * b + l1, tl)
         if want1:
-            nu[:] = cv
-            if has0:
-                _local4(nu, r0, 0, k, False)
+            nt[:, :] = ct
+            _pre2_rows(nt, has0, r0, False, r1, tl)
             for a in range(4):
                 for b in range(4):
-                    acc = 0.0
                     for l0 in range(4):
-                        acc += mu[4 * l0 + a] * nu[4 * l0 + b]
-                    x1[a, b] += acc
+                        x1[a, b] += _rows_dot(mt, 4 * l0 + a, nt, 4 * l0 + b, tl)
         if wantg:
-            nu[:] = cv
-            if has0:
-                _local4(nu, r0, 0, k, False)
-            if has1:
-                _local4(nu, r1, 1, k, False)
+            nt[:, :] = ct
+            if k == 2:
+                _pre2_rows(nt, has0, r0, has1, r1, tl)
             for a in range(dd):
                 for b in range(dd):
-                    xg[a, b] += lv[a] * nu[b]
-        if has0:
-            _local4(mu, r0t, 0, k, False)
-        if has1:
-            _local4(mu, r1t, 1, k, False)
+                    xg[a, b] += _rows_dot(lt, a, nt, b, tl)
+        if k == 2:
+            _pre2_rows(mt, has0, r0t, has1, r1t, tl)
         for q in range(dd):
-            lam[base + off[q]] = mu[q]
+            o = off[q]
+            for z in range(tl):
+                lam[bases[z] + o] = mt[q, z]
 
 
 @njit(cache=_CACHE)
@@ -218,26 +235,30 @@ def adjoint_sample(c0, obs, lams, n, blk, mem, angles, fixed, chan1, ptms, pperm
     from state ``c0``; ``lams`` is overwritten by the pulled-back observables."""
     nblk = blk.shape[0]
     size = c0.shape[0]
-    nck = (nblk + seg - 1) // seg
-    ck = np.empty((nck, size))
+    nseg = (nblk + seg - 1) // seg
+    last = nseg - 1  # the last segment's states are kept by the first forward pass
+    ck = np.empty((max(last, 1), size))
     buf = np.empty((seg, size))
     c = c0.copy()
     for t in range(nblk):
-        if t % seg == 0:
+        if t % seg == 0 and t // seg < last:
             ck[t // seg, :] = c
+        if t >= last * seg:
+            buf[t - last * seg, :] = c
         apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
                     block_ngroups(n, blk, t), False)
     for q in range(obs.shape[0]):
         values[q] = np.dot(obs[q], c)
-    for sg in range(nck - 1, -1, -1):
+    for sg in range(last, -1, -1):
         t0 = sg * seg
         t1 = min(nblk, t0 + seg)
-        c[:] = ck[sg]
-        for t in range(t0, t1):
-            buf[t - t0, :] = c
-            if t < t1 - 1:
-                apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
-                            block_ngroups(n, blk, t), False)
+        if sg < last:
+            c[:] = ck[sg]
+            for t in range(t0, t1):
+                buf[t - t0, :] = c
+                if t < t1 - 1:
+                    apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase,
+                                0, block_ngroups(n, blk, t), False)
         for t in range(t1 - 1, t0 - 1, -1):
             for q in range(lams.shape[0]):
                 block_backward(buf[t - t0], lams[q], n, blk, t, mem, angles, fixed, chan1,

@@ -280,90 +280,47 @@ def group_range(c, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first,
             c[base + off[x]] = t[x]
 
 
-@njit(cache=_CACHE, inline="always")
-def _pre2(v, has0, r0, has1, r1):
-    """The one-qubit PTMs of a two-qubit group ``v[4 l0 + l1]``: ``r0`` on l0, ``r1`` on l1."""
-    if has0:
-        for j in range(4):
-            a0, a1, a2, a3 = v[j], v[4 + j], v[8 + j], v[12 + j]
-            v[j] = r0[0, 0] * a0 + r0[0, 1] * a1 + r0[0, 2] * a2 + r0[0, 3] * a3
-            v[4 + j] = r0[1, 0] * a0 + r0[1, 1] * a1 + r0[1, 2] * a2 + r0[1, 3] * a3
-            v[8 + j] = r0[2, 0] * a0 + r0[2, 1] * a1 + r0[2, 2] * a2 + r0[2, 3] * a3
-            v[12 + j] = r0[3, 0] * a0 + r0[3, 1] * a1 + r0[3, 2] * a2 + r0[3, 3] * a3
-    if has1:
-        for j in range(0, 16, 4):
-            a0, a1, a2, a3 = v[j], v[j + 1], v[j + 2], v[j + 3]
-            v[j] = r1[0, 0] * a0 + r1[0, 1] * a1 + r1[0, 2] * a2 + r1[0, 3] * a3
-            v[j + 1] = r1[1, 0] * a0 + r1[1, 1] * a1 + r1[1, 2] * a2 + r1[1, 3] * a3
-            v[j + 2] = r1[2, 0] * a0 + r1[2, 1] * a1 + r1[2, 2] * a2 + r1[2, 3] * a3
-            v[j + 3] = r1[3, 0] * a0 + r1[3, 1] * a1 + r1[3, 2] * a2 + r1[3, 3] * a3
-
-
-@njit(cache=_CACHE)
-def g2_range(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, hi):
-    """:func:`group_range` specialised to two wires."""
-    v = np.empty(16)
-    t = np.empty(16)
-    p0, p1 = pos[0], pos[1]
-    for i in range(lo, hi):
-        base = _ins2(_ins2(i, p0), p1)
-        for x in range(16):
-            v[x] = c[base + off[x]]
-        if not gate_first:
-            _pre2(v, has0, r0, has1, r1)
-        for x in range(16):
-            s = 0.0
-            for q in range(nnz[x]):
-                s += vals[x, q] * v[cols[x, q]]
-            t[x] = s
-        if gate_first:
-            _pre2(t, has0, r0, has1, r1)
-        for x in range(16):
-            c[base + off[x]] = t[x]
-
-
-_TILE = 64  # contiguous coefficients processed together by the tiled two-qubit pass
+_TILE = 64  # groups per tile of the two-qubit pass
 
 
 @njit(cache=_CACHE)
 def g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, hi):
-    """The two-qubit pass when neither wire is the last: each group's 16 coefficients are
-    followed by ``L = 2**pos[0]`` contiguous neighbours in the same role, so the pass works on
-    tiles of 16 short rows and every inner loop is contiguous (vectorised). Units ``lo..hi-1``
-    index the runs of ``L`` groups."""
-    run = 1 << pos[0]
-    tl = min(run, _TILE)
+    """:func:`group_range` for two wires on tiles: up to ``_TILE`` groups are gathered with one
+    group per column of a (16, tile) array, so every arithmetic loop runs along a contiguous
+    row (vectorised), and groups that are contiguous in memory are copied row by row."""
+    tl = min(hi - lo, _TILE)
     v = np.empty((16, tl))
     t = np.empty((16, tl))
-    for j in range(lo, hi):
-        start = _ins2(_ins2(j * run, pos[0]), pos[1])
-        for z0 in range(0, run, tl):
-            b0 = start + z0
-            for x in range(16):
-                o = b0 + off[x]
-                for z in range(tl):
-                    v[x, z] = c[o + z]
-            if not gate_first:
-                _pre2_rows(v, has0, r0, has1, r1, tl)
-            for x in range(16):
-                if nnz[x] == 0:
-                    t[x, :] = 0.0
-                    continue
-                a = vals[x, 0]
-                src = cols[x, 0]
-                for z in range(tl):
-                    t[x, z] = a * v[src, z]
-                for q in range(1, nnz[x]):
-                    a = vals[x, q]
-                    src = cols[x, q]
-                    for z in range(tl):
-                        t[x, z] += a * v[src, z]
-            if gate_first:
-                _pre2_rows(t, has0, r0, has1, r1, tl)
-            for x in range(16):
-                o = b0 + off[x]
-                for z in range(tl):
-                    c[o + z] = t[x, z]
+    bases = np.empty(tl, dtype=np.int64)
+    for g0 in range(lo, hi, tl):
+        m = min(tl, hi - g0)
+        for z in range(m):
+            bases[z] = _ins2(_ins2(g0 + z, pos[0]), pos[1])
+        for x in range(16):
+            o = off[x]
+            for z in range(m):
+                v[x, z] = c[bases[z] + o]
+        if not gate_first:
+            _pre2_rows(v, has0, r0, has1, r1, m)
+        for x in range(16):
+            if nnz[x] == 0:
+                t[x, :m] = 0.0
+                continue
+            a = vals[x, 0]
+            src = cols[x, 0]
+            for z in range(m):
+                t[x, z] = a * v[src, z]
+            for q in range(1, nnz[x]):
+                a = vals[x, q]
+                src = cols[x, q]
+                for z in range(m):
+                    t[x, z] += a * v[src, z]
+        if gate_first:
+            _pre2_rows(t, has0, r0, has1, r1, m)
+        for x in range(16):
+            o = off[x]
+            for z in range(m):
+                c[bases[z] + o] = t[x, z]
 
 
 @njit(cache=_CACHE, inline="always")
@@ -392,11 +349,7 @@ def block_ngroups(n, blk, t):
     """Number of independent index blocks a pass over block ``t`` iterates."""
     if blk[t, B_KIND] == P1:
         return 1 << (2 * blk[t, B_W0])
-    groups = 1 << (2 * (n - blk[t, B_NW]))
-    if blk[t, B_KIND] == G2:
-        low = 2 * (n - 1 - max(blk[t, B_W0], blk[t, B_W1]))
-        return groups >> low
-    return groups
+    return 1 << (2 * (n - blk[t, B_NW]))
 
 
 @njit(cache=_CACHE)
@@ -429,10 +382,7 @@ def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo
     pos = np.empty(k, dtype=np.int64)
     group_layout(n, blk[t, B_W0:B_W0 + k], k, off, pos)
     if k == 2:
-        if pos[0] > 0:
-            g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
-        else:
-            g2_range(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
+        g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
         return
     group_range(c, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
 
