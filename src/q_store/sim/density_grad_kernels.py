@@ -246,7 +246,7 @@ def adjoint_sample(c0, obs, lams, n, blk, mem, angles, fixed, chan1, ptms, pperm
         if t >= last * seg:
             buf[t - last * seg, :] = c
         apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
-                    block_ngroups(n, blk, t), False)
+                    block_ngroups(n, blk, t))
     for q in range(obs.shape[0]):
         values[q] = np.dot(obs[q], c)
     for sg in range(last, -1, -1):
@@ -258,7 +258,7 @@ def adjoint_sample(c0, obs, lams, n, blk, mem, angles, fixed, chan1, ptms, pperm
                 buf[t - t0, :] = c
                 if t < t1 - 1:
                     apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase,
-                                0, block_ngroups(n, blk, t), False)
+                                0, block_ngroups(n, blk, t))
         for t in range(t1 - 1, t0 - 1, -1):
             for q in range(lams.shape[0]):
                 block_backward(buf[t - t0], lams[q], n, blk, t, mem, angles, fixed, chan1,

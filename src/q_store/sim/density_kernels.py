@@ -217,22 +217,6 @@ def p1_range(c, n, w, r, lo, hi):
             c[i + 3 * s] = r30 * v0 + r31 * v1 + r32 * v2 + r33 * v3
 
 
-@njit(cache=_CACHE, inline="always")
-def _local4(v, r, j, k, transpose):
-    """4x4 PTM ``r`` (or ``r.T``) on local digit ``j`` of a k-digit group ``v``."""
-    dd = 1 << (2 * k)
-    st = 1 << (2 * (k - 1 - j))
-    for x in range(dd):
-        if (x // st) & 3:
-            continue
-        v0, v1, v2, v3 = v[x], v[x + st], v[x + 2 * st], v[x + 3 * st]
-        for a in range(4):
-            if transpose:
-                v[x + a * st] = r[0, a] * v0 + r[1, a] * v1 + r[2, a] * v2 + r[3, a] * v3
-            else:
-                v[x + a * st] = r[a, 0] * v0 + r[a, 1] * v1 + r[a, 2] * v2 + r[a, 3] * v3
-
-
 @njit(cache=_CACHE)
 def group_layout(n, wires, k, off, pos):
     """Coefficient offsets of a k-wire group (``off``, local word index -> offset) and the
@@ -248,44 +232,31 @@ def group_layout(n, wires, k, off, pos):
 
 
 @njit(cache=_CACHE)
-def group_range(c, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, hi):
-    """Groups ``lo..hi-1`` of a multi-qubit block: the waiting one-qubit PTMs ``r0``/``r1`` on
-    local digits 0/1 and the sparse gate PTM, in that order (or gate first: the transposed
-    block, with transposed matrices, for adjoint sweeps)."""
+def group_range(c, k, off, pos, cols, vals, nnz, lo, hi):
+    """Groups ``lo..hi-1`` of a block of ``k`` wires without waiting one-qubit PTMs (three-qubit
+    gates): the sparse gate PTM on each group."""
     dd = 1 << (2 * k)
     v = np.empty(dd)
-    t = np.empty(dd)
     for i in range(lo, hi):
         base = i
         for j in range(k):
             base = _ins2(base, pos[j])
         for x in range(dd):
             v[x] = c[base + off[x]]
-        if not gate_first:
-            if has0:
-                _local4(v, r0, 0, k, False)
-            if has1:
-                _local4(v, r1, 1, k, False)
         for x in range(dd):
             s = 0.0
             for q in range(nnz[x]):
                 s += vals[x, q] * v[cols[x, q]]
-            t[x] = s
-        if gate_first:
-            if has0:
-                _local4(t, r0, 0, k, False)
-            if has1:
-                _local4(t, r1, 1, k, False)
-        for x in range(dd):
-            c[base + off[x]] = t[x]
+            c[base + off[x]] = s
 
 
 _TILE = 64  # groups per tile of the two-qubit pass
 
 
 @njit(cache=_CACHE)
-def g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, hi):
-    """:func:`group_range` for two wires on tiles: up to ``_TILE`` groups are gathered with one
+def g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, lo, hi):
+    """Groups ``lo..hi-1`` of a two-qubit block: the waiting one-qubit PTMs ``r0``/``r1`` on
+    local digits 0/1, then the sparse gate PTM. Up to ``_TILE`` groups are gathered with one
     group per column of a (16, tile) array, so every arithmetic loop runs along a contiguous
     row (vectorised), and groups that are contiguous in memory are copied row by row."""
     tl = min(hi - lo, _TILE)
@@ -300,8 +271,7 @@ def g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, h
             o = off[x]
             for z in range(m):
                 v[x, z] = c[bases[z] + o]
-        if not gate_first:
-            _pre2_rows(v, has0, r0, has1, r1, m)
+        _pre2_rows(v, has0, r0, has1, r1, m)
         for x in range(16):
             if nnz[x] == 0:
                 t[x, :m] = 0.0
@@ -315,8 +285,6 @@ def g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, gate_first, lo, h
                 src = cols[x, q]
                 for z in range(m):
                     t[x, z] += a * v[src, z]
-        if gate_first:
-            _pre2_rows(t, has0, r0, has1, r1, m)
         for x in range(16):
             o = off[x]
             for z in range(m):
@@ -353,9 +321,8 @@ def block_ngroups(n, blk, t):
 
 
 @njit(cache=_CACHE)
-def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo, hi,
-                transpose):
-    """Block ``t`` (or its transpose) on index blocks ``lo..hi-1`` of coefficients ``c``."""
+def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo, hi):
+    """Block ``t`` on index blocks ``lo..hi-1`` of coefficients ``c``."""
     r0 = np.empty((4, 4))
     r1 = np.empty((4, 4))
     has0 = blk[t, B_P0E] > blk[t, B_P0S]
@@ -364,9 +331,6 @@ def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo
         chain_ptm(mem, blk[t, B_P0S], blk[t, B_P0E], angles, fixed, chan1, pperm, pphase, r0)
     if has1:
         chain_ptm(mem, blk[t, B_P1S], blk[t, B_P1E], angles, fixed, chan1, pperm, pphase, r1)
-    if transpose:
-        r0 = r0.T.copy()
-        r1 = r1.T.copy()
     if blk[t, B_KIND] == P1:
         p1_range(c, n, blk[t, B_W0], r0, lo, hi)
         return
@@ -377,14 +341,14 @@ def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo
     cols = np.empty((dd, dd), dtype=np.int64)
     vals = np.empty((dd, dd))
     nnz = np.empty(dd, dtype=np.int64)
-    sparse_rows(g, dd, transpose, cols, vals, nnz)
+    sparse_rows(g, dd, False, cols, vals, nnz)
     off = np.empty(dd, dtype=np.int64)
     pos = np.empty(k, dtype=np.int64)
     group_layout(n, blk[t, B_W0:B_W0 + k], k, off, pos)
     if k == 2:
-        g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
+        g2_tiles(c, off, pos, has0, r0, has1, r1, cols, vals, nnz, lo, hi)
         return
-    group_range(c, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, transpose, lo, hi)
+    group_range(c, k, off, pos, cols, vals, nnz, lo, hi)
 
 
 @njit(cache=_CACHE)
@@ -392,7 +356,7 @@ def evolve(c, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, t0, t1):
     """Blocks ``t0..t1-1`` applied to one coefficient vector."""
     for t in range(t0, t1):
         apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
-                    block_ngroups(n, blk, t), False)
+                    block_ngroups(n, blk, t))
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -422,4 +386,4 @@ def evolve_split(c, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, nch)
             hi = min(total, lo + step)
             if lo < hi:
                 apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo,
-                            hi, False)
+                            hi)
