@@ -21,7 +21,8 @@ How
 ---
 Before timing, the values of both systems are checked against each other for every sample
 (1e-10; the script aborts otherwise); that call is also the warm-up. Repeats are interleaved
-(each repeat times every system of the row in turn) and the median, min and max per sample are
+(each repeat times every system of the row in turn; ``--repeats``, fewer, but at least 3, where
+a row would take longer than ``--budget`` seconds) and the median, min and max per sample are
 reported, with the 1-minute load average before each row. The ratio is Aer / q_store (> 1: q_store
 faster), from the medians. A noisy-gradient row compares q_store's adjoint sweep with parameter
 shift on the same simulator (Aer has no gradients).
@@ -62,6 +63,7 @@ SEED = 2024
 TOLERANCE = 1e-10
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "noise.json"
 BUSY_SECONDS = 3600  # the busy loop's bound; it is stopped as soon as its rows are done
+MIN_REPEATS = 3
 
 
 def make_data(n: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,14 +126,19 @@ def measure(systems: dict[str, Callable[[], Any]], repeats: int) -> dict[str, li
     return times
 
 
-def run_case(n: int, batch: int, threads: int | None, repeats: int, busy: bool
-             ) -> list[dict[str, Any]]:
+def run_case(n: int, batch: int, threads: int | None, repeats: int, busy: bool,
+             budget: float) -> list[dict[str, Any]]:
     w, xs = make_data(n, batch)
     fns = {"q_store": ours(n, threads), "aer": aer(n, threads)}
-    values = {k: f(w, xs) for k, f in fns.items()}  # the check, and the warm-up
+    values, first = {}, 0.0
+    for k, f in fns.items():  # the check, and the warm-up
+        t0 = time.perf_counter()
+        values[k] = f(w, xs)
+        first += time.perf_counter() - t0
     err = float(np.abs(values["q_store"] - values["aer"]).max())
     if err > TOLERANCE:
         raise SystemExit(f"n={n} B={batch}: q_store and Aer differ by {err:.3g}")
+    repeats = max(MIN_REPEATS, min(repeats, int(budget / first)))
     load = load_average()
     times = measure({k: (lambda f=f: f(w, xs)) for k, f in fns.items()}, repeats)
     rows = []
@@ -213,6 +220,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="8x1,8x100,10x1,10x100")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=120.0,
+                    help="seconds a row's repeats may take (at least 3 repeats)")
     ap.add_argument("--no-busy", action="store_true")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args()
@@ -221,12 +230,12 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for n, b in cases:
         for threads in (1, None):
-            rows += run_case(n, b, threads, args.repeats, False)
+            rows += run_case(n, b, threads, args.repeats, False, args.budget)
             print(f"done n={n} B={b} threads={threads or 'default'}", flush=True)
     if not args.no_busy and hasattr(os, "sched_setaffinity"):
         with Busy():
             for n, b in cases:
-                rows += run_case(n, b, None, args.repeats, True)
+                rows += run_case(n, b, None, args.repeats, True, args.budget)
                 print(f"done n={n} B={b} busy", flush=True)
     grads = gradient_rows(8, 10, args.repeats)
     env["load_average_at_end"] = load_average()
@@ -235,7 +244,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"environment": env, "rows": rows, "gradients": grads},
                                    indent=2))
-    note = (f"\n\nCells: median (min-max) ms per sample over {args.repeats} interleaved repeats; "
+    note = (f"\n\nCells: median (min-max) ms per sample over up to {args.repeats} interleaved "
+            "repeats (at least 3; the count per row is in the JSON); "
             "ratio from medians (> 1: q_store faster). Aria preset (NoiseModel.ionq_aria()), "
             f"values checked equal to {TOLERANCE:g} first. {env['cpu_count']} CPUs "
             f"({env['cpu_model']}); numba threads {env['numba_num_threads']}; "

@@ -16,7 +16,8 @@ same readout errors, as its parity. Without readout error every expectation is e
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numba
@@ -44,7 +45,20 @@ __all__ = ["MAX_QUBITS", "DensityMatrixSimulator", "tape_for"]
 
 MAX_QUBITS = 12  # 4**12 coefficients = 128 MiB per state; practical up to ~11
 _CHUNK_ENTRIES = 2**23  # coefficients evolved at once (64 MiB)
-SPLIT_QUBITS = 10  # from here on a lone state is split across threads
+# A lone state is split across threads only at the largest size: on the shared 2-core machine
+# (a neighbour load of ~3) splitting was slower at 10 and 11 qubits (160 vs 62 ms, 560 vs 510
+# ms), as every pass waits for its slowest thread.
+SPLIT_QUBITS = 12
+
+
+@contextmanager
+def dynamic_schedule() -> Iterator[None]:
+    """Parallel loops hand out one sample at a time (a thread on a busy core takes fewer)."""
+    old = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(old)
 
 
 def _parity(k: int) -> np.ndarray:
@@ -73,7 +87,8 @@ class DensityMatrixSimulator(SamplingMixin):
     ``(B, n_x)``) like :class:`~q_store.sim.StatevectorSimulator`; results carry a leading batch
     axis when either is 2-D. ``initial_state``: state vector(s) replacing |0...0>.
     ``threads``: kernel threads (default: numba's configured count); a batch runs one sample per
-    thread, a lone state of ``SPLIT_QUBITS`` or more qubits splits each pass across threads.
+    thread (handed out one at a time), a lone state of ``SPLIT_QUBITS`` qubits splits each pass
+    across threads.
     """
 
     name = "density_matrix"
@@ -107,7 +122,8 @@ class DensityMatrixSimulator(SamplingMixin):
             D.evolve_split(cs[0], *args, angles[rows[0]], *tape.args(), 4 * threads)
         elif cs.shape[0] > 1 and threads > 1:
             numba.set_num_threads(threads)
-            D.evolve_batch(cs, *args, angles, rows, *tape.args())
+            with dynamic_schedule():
+                D.evolve_batch(cs, *args, angles, rows, *tape.args())
         else:
             D.evolve_batch_serial(cs, *args, angles, rows, *tape.args())
 

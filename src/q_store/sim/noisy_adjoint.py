@@ -20,7 +20,13 @@ from q_store.circuit.params import parameter_map_for, resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.sim import density_grad_kernels as G
 from q_store.sim.adjoint import AdjointResult, _resolve_cotangent
-from q_store.sim.density import MAX_QUBITS, DensityMatrixSimulator, _parity, tape_for
+from q_store.sim.density import (
+    MAX_QUBITS,
+    DensityMatrixSimulator,
+    _parity,
+    dynamic_schedule,
+    tape_for,
+)
 from q_store.sim.density_measure import functional, states_to_coeffs, term_basis, zero_state
 from q_store.sim.measure import _diagonal
 from q_store.sim.noise import NoiseModel
@@ -106,7 +112,8 @@ def noisy_adjoint_angles(sim: DensityMatrixSimulator, circuit: Circuit,
     threads = min(sim.threads, numba.get_num_threads())
     if size > 1 and threads > 1:
         numba.set_num_threads(threads)
-        G.adjoint_batch(*args)
+        with dynamic_schedule():
+            G.adjoint_batch(*args)
     else:
         G.adjoint_batch_serial(*args)
     return AdjointResult(values, grads[:, 0] if cotangent is not None else grads, batch)

@@ -31,6 +31,7 @@ from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, PauliString, PauliSum, Projector
 from q_store.circuit.params import parameter_map_for, resolve_batch
 from q_store.errors import ValidationError
+from q_store.sim.density import dynamic_schedule
 from q_store.sim.density_kernels import gate_unitary
 from q_store.sim.density_program import FIXED_FULL
 from q_store.sim.gatemath import CODES
@@ -314,8 +315,9 @@ class TrajectorySimulator:
             sample = idx // nt
             rows = sample if angles.shape[0] > 1 else np.zeros(len(idx), dtype=np.int64)
             states = np.empty((len(idx), 2**n), dtype=np.complex128)
-            _run(states, n, prog.ops, angles, rows, FIXED_FULL, prog.kraus, prog.probs,
-                 prog.identity, prog.ch_lo, prog.ch_hi, prog.mixed, u[idx])
+            with dynamic_schedule():
+                _run(states, n, prog.ops, angles, rows, FIXED_FULL, prog.kraus, prog.probs,
+                     prog.identity, prog.ch_lo, prog.ch_hi, prog.mixed, u[idx])
             vals = self._values(states, obs, n)
             np.add.at(sums, sample, vals)
             np.add.at(squares, sample, vals**2)
