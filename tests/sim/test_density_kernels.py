@@ -9,7 +9,7 @@ import pytest
 from q_store.circuit import GATES, Circuit, X, Y, Z, theta, x
 from q_store.demo import hardware_efficient_circuit
 from q_store.sim import density_kernels as D
-from q_store.sim.density import DensityMatrixSimulator, tape_for
+from q_store.sim.density import DensityMatrixSimulator, kernel_threads, tape_for
 from q_store.sim.density_measure import coeffs_to_rho, states_to_coeffs, zero_state
 from q_store.sim.density_program import channel_ptm
 from q_store.sim.noise import (
@@ -149,8 +149,8 @@ def test_batched_inputs_and_initial_states_match_reference():
 
 
 def test_thread_layouts_agree():
-    """One sample per thread, serial, and one state split across threads give the same
-    coefficients (the split path is the one lone states of 10+ qubits take)."""
+    """One sample per thread, one thread, and one state split across threads give the same
+    coefficients (the split path is the one lone states of SPLIT_QUBITS qubits take)."""
     rng = np.random.default_rng(5)
     nm = _every_channel(rng)
     n = 10
@@ -162,11 +162,13 @@ def test_thread_layouts_agree():
                                                         None))
     start = np.tile(zero_state(n), (2, 1))
     rows = np.arange(2)
-    serial, batch = start.copy(), start.copy()
-    D.evolve_batch_serial(serial, n, tape.blk, tape.mem, angles, rows, *tape.args())
-    D.evolve_batch(batch, n, tape.blk, tape.mem, angles, rows, *tape.args())
-    split = start[0].copy()
-    D.evolve_split(split, n, tape.blk, tape.mem, angles[0], *tape.args(), 7)
+    m = tape.bind(angles)
+    serial, batch, split = start.copy(), start.copy(), start[0].copy()
+    with kernel_threads(1):
+        D.evolve_batch(serial, n, tape.blk, m.mptm, m.gstore, rows)
+    with kernel_threads(2):
+        D.evolve_batch(batch, n, tape.blk, m.mptm, m.gstore, rows)
+        D.evolve_split(split, n, tape.blk, m.mptm[0], m.gstore[0], 7)
     np.testing.assert_array_equal(batch, serial)
     np.testing.assert_array_equal(split, serial[0])
 

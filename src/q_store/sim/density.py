@@ -52,13 +52,18 @@ SPLIT_QUBITS = 12
 
 
 @contextmanager
-def dynamic_schedule() -> Iterator[None]:
-    """Parallel loops hand out one sample at a time (a thread on a busy core takes fewer)."""
-    old = numba.set_parallel_chunksize(1)
+def kernel_threads(threads: int) -> Iterator[None]:
+    """Parallel kernels run on ``threads`` threads (1: serially), handing out one sample at a
+    time (a thread on a busy core takes fewer). One compiled entry point serves every thread
+    count, so a first run compiles each kernel once."""
+    old_threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    old_chunk = numba.set_parallel_chunksize(1)
     try:
         yield
     finally:
-        numba.set_parallel_chunksize(old)
+        numba.set_parallel_chunksize(old_chunk)
+        numba.set_num_threads(old_threads)
 
 
 def _parity(k: int) -> np.ndarray:
@@ -115,17 +120,16 @@ class DensityMatrixSimulator(SamplingMixin):
         """Evolve coefficient rows ``cs (B, 4**n)`` in place, row ``b`` with angle row
         ``angles[rows[b]]`` (kernel entry point; inputs are trusted)."""
         n = tape.n_qubits
-        args = (n, tape.blk, tape.mem)
-        threads = min(self.threads, numba.get_num_threads())
-        if cs.shape[0] == 1 and n >= SPLIT_QUBITS and threads > 1:
-            numba.set_num_threads(threads)
-            D.evolve_split(cs[0], *args, angles[rows[0]], *tape.args(), 4 * threads)
-        elif cs.shape[0] > 1 and threads > 1:
-            numba.set_num_threads(threads)
-            with dynamic_schedule():
-                D.evolve_batch(cs, *args, angles, rows, *tape.args())
-        else:
-            D.evolve_batch_serial(cs, *args, angles, rows, *tape.args())
+        m = tape.bind(angles)
+        threads = self.threads if cs.shape[0] > 1 else 1
+        if cs.shape[0] == 1 and n >= SPLIT_QUBITS:
+            threads = self.threads
+            with kernel_threads(threads):
+                D.evolve_split(cs[0], n, tape.blk, m.mptm[rows[0]], m.gstore[rows[0]],
+                               4 * threads)
+            return
+        with kernel_threads(threads):
+            D.evolve_batch(cs, n, tape.blk, m.mptm, m.gstore, rows)
 
     def _map(self, circuit: Circuit, angles: np.ndarray, initial_state: object,
              fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -150,8 +154,10 @@ class DensityMatrixSimulator(SamplingMixin):
                 cs = np.broadcast_to(start, (len(idx), 4**n)).copy()
             else:
                 cs = states_to_coeffs(states[idx if states.shape[0] > 1 else [0] * len(idx)], n)
-            amap = idx if angles.shape[0] > 1 else np.zeros(len(idx), dtype=np.int64)
-            self.evolve_coefficients(tape, angles, amap, cs)
+            if angles.shape[0] > 1:
+                self.evolve_coefficients(tape, angles[idx], np.arange(len(idx)), cs)
+            else:
+                self.evolve_coefficients(tape, angles, np.zeros(len(idx), dtype=np.int64), cs)
             out.append(fn(cs))
         return np.concatenate(out)
 

@@ -22,6 +22,8 @@ from numba import njit, prange
 
 from q_store.sim.density_kernels import (
     B_COL,
+    B_DGOFF,
+    B_GOFF,
     B_KIND,
     B_NPAR,
     B_NW,
@@ -31,9 +33,10 @@ from q_store.sim.density_kernels import (
     B_P1S,
     B_W0,
     M_COL,
+    M_DOFF,
     M_KIND,
     M_NPAR,
-    MEMBER_GATE,
+    MEMBER_PARAM,
     P1,
     _ins2,
     _matmul,
@@ -41,9 +44,7 @@ from q_store.sim.density_kernels import (
     apply_block,
     block_ngroups,
     chain_ptm,
-    gate_ptm,
     group_layout,
-    member_ptm,
     p1_range,
     sparse_rows,
 )
@@ -54,36 +55,32 @@ _CACHE = True
 @njit(cache=_CACHE)
 def _chain_has_params(mem, lo, hi):
     for m in range(lo, hi):
-        if mem[m, M_KIND] == MEMBER_GATE and mem[m, M_NPAR] > 0:
+        if mem[m, M_KIND] == MEMBER_PARAM and mem[m, M_NPAR] > 0:
             return True
     return False
 
 
 @njit(cache=_CACHE)
-def chain_grads(mem, lo, hi, angles, fixed, chan1, pperm, pphase, x, grad):
-    """``grad[col] += sum (d chain / d angle) * x`` for every angle of the chain's gates."""
+def chain_grads(mem, lo, hi, mptm, mdptm, x, grad):
+    """``grad[col] += sum (d chain / d angle) * x`` for every angle of the chain's gates, from
+    the bound member PTMs and their derivatives."""
     length = hi - lo
-    r = np.empty((max(length, 1), 4, 4))
-    for m in range(lo, hi):
-        member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, r[m - lo], -1)
     suffix = np.empty((length + 1, 4, 4))  # suffix[i] = R_{L-1} ... R_i
     suffix[length] = np.eye(4)
     for i in range(length - 1, -1, -1):
-        _matmul(suffix[i + 1], r[i], suffix[i], 4)
+        _matmul(suffix[i + 1], mptm[lo + i], suffix[i], 4)
     prefix = np.eye(4)  # R_{i-1} ... R_0
-    dr = np.empty((4, 4))
     tmp = np.empty((4, 4))
     full = np.empty((4, 4))
     nxt = np.empty((4, 4))
     for i in range(length):
         m = lo + i
-        if mem[m, M_KIND] == MEMBER_GATE:
+        if mem[m, M_KIND] == MEMBER_PARAM and mem[m, M_DOFF] >= 0:
             for j in range(mem[m, M_NPAR]):
-                member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, dr, j)
-                _matmul(dr, prefix, tmp, 4)
+                _matmul(mdptm[mem[m, M_DOFF] + j], prefix, tmp, 4)
                 _matmul(suffix[i + 1], tmp, full, 4)
                 grad[mem[m, M_COL] + j] += np.sum(full * x)
-        _matmul(r[i], prefix, nxt, 4)
+        _matmul(mptm[m], prefix, nxt, 4)
         prefix[:, :] = nxt
 
 
@@ -179,17 +176,17 @@ def _group_backward(c, lam, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, wa
 
 
 @njit(cache=_CACHE)
-def block_backward(c, lam, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, grad):
+def block_backward(c, lam, n, blk, t, mem, mptm, mdptm, gstore, dgstore, grad):
     """Derivatives of block ``t`` into ``grad`` and ``lam <- B_t^T lam``, given the state
-    ``c`` before the block."""
+    ``c`` before the block and one sample's bound matrices."""
     r0 = np.empty((4, 4))
     r1 = np.empty((4, 4))
     p0s, p0e, p1s, p1e = blk[t, B_P0S], blk[t, B_P0E], blk[t, B_P1S], blk[t, B_P1E]
     has0, has1 = p0e > p0s, p1e > p1s
     if has0:
-        chain_ptm(mem, p0s, p0e, angles, fixed, chan1, pperm, pphase, r0)
+        chain_ptm(mptm, p0s, p0e, r0)
     if has1:
-        chain_ptm(mem, p1s, p1e, angles, fixed, chan1, pperm, pphase, r1)
+        chain_ptm(mptm, p1s, p1e, r1)
     want0 = _chain_has_params(mem, p0s, p0e)
     want1 = _chain_has_params(mem, p1s, p1e)
     if blk[t, B_KIND] == P1:
@@ -197,17 +194,15 @@ def block_backward(c, lam, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pp
         if want0:
             x = np.zeros((4, 4))
             _p1_cross(c, lam, n, w, x)
-            chain_grads(mem, p0s, p0e, angles, fixed, chan1, pperm, pphase, x, grad)
+            chain_grads(mem, p0s, p0e, mptm, mdptm, x, grad)
         p1_range(lam, n, w, r0.T.copy(), 0, block_ngroups(n, blk, t))
         return
     k = blk[t, B_NW]
     dd = 1 << (2 * k)
-    g = np.empty((dd, dd))
-    gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, g, -1)
     cols = np.empty((dd, dd), dtype=np.int64)
     vals = np.empty((dd, dd))
     nnz = np.empty(dd, dtype=np.int64)
-    sparse_rows(g, dd, True, cols, vals, nnz)
+    sparse_rows(gstore, blk[t, B_GOFF], dd, True, cols, vals, nnz)
     off = np.empty(dd, dtype=np.int64)
     pos = np.empty(k, dtype=np.int64)
     group_layout(n, blk[t, B_W0:B_W0 + k], k, off, pos)
@@ -218,19 +213,22 @@ def block_backward(c, lam, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pp
     _group_backward(c, lam, k, off, pos, has0, r0, has1, r1, cols, vals, nnz, want0, want1,
                     wantg, x0, x1, xg, 1 << (2 * (n - k)))
     if want0:
-        chain_grads(mem, p0s, p0e, angles, fixed, chan1, pperm, pphase, x0, grad)
+        chain_grads(mem, p0s, p0e, mptm, mdptm, x0, grad)
     if want1:
-        chain_grads(mem, p1s, p1e, angles, fixed, chan1, pperm, pphase, x1, grad)
+        chain_grads(mem, p1s, p1e, mptm, mdptm, x1, grad)
     if wantg:
-        dg = np.empty((dd, dd))
         for j in range(blk[t, B_NPAR]):
-            gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, dg, j)
-            grad[blk[t, B_COL] + j] += np.sum(dg * xg)
+            o = blk[t, B_DGOFF] + j * dd * dd
+            acc = 0.0
+            for a in range(dd):
+                for b in range(dd):
+                    acc += dgstore[o + a * dd + b] * xg[a, b]
+            grad[blk[t, B_COL] + j] += acc
 
 
 @njit(cache=_CACHE)
-def adjoint_sample(c0, obs, lams, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, seg,
-                   values, grads):
+def adjoint_sample(c0, obs, lams, n, blk, mem, mptm, mdptm, gstore, dgstore, seg, values,
+                   grads):
     """Values ``obs[k] . c_T`` and the gradients ``(L, P)`` of ``lams[l] . c_T`` of one sample
     from state ``c0``; ``lams`` is overwritten by the pulled-back observables."""
     nblk = blk.shape[0]
@@ -245,8 +243,7 @@ def adjoint_sample(c0, obs, lams, n, blk, mem, angles, fixed, chan1, ptms, pperm
             ck[t // seg, :] = c
         if t >= last * seg:
             buf[t - last * seg, :] = c
-        apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
-                    block_ngroups(n, blk, t))
+        apply_block(c, n, blk, t, mptm, gstore, 0, block_ngroups(n, blk, t))
     for q in range(obs.shape[0]):
         values[q] = np.dot(obs[q], c)
     for sg in range(last, -1, -1):
@@ -257,45 +254,30 @@ def adjoint_sample(c0, obs, lams, n, blk, mem, angles, fixed, chan1, ptms, pperm
             for t in range(t0, t1):
                 buf[t - t0, :] = c
                 if t < t1 - 1:
-                    apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase,
-                                0, block_ngroups(n, blk, t))
+                    apply_block(c, n, blk, t, mptm, gstore, 0, block_ngroups(n, blk, t))
         for t in range(t1 - 1, t0 - 1, -1):
             for q in range(lams.shape[0]):
-                block_backward(buf[t - t0], lams[q], n, blk, t, mem, angles, fixed, chan1,
-                               ptms, pperm, pphase, grads[q])
-
-
-@njit(cache=_CACHE, parallel=True)
-def adjoint_batch(c0s, srows, obs, cot, n, blk, mem, angles, rows, fixed, chan1, ptms, pperm,
-                  pphase, seg, values, grads):
-    """Every sample ``b`` (state ``c0s[srows[b]]``, angle row ``rows[b]``): values
-    ``(B, K)`` and, with ``cot (B, K)``, the vector-Jacobian product ``grads[b, 0]``, else the
-    Jacobian ``grads[b] (K, P)``. One sample per thread."""
-    nobs = obs.shape[0]
-    for b in prange(values.shape[0]):
-        c0 = c0s[srows[b]]
-        a = angles[rows[b]]
-        if cot.shape[0] > 0:
-            lam = np.zeros((1, obs.shape[1]))
-            for q in range(nobs):
-                lam[0] += cot[b, q] * obs[q]
-        else:
-            lam = obs.copy()
-        adjoint_sample(c0, obs, lam, n, blk, mem, a, fixed, chan1, ptms, pperm, pphase, seg,
-                       values[b], grads[b])
+                block_backward(buf[t - t0], lams[q], n, blk, t, mem, mptm, mdptm, gstore,
+                               dgstore, grads[q])
 
 
 @njit(cache=_CACHE)
-def adjoint_batch_serial(c0s, srows, obs, cot, n, blk, mem, angles, rows, fixed, chan1, ptms,
-                         pperm, pphase, seg, values, grads):
-    nobs = obs.shape[0]
-    for b in range(values.shape[0]):
-        c0 = c0s[srows[b]]
-        if cot.shape[0] > 0:
-            lam = np.zeros((1, obs.shape[1]))
-            for q in range(nobs):
-                lam[0] += cot[b, q] * obs[q]
-        else:
-            lam = obs.copy()
-        adjoint_sample(c0, obs, lam, n, blk, mem, angles[rows[b]], fixed, chan1, ptms, pperm,
-                       pphase, seg, values[b], grads[b])
+def _lams(obs, cot, b):
+    if cot.shape[0] == 0:
+        return obs.copy()
+    lam = np.zeros((1, obs.shape[1]))
+    for q in range(obs.shape[0]):
+        lam[0] += cot[b, q] * obs[q]
+    return lam
+
+
+@njit(cache=_CACHE, parallel=True)
+def adjoint_batch(c0s, srows, obs, cot, n, blk, mem, mptm, mdptm, gstore, dgstore, rows, seg,
+                  values, grads):
+    """Every sample ``b`` (state ``c0s[srows[b]]``, matrices bound for angle row ``rows[b]``):
+    values ``(B, K)`` and, with ``cot (B, K)``, the vector-Jacobian product ``grads[b, 0]``,
+    else the Jacobian ``grads[b] (K, P)``. One sample per thread."""
+    for b in prange(values.shape[0]):
+        r = rows[b]
+        adjoint_sample(c0s[srows[b]], obs, _lams(obs, cot, b), n, blk, mem, mptm[r], mdptm[r],
+                       gstore[r], dgstore[r], seg, values[b], grads[b])

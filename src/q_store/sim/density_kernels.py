@@ -7,7 +7,8 @@ on ``k`` wires is a real ``(4**k, 4**k)`` matrix ``R[a, b] = Tr(P_a E(P_b)) / 2*
 digits of its wires. Compared with complex ``rho`` this halves memory and takes about a quarter
 of the arithmetic per pass; depolarizing channels are diagonal (``1, 1-p, ..., 1-p``).
 
-Block kinds (built by :mod:`q_store.sim.density_program`):
+Block kinds (built by :mod:`q_store.sim.density_program`; the per-sample matrices they read are
+bound by :mod:`q_store.sim.density_bind`):
 
 * ``P1``: a 4x4 PTM on one wire: a run of one-qubit gates and the channels after them, multiplied
   into one matrix per sample (one pass for the whole run);
@@ -25,90 +26,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from q_store.sim.gatemath import gate_deriv, gate_matrix
-
-# block table columns
-(B_KIND, B_W0, B_W1, B_W2, B_NW, B_P0S, B_P0E, B_P1S, B_P1E, B_CODE, B_COL, B_NPAR, B_POST,
- B_CONST) = range(14)
-BLOCK_COLS = 14
+# block table columns: kind, wires, chain member ranges of wires 0 and 1, the gate's first angle
+# column and parameter count, offsets of its bound PTM and derivatives (-1: none)
+(B_KIND, B_W0, B_W1, B_W2, B_NW, B_P0S, B_P0E, B_P1S, B_P1E, B_COL, B_NPAR, B_GOFF,
+ B_DGOFF) = range(13)
+BLOCK_COLS = 13
 P1, G2, GEN = 0, 1, 2
-# member table columns: kind (0 gate, 1 channel), gate code or channel index, first angle
-# column, number of parameters
-M_KIND, M_ID, M_COL, M_NPAR = range(4)
-MEMBER_GATE, MEMBER_CHANNEL = 0, 1
+# member table columns: kind (0 parametrised gate, 1 fixed: a channel or fixed gate), first
+# angle column, number of parameters, first slot of its derivative PTMs (-1: none)
+M_KIND, M_COL, M_NPAR, M_DOFF = range(4)
+MEMBER_COLS = 4
+MEMBER_PARAM, MEMBER_FIXED = 0, 1
 
 _CACHE = True
 
 
-def _pauli_tables() -> tuple[np.ndarray, np.ndarray]:
-    """``P_a[r, perm[k, a, r]] = phase[k, a, r]`` for the k-qubit Pauli words ``a`` (k <= 3)."""
-    letters = (np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]),
-               np.diag([1.0, -1.0]))
-    perm = np.zeros((4, 64, 8), dtype=np.int64)
-    phase = np.zeros((4, 64, 8), dtype=np.complex128)
-    for k in range(1, 4):
-        for a in range(4**k):
-            m = np.eye(1)
-            for j in range(k):
-                m = np.kron(m, letters[(a >> (2 * (k - 1 - j))) & 3])
-            for r in range(2**k):
-                col = int(np.flatnonzero(m[r])[0])
-                perm[k, a, r], phase[k, a, r] = col, m[r, col]
-    return perm, phase
-
-
-PAULI_PERM, PAULI_PHASE = _pauli_tables()
-
-
-# -- per-sample matrices ---------------------------------------------------------------------
-@njit(cache=_CACHE)
-def gate_unitary(code, npar, col, angles, fixed, out, deriv_k):
-    """Gate matrix (``deriv_k < 0``) or its derivative in parameter ``deriv_k`` into ``out``
-    (8x8; smaller gates top-left)."""
-    if npar == 0:
-        for i in range(8):
-            for j in range(8):
-                out[i, j] = fixed[code, i, j]
-        return
-    p = np.zeros(3)
-    for j in range(npar):
-        p[j] = angles[col + j]
-    tmp = np.zeros((4, 4), dtype=np.complex128)
-    if deriv_k < 0:
-        gate_matrix(code, p, tmp)
-    else:
-        gate_deriv(code, deriv_k, p, tmp)
-    out[:, :] = 0.0
-    for i in range(4):
-        for j in range(4):
-            out[i, j] = tmp[i, j]
-
-
-@njit(cache=_CACHE)
-def ptm_pair(u, v, k, pperm, pphase, scale, out):
-    """``out[a, b] = scale Re Tr(P_a u P_b v^dag) / 2**k``: the PTM of ``u`` (``v = u``,
-    ``scale = 1``) or of a derivative (``u = dU``, ``v = U``, ``scale = 2``)."""
-    d = 1 << k
-    dd = d * d
-    t = np.empty((d, d), dtype=np.complex128)
-    m = np.empty((d, d), dtype=np.complex128)
-    for b in range(dd):
-        for i in range(d):
-            for r in range(d):
-                t[i, pperm[k, b, r]] = u[i, r] * pphase[k, b, r]
-        for i in range(d):
-            for j in range(d):
-                s = 0j
-                for c in range(d):
-                    s += t[i, c] * np.conj(v[j, c])
-                m[i, j] = s
-        for a in range(dd):
-            s = 0j
-            for r in range(d):
-                s += pphase[k, a, r] * m[pperm[k, a, r], r]
-            out[a, b] = scale * s.real / d
-
-
+# -- small matrices --------------------------------------------------------------------------
 @njit(cache=_CACHE)
 def _matmul(a, b, out, d):
     for i in range(d):
@@ -120,71 +53,25 @@ def _matmul(a, b, out, d):
 
 
 @njit(cache=_CACHE)
-def member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, out, deriv_k):
-    """PTM of chain member ``m`` (or of its derivative in parameter ``deriv_k``)."""
-    if mem[m, M_KIND] == MEMBER_CHANNEL:
-        out[:, :] = chan1[mem[m, M_ID]]
-        return
-    u = np.empty((8, 8), dtype=np.complex128)
-    gate_unitary(mem[m, M_ID], mem[m, M_NPAR], mem[m, M_COL], angles, fixed, u, -1)
-    if deriv_k < 0:
-        ptm_pair(u, u, 1, pperm, pphase, 1.0, out)
-        return
-    du = np.empty((8, 8), dtype=np.complex128)
-    gate_unitary(mem[m, M_ID], mem[m, M_NPAR], mem[m, M_COL], angles, fixed, du, deriv_k)
-    ptm_pair(du, u, 1, pperm, pphase, 2.0, out)
-
-
-@njit(cache=_CACHE)
-def chain_ptm(mem, lo, hi, angles, fixed, chan1, pperm, pphase, out):
-    """The 4x4 PTM of members ``lo..hi-1`` (gates and channels, in order)."""
+def chain_ptm(mptm, lo, hi, out):
+    """The 4x4 PTM of chain members ``lo..hi-1`` from their bound PTMs ``mptm``."""
     out[:, :] = 0.0
     for i in range(4):
         out[i, i] = 1.0
-    g = np.empty((4, 4))
     tmp = np.empty((4, 4))
     for m in range(lo, hi):
-        member_ptm(mem, m, angles, fixed, chan1, pperm, pphase, g, -1)
-        _matmul(g, out, tmp, 4)
+        _matmul(mptm[m], out, tmp, 4)
         out[:, :] = tmp
 
 
 @njit(cache=_CACHE)
-def gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, out, deriv_k):
-    """The PTM of a multi-qubit block's gate and channels (``deriv_k >= 0``: its derivative in
-    that gate parameter; the channels do not depend on angles)."""
-    k = blk[t, B_NW]
-    dd = 1 << (2 * k)
-    c = blk[t, B_CONST]
-    if c >= 0 and deriv_k < 0:
-        out[:dd, :dd] = ptms[c:c + dd, :dd]
-        return
-    u = np.empty((8, 8), dtype=np.complex128)
-    gate_unitary(blk[t, B_CODE], blk[t, B_NPAR], blk[t, B_COL], angles, fixed, u, -1)
-    g = np.empty((dd, dd))
-    if deriv_k < 0:
-        ptm_pair(u, u, k, pperm, pphase, 1.0, g)
-    else:
-        du = np.empty((8, 8), dtype=np.complex128)
-        gate_unitary(blk[t, B_CODE], blk[t, B_NPAR], blk[t, B_COL], angles, fixed, du,
-                     deriv_k)
-        ptm_pair(du, u, k, pperm, pphase, 2.0, g)
-    p = blk[t, B_POST]
-    if p < 0:
-        out[:dd, :dd] = g
-    else:
-        tmp = np.empty((dd, dd))
-        _matmul(ptms[p:p + dd, :dd], g, tmp, dd)
-        out[:dd, :dd] = tmp
-
-
-@njit(cache=_CACHE)
-def sparse_rows(r, dd, transpose, cols, vals, nnz):
-    """Nonzeros of each row of ``r`` (or of ``r.T``) as ``cols, vals, nnz``."""
+def sparse_rows(store, o, dd, transpose, cols, vals, nnz):
+    """Nonzeros of each row of the ``(dd, dd)`` matrix stored flat at ``store[o:]`` (or of its
+    transpose) as ``cols, vals, nnz``."""
     for x in range(dd):
         c = 0
         for y in range(dd):
-            v = r[y, x] if transpose else r[x, y]
+            v = store[o + y * dd + x] if transpose else store[o + x * dd + y]
             if v != 0.0:
                 cols[x, c] = y
                 vals[x, c] = v
@@ -226,9 +113,13 @@ def group_layout(n, wires, k, off, pos):
         for j in range(k):
             o += ((a >> (2 * (k - 1 - j))) & 3) << (2 * (n - 1 - wires[j]))
         off[a] = o
-    for j in range(k):
-        pos[j] = 2 * (n - 1 - wires[j])
-    pos.sort()
+    for j in range(k):  # insertion sort (k <= 3)
+        p = 2 * (n - 1 - wires[j])
+        i = j
+        while i > 0 and pos[i - 1] > p:
+            pos[i] = pos[i - 1]
+            i -= 1
+        pos[i] = p
 
 
 @njit(cache=_CACHE)
@@ -321,27 +212,26 @@ def block_ngroups(n, blk, t):
 
 
 @njit(cache=_CACHE)
-def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo, hi):
-    """Block ``t`` on index blocks ``lo..hi-1`` of coefficients ``c``."""
+def apply_block(c, n, blk, t, mptm, gstore, lo, hi):
+    """Block ``t`` on index blocks ``lo..hi-1`` of coefficients ``c`` (one sample's bound
+    matrices ``mptm``, ``gstore``)."""
     r0 = np.empty((4, 4))
     r1 = np.empty((4, 4))
     has0 = blk[t, B_P0E] > blk[t, B_P0S]
     has1 = blk[t, B_P1E] > blk[t, B_P1S]
     if has0:
-        chain_ptm(mem, blk[t, B_P0S], blk[t, B_P0E], angles, fixed, chan1, pperm, pphase, r0)
+        chain_ptm(mptm, blk[t, B_P0S], blk[t, B_P0E], r0)
     if has1:
-        chain_ptm(mem, blk[t, B_P1S], blk[t, B_P1E], angles, fixed, chan1, pperm, pphase, r1)
+        chain_ptm(mptm, blk[t, B_P1S], blk[t, B_P1E], r1)
     if blk[t, B_KIND] == P1:
         p1_range(c, n, blk[t, B_W0], r0, lo, hi)
         return
     k = blk[t, B_NW]
     dd = 1 << (2 * k)
-    g = np.empty((dd, dd))
-    gate_ptm(blk, t, angles, fixed, ptms, pperm, pphase, g, -1)
     cols = np.empty((dd, dd), dtype=np.int64)
     vals = np.empty((dd, dd))
     nnz = np.empty(dd, dtype=np.int64)
-    sparse_rows(g, dd, False, cols, vals, nnz)
+    sparse_rows(gstore, blk[t, B_GOFF], dd, False, cols, vals, nnz)
     off = np.empty(dd, dtype=np.int64)
     pos = np.empty(k, dtype=np.int64)
     group_layout(n, blk[t, B_W0:B_W0 + k], k, off, pos)
@@ -352,31 +242,22 @@ def apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo
 
 
 @njit(cache=_CACHE)
-def evolve(c, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, t0, t1):
+def evolve(c, n, blk, mptm, gstore, t0, t1):
     """Blocks ``t0..t1-1`` applied to one coefficient vector."""
     for t in range(t0, t1):
-        apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, 0,
-                    block_ngroups(n, blk, t))
+        apply_block(c, n, blk, t, mptm, gstore, 0, block_ngroups(n, blk, t))
 
 
 @njit(cache=_CACHE, parallel=True)
-def evolve_batch(cs, n, blk, mem, angles, rows, fixed, chan1, ptms, pperm, pphase):
-    """Every row ``b`` of ``cs`` through the tape with angle row ``rows[b]``, one sample per
-    thread."""
+def evolve_batch(cs, n, blk, mptm, gstore, rows):
+    """Every row ``b`` of ``cs`` through the tape with the matrices bound for angle row
+    ``rows[b]``, one sample per thread (numba's thread count: 1 runs it serially)."""
     for b in prange(cs.shape[0]):
-        evolve(cs[b], n, blk, mem, angles[rows[b]], fixed, chan1, ptms, pperm, pphase, 0,
-               blk.shape[0])
-
-
-@njit(cache=_CACHE)
-def evolve_batch_serial(cs, n, blk, mem, angles, rows, fixed, chan1, ptms, pperm, pphase):
-    for b in range(cs.shape[0]):
-        evolve(cs[b], n, blk, mem, angles[rows[b]], fixed, chan1, ptms, pperm, pphase, 0,
-               blk.shape[0])
+        evolve(cs[b], n, blk, mptm[rows[b]], gstore[rows[b]], 0, blk.shape[0])
 
 
 @njit(cache=_CACHE, parallel=True)
-def evolve_split(c, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, nch):
+def evolve_split(c, n, blk, mptm, gstore, nch):
     """One large coefficient vector, each block's index blocks split across ``nch`` chunks."""
     for t in range(blk.shape[0]):
         total = block_ngroups(n, blk, t)
@@ -385,5 +266,4 @@ def evolve_split(c, n, blk, mem, angles, fixed, chan1, ptms, pperm, pphase, nch)
             lo = q * step
             hi = min(total, lo + step)
             if lo < hi:
-                apply_block(c, n, blk, t, mem, angles, fixed, chan1, ptms, pperm, pphase, lo,
-                            hi)
+                apply_block(c, n, blk, t, mptm, gstore, lo, hi)

@@ -11,7 +11,8 @@ Fusion rules (each one keeps the exact map, only regroups it):
 * three-qubit gates (Toffoli) flush their wires' chains and run as a 64x64 PTM.
 
 Channels never depend on angles, so their PTMs are built here once, and so are the PTMs of fixed
-multi-qubit gates with their channels; other gate PTMs are built per sample inside the kernels.
+gates (with their channels); the PTMs of parametrised gates are built per call by
+:class:`~q_store.sim.density_bind.Binder`.
 """
 
 from __future__ import annotations
@@ -23,22 +24,10 @@ import numpy as np
 
 from q_store.circuit.gates import GATES
 from q_store.sim import density_kernels as D
-from q_store.sim.gatemath import CODES
+from q_store.sim.density_bind import Binder, BoundMatrices, _ParamBlock, pauli_basis, unitary_ptm
 from q_store.sim.noise import KrausChannel, NoiseModel
 
-__all__ = ["FIXED_FULL", "NoisyTape", "channel_ptm", "lower", "pauli_basis"]
-
-
-def _fixed_full() -> np.ndarray:
-    out = np.zeros((len(GATES), 8, 8), dtype=np.complex128)
-    for name, spec in GATES.items():
-        if spec.num_params == 0:
-            m = spec.matrix()
-            out[CODES[name], : len(m), : len(m)] = m
-    return out
-
-
-FIXED_FULL = _fixed_full()
+__all__ = ["NoisyTape", "channel_ptm", "lower"]
 
 
 @dataclass(frozen=True)
@@ -47,23 +36,13 @@ class NoisyTape:
 
     n_qubits: int
     blk: np.ndarray  # (T, BLOCK_COLS) int64
-    mem: np.ndarray  # (M, 4) int64: one-qubit chain members
-    chan1: np.ndarray  # (C, 4, 4) one-qubit channel PTMs
-    ptms: np.ndarray  # (rows, 64) stacked PTMs of multi-qubit blocks' channels / fixed blocks
+    mem: np.ndarray  # (M, MEMBER_COLS) int64: one-qubit chain members
     n_params: int
+    binder: Binder
 
-    def args(self) -> tuple[np.ndarray, ...]:
-        """The trailing kernel arguments after the angles."""
-        return (FIXED_FULL, self.chan1, self.ptms, D.PAULI_PERM, D.PAULI_PHASE)
-
-
-def pauli_basis(k: int) -> np.ndarray:
-    """``(4**k, 2**k, 2**k)``: the k-qubit Pauli words in PTM index order."""
-    d = 2**k
-    out = np.zeros((4**k, d, d), dtype=np.complex128)
-    for a in range(4**k):
-        out[a, np.arange(d), D.PAULI_PERM[k, a, :d]] = D.PAULI_PHASE[k, a, :d]
-    return out
+    def bind(self, angles: np.ndarray, derivatives: bool = False) -> BoundMatrices:
+        """The per-sample matrices for angle rows ``(R, P)``."""
+        return self.binder.bind(angles, derivatives)
 
 
 def _embed(op: np.ndarray, pos: Sequence[int], k: int) -> np.ndarray:
@@ -89,18 +68,22 @@ def channel_ptm(channels: Sequence[tuple[KrausChannel, Sequence[int]]], k: int) 
 class _Builder:
     def __init__(self) -> None:
         self.blocks: list[list[int]] = []
-        self.members: list[tuple[int, int, int, int]] = []
-        self.pending: dict[int, list[tuple[int, int, int, int]]] = {}
-        self.chan_index: dict[int, int] = {}
-        self.chan1: list[np.ndarray] = []
-        self.ptms: list[np.ndarray] = []
-        self.ptm_rows = 0
+        self.members: list[tuple[str | None, int, np.ndarray | None]] = []  # gate, col, PTM
+        self.pending: dict[int, list[tuple[str | None, int, np.ndarray | None]]] = {}
+        self.chan: dict[int, np.ndarray] = {}
+        self.gstore: list[np.ndarray] = []
+        self.gsize = self.dgsize = 0
+        self.param_blocks: list[_ParamBlock] = []
 
-    def channel(self, ch: KrausChannel) -> int:
-        if id(ch) not in self.chan_index:
-            self.chan_index[id(ch)] = len(self.chan1)
-            self.chan1.append(channel_ptm([(ch, (0,))], 1))
-        return self.chan_index[id(ch)]
+    def gate(self, w: int, gate: str, col: int) -> None:
+        spec = GATES[gate]
+        ptm = None if spec.num_params else unitary_ptm(spec.matrix()[None])[0]
+        self.pending.setdefault(w, []).append((gate if spec.num_params else None, col, ptm))
+
+    def channel(self, w: int, ch: KrausChannel) -> None:
+        if id(ch) not in self.chan:
+            self.chan[id(ch)] = channel_ptm([(ch, (0,))], 1)
+        self.pending.setdefault(w, []).append((None, 0, self.chan[id(ch)]))
 
     def take(self, w: int) -> tuple[int, int]:
         """Member range of the chain waiting on ``w`` (empty if none), now consumed."""
@@ -109,37 +92,58 @@ class _Builder:
         self.members += chain
         return lo, len(self.members)
 
-    def store(self, r: np.ndarray) -> int:
-        row = self.ptm_rows
-        padded = np.zeros((len(r), 64))
-        padded[:, : len(r)] = r
-        self.ptms.append(padded)
-        self.ptm_rows += len(r)
-        return row
-
     def block(self, kind: int, wires: Sequence[int], pre0: tuple[int, int],
-              pre1: tuple[int, int], code: int = -1, col: int = 0, npar: int = 0,
-              post: int = -1, const: int = -1) -> None:
+              pre1: tuple[int, int], gate: str | None = None, col: int = 0,
+              post: np.ndarray | None = None) -> None:
         row = [0] * D.BLOCK_COLS
         row[D.B_KIND], row[D.B_NW] = kind, len(wires)
         for j, w in enumerate(wires):
             row[D.B_W0 + j] = w
         row[D.B_P0S], row[D.B_P0E] = pre0
         row[D.B_P1S], row[D.B_P1E] = pre1
-        row[D.B_CODE], row[D.B_COL], row[D.B_NPAR] = code, col, npar
-        row[D.B_POST], row[D.B_CONST] = post, const
+        row[D.B_GOFF] = row[D.B_DGOFF] = -1
+        if gate is not None:
+            spec = GATES[gate]
+            size = 16**spec.num_wires
+            row[D.B_COL], row[D.B_NPAR], row[D.B_GOFF] = col, spec.num_params, self.gsize
+            if spec.num_params:
+                row[D.B_DGOFF] = self.dgsize
+                self.param_blocks.append(_ParamBlock(gate, col, spec.num_params, self.gsize,
+                                                     self.dgsize, post))
+                self.gstore.append(np.zeros(size))
+                self.dgsize += size * spec.num_params
+            else:
+                g = unitary_ptm(spec.matrix()[None])[0]
+                self.gstore.append((g if post is None else post @ g).reshape(-1))
+            self.gsize += size
         self.blocks.append(row)
 
     def flush(self, w: int) -> None:
         if self.pending.get(w):
             self.block(D.P1, (w,), self.take(w), (0, 0))
 
-
-def _fixed_ptm(code: int, k: int, post: np.ndarray | None) -> np.ndarray:
-    g = np.empty((4**k, 4**k))
-    u = FIXED_FULL[code]
-    D.ptm_pair(u, u, k, D.PAULI_PERM, D.PAULI_PHASE, 1.0, g)
-    return g if post is None else post @ g
+    def binder(self) -> tuple[np.ndarray, Binder, int]:
+        mem = np.zeros((len(self.members), D.MEMBER_COLS), dtype=np.int64)
+        const = np.zeros((max(len(self.members), 1), 4, 4))
+        groups: dict[str, list[int]] = {}
+        n_dmem = 0
+        for m, (gate, col, ptm) in enumerate(self.members):
+            mem[m, D.M_DOFF] = -1
+            if gate is None:
+                const[m] = ptm
+                continue
+            npar = GATES[gate].num_params
+            mem[m, D.M_COL], mem[m, D.M_NPAR], mem[m, D.M_DOFF] = col, npar, n_dmem
+            n_dmem += npar
+            groups.setdefault(gate, []).append(m)
+        member_groups = []
+        for gate, idx in groups.items():
+            ix = np.array(idx, dtype=np.int64)
+            cols = mem[ix, D.M_COL][:, None] + np.arange(GATES[gate].num_params)
+            member_groups.append((gate, ix, cols, mem[ix, D.M_DOFF]))
+        gstore = np.concatenate(self.gstore) if self.gstore else np.zeros(1)
+        return mem, Binder(const, member_groups, gstore, self.param_blocks, n_dmem,
+                           self.dgsize), n_dmem
 
 
 def lower(n_qubits: int, operations: Sequence[tuple[str, tuple[int, ...]]],
@@ -150,35 +154,30 @@ def lower(n_qubits: int, operations: Sequence[tuple[str, tuple[int, ...]]],
     col = 0
     for gate, wires in operations:
         spec = GATES[gate]
-        code, npar = CODES[gate], spec.num_params
         chans = noise_model.channels_after(gate, wires)
         if spec.num_wires == 1:
-            chain = b.pending.setdefault(wires[0], [])
-            chain.append((D.MEMBER_GATE, code, col, npar))
-            chain += [(D.MEMBER_CHANNEL, b.channel(ch), 0, 0) for ch, _ in chans]
-            col += npar
+            b.gate(wires[0], gate, col)
+            for ch, _ in chans:
+                b.channel(wires[0], ch)
+            col += spec.num_params
             continue
         k = spec.num_wires
         last = max((j for j, (ch, _) in enumerate(chans) if ch.num_qubits > 1), default=-1)
         inner = [(ch, [wires.index(w) for w in ws]) for ch, ws in chans[: last + 1]]
         post = channel_ptm(inner, k) if inner else None
-        if npar == 0:
-            where = {"const": b.store(_fixed_ptm(code, k, post))}
-        else:
-            where = {"post": -1 if post is None else b.store(post)}
         if k == 2:
-            b.block(D.G2, wires, b.take(wires[0]), b.take(wires[1]), code, col, npar, **where)
+            b.block(D.G2, wires, b.take(wires[0]), b.take(wires[1]), gate, col, post)
         else:
             for w in wires:
                 b.flush(w)
-            b.block(D.GEN, wires, (0, 0), (0, 0), code, col, npar, **where)
+            b.block(D.GEN, wires, (0, 0), (0, 0), gate, col, post)
         for ch, ws in chans[last + 1:]:
-            b.pending.setdefault(ws[0], []).append((D.MEMBER_CHANNEL, b.channel(ch), 0, 0))
-        col += npar
+            b.channel(ws[0], ch)
+        col += spec.num_params
     for w in sorted(b.pending):
         b.flush(w)
+    mem, binder, _ = b.binder()
     blk = np.array(b.blocks, dtype=np.int64).reshape(-1, D.BLOCK_COLS)
-    mem = np.array(b.members, dtype=np.int64).reshape(-1, 4)
-    chan1 = np.array(b.chan1) if b.chan1 else np.zeros((1, 4, 4))
-    ptms = np.concatenate(b.ptms) if b.ptms else np.zeros((1, 64))
-    return NoisyTape(n_qubits, blk, mem, chan1, ptms, col)
+    for row in mem:
+        row[D.M_KIND] = D.MEMBER_PARAM if row[D.M_DOFF] >= 0 else D.MEMBER_FIXED
+    return NoisyTape(n_qubits, blk, mem, col, binder)

@@ -11,7 +11,6 @@ own PTM is differentiated.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from q_store.circuit.ir import Circuit
@@ -24,7 +23,7 @@ from q_store.sim.density import (
     MAX_QUBITS,
     DensityMatrixSimulator,
     _parity,
-    dynamic_schedule,
+    kernel_threads,
     tape_for,
 )
 from q_store.sim.density_measure import functional, states_to_coeffs, term_basis, zero_state
@@ -107,13 +106,9 @@ def noisy_adjoint_angles(sim: DensityMatrixSimulator, circuit: Circuit,
     values = np.zeros((size, n_obs))
     rows = np.arange(size) if angles.shape[0] > 1 else np.zeros(size, dtype=np.int64)
     srows = (np.arange(size) if c0s.shape[0] > 1 else np.zeros(size, dtype=np.int64))
-    args = (c0s, srows, o, cot, n, tape.blk, tape.mem, angles, rows, *tape.args(),
-            _segment(len(tape.blk), n), values, grads)
-    threads = min(sim.threads, numba.get_num_threads())
-    if size > 1 and threads > 1:
-        numba.set_num_threads(threads)
-        with dynamic_schedule():
-            G.adjoint_batch(*args)
-    else:
-        G.adjoint_batch_serial(*args)
+    m = tape.bind(angles, derivatives=True)
+    args = (c0s, srows, o, cot, n, tape.blk, tape.mem, m.mptm, m.mdptm, m.gstore, m.dgstore,
+            rows, _segment(len(tape.blk), n), values, grads)
+    with kernel_threads(sim.threads if size > 1 else 1):
+        G.adjoint_batch(*args)
     return AdjointResult(values, grads[:, 0] if cotangent is not None else grads, batch)

@@ -31,10 +31,7 @@ from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, PauliString, PauliSum, Projector
 from q_store.circuit.params import parameter_map_for, resolve_batch
 from q_store.errors import ValidationError
-from q_store.sim.density import dynamic_schedule
-from q_store.sim.density_kernels import gate_unitary
-from q_store.sim.density_program import FIXED_FULL
-from q_store.sim.gatemath import CODES
+from q_store.sim.density import kernel_threads
 from q_store.sim.measure import marginal_probabilities
 from q_store.sim.noise import NoiseModel
 from q_store.sim.statevector import _as_observables
@@ -47,7 +44,9 @@ _MIXED_TOL = 1e-13
 _H = np.array([[1, 1], [1, -1]], dtype=complex) / np.sqrt(2)
 _BASIS = {"X": _H, "Y": _H @ np.diag([1, -1j])}  # eigenbasis -> computational basis
 # op table columns
-O_TYPE, O_NW, O_W0, O_W1, O_W2, O_ID, O_COL, O_NPAR = range(8)
+# op table columns: type (0 gate, 1 channel), wire count, wires, gate index (into the bound
+# unitaries) or channel index
+O_TYPE, O_NW, O_W0, O_W1, O_W2, O_ID = range(6)
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,10 @@ class _Program:
 def _program(circuit: Circuit, noise_model: NoiseModel) -> _Program:
     ops, kraus, probs, ident, lo, hi, mixed = [], [], [], [], [], [], []
     index: dict[int, int] = {}
-    col, n_ch = 0, 0
-    for op in circuit.operations:
-        spec = GATES[op.gate]
+    n_ch = 0
+    for g, op in enumerate(circuit.operations):
         ws = [*op.wires, 0, 0][:3]
-        ops.append([0, len(op.wires), *ws, CODES[op.gate], col, spec.num_params])
-        col += spec.num_params
+        ops.append([0, len(op.wires), *ws, g])
         for ch, cws in noise_model.channels_after(op.gate, op.wires):
             if id(ch) not in index:
                 index[id(ch)] = len(lo)
@@ -102,13 +99,28 @@ def _program(circuit: Circuit, noise_model: NoiseModel) -> _Program:
                 hi.append(len(kraus))
                 mixed.append(is_mixed)
             cw = [*cws, 0, 0][:3]
-            ops.append([1, len(cws), *cw, index[id(ch)], 0, 0])
+            ops.append([1, len(cws), *cw, index[id(ch)]])
             n_ch += 1
-    return _Program(np.array(ops, dtype=np.int64).reshape(-1, 8),
+    return _Program(np.array(ops, dtype=np.int64).reshape(-1, 6),
                     np.array(kraus, dtype=np.complex128).reshape(-1, 8, 8),
                     np.array(probs, dtype=np.float64), np.array(ident, dtype=bool),
                     np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64),
                     np.array(mixed, dtype=bool), n_ch)
+
+
+def _unitaries(circuit: Circuit, angles: np.ndarray) -> np.ndarray:
+    """Every gate's matrix per angle row, ``(R, L, 8, 8)`` (smaller gates top-left)."""
+    out = np.zeros((angles.shape[0], len(circuit.operations), 8, 8), dtype=np.complex128)
+    col = 0
+    for g, op in enumerate(circuit.operations):
+        spec = GATES[op.gate]
+        d = spec.dim
+        if spec.num_params:
+            out[:, g, :d, :d] = spec.matrix(angles[:, col:col + spec.num_params])
+        else:
+            out[:, g, :d, :d] = spec.matrix()
+        col += spec.num_params
+    return out
 
 
 @njit(cache=True)
@@ -202,17 +214,15 @@ def _reduced(psi, n, ops, t, off, bits, rho):
 
 
 @njit(cache=True)
-def _trajectory(psi, n, ops, angles, fixed, kraus, probs, identity, ch_lo, ch_hi, mixed, u):
+def _trajectory(psi, n, ops, us, kraus, probs, identity, ch_lo, ch_hi, mixed, u):
     off = np.empty(8, dtype=np.int64)
     bits = np.empty(3, dtype=np.int64)
     v = np.empty(8, dtype=np.complex128)
-    g = np.empty((8, 8), dtype=np.complex128)
     rho = np.empty((8, 8), dtype=np.complex128)
     q = 0
     for t in range(ops.shape[0]):
         if ops[t, O_TYPE] == 0:
-            gate_unitary(ops[t, O_ID], ops[t, O_NPAR], ops[t, O_COL], angles, fixed, g, -1)
-            _apply(psi, n, ops, t, g, 1.0, off, bits, v)
+            _apply(psi, n, ops, t, us[ops[t, O_ID]], 1.0, off, bits, v)
             continue
         ch = ops[t, O_ID]
         r = u[q]
@@ -248,11 +258,11 @@ def _trajectory(psi, n, ops, angles, fixed, kraus, probs, identity, ch_lo, ch_hi
 
 
 @njit(cache=True, parallel=True)
-def _run(states, n, ops, angles, rows, fixed, kraus, probs, identity, ch_lo, ch_hi, mixed, u):
+def _run(states, n, ops, us, rows, kraus, probs, identity, ch_lo, ch_hi, mixed, u):
     for j in prange(states.shape[0]):
         states[j, :] = 0.0
         states[j, 0] = 1.0
-        _trajectory(states[j], n, ops, angles[rows[j]], fixed, kraus, probs, identity, ch_lo,
+        _trajectory(states[j], n, ops, us[rows[j]], kraus, probs, identity, ch_lo,
                     ch_hi, mixed, u[j])
 
 
@@ -335,21 +345,20 @@ class TrajectorySimulator:
         batch = resolve_batch(circuit, weights, inputs)
         angles = np.ascontiguousarray(parameter_map_for(circuit).angles(batch), dtype=float)
         prog = _program(circuit, self.noise_model)
+        us = _unitaries(circuit, angles)
         size, nt = batch.size, self.trajectories
         total = size * nt
         u = self.rng.random((total, max(prog.n_channel_ops, 1)))
         sums = np.zeros((size, len(obs)))
         squares = np.zeros((size, len(obs)))
         chunk = max(1, _CHUNK_AMPLITUDES // 2**n)
-        threads = min(self.threads, numba.get_num_threads())
-        numba.set_num_threads(threads)
         for s in range(0, total, chunk):
             idx = np.arange(s, min(total, s + chunk))
             sample = idx // nt
             rows = sample if angles.shape[0] > 1 else np.zeros(len(idx), dtype=np.int64)
             states = np.empty((len(idx), 2**n), dtype=np.complex128)
-            with dynamic_schedule():
-                _run(states, n, prog.ops, angles, rows, FIXED_FULL, prog.kraus, prog.probs,
+            with kernel_threads(self.threads):
+                _run(states, n, prog.ops, us, rows, prog.kraus, prog.probs,
                      prog.identity, prog.ch_lo, prog.ch_hi, prog.mixed, u[idx])
             vals = self._values(states, obs, n)
             np.add.at(sums, sample, vals)
