@@ -76,6 +76,9 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     rule): it is called between the forward and the backward sweep, so values and VJP take one
     forward and one backward sweep.
     """
+    own = getattr(sim, "adjoint_angles", None)
+    if own is not None:  # a simulator with its own sweep (q_store.sim.gpu)
+        return own(circuit, observables, weights, inputs, cotangent, initial_state)
     n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
     states, _ = sim._initial(n, batch.size, initial_state)
