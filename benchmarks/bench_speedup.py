@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(base)], check=False, capture_output=True)
-    env = {"baseline": args.baseline, "threads": args.threads or "default",
+    env = {"baseline": f"{args.baseline} ({_short(args.baseline)})",
+           "this_tree": f"HEAD ({_short('HEAD')})", "threads": args.threads or "default",
            "rounds": args.rounds, "repeats": args.repeats,
            "load_average_start": [round(v, 2) for v in load0],
            "load_average_end": [round(v, 2) for v in os.getloadavg()],
@@ -154,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({"environment": env, "rows": rows}, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(text + "\n")
     return 0
+
+
+def _short(rev: str) -> str:
+    """The commit a revision name stands for, so that results name what they measured."""
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "unknown"
 
 
 def measure(base: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -191,6 +199,7 @@ def table(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
     out.append("")
     out.append(f"Median (min-max) of {env['rounds']} rounds of alternating worker processes, "
                f"each the median of {env['repeats']} calls; baseline = {env['baseline']}; "
+               f"this tree = {env['this_tree']}; "
                f"threads {env['threads']}; {env['cpus']} CPUs; load average "
                f"{env['load_average_start'][0]} at start, {env['load_average_end'][0]} at end. "
                "spec8: microseconds per sample; digits: seconds per epoch (79 steps).")
