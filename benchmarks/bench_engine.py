@@ -30,7 +30,7 @@ from benchenv import environment, load_average
 # section name -> module (benchmarks/<module>.py) with run(args) and add_arguments(parser)
 SECTIONS = {"caching": "engine_caching", "adaptive_shots": "engine_shots",
             "natural_gradient": "engine_natural", "optimization": "engine_optimization",
-            "multi_backend": "engine_multi_backend"}
+            "multi_backend": "engine_multi_backend", "cost_to_target": "engine_cost"}
 PACKAGES = ("q-store", "numpy", "numba", "httpx")
 RESULTS = Path(__file__).resolve().parent / "results"
 

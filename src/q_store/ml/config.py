@@ -99,6 +99,7 @@ class TrainingConfig:
     performance_log_dir: str | None = None
     log_level: str = "INFO"
     debug_mode: bool = False
+    simulator_device: str = "cpu"  # cpu | gpu: the exact local simulator on a CUDA GPU (CuPy)
     # hardware execution
     batch_timeout: float = 60.0  # seconds a job may take beyond its expected duration
     use_batch_api: bool = True  # deprecated (v3.5); False: one job per circuit, one at a time
@@ -259,6 +260,8 @@ class TrainingConfig:
             (("dashboard_port",), not self.enable_dashboard, "enable_dashboard is off"),
             (("dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
               "dask_retries"), self.executor != "dask", "it applies to executor='dask' only"),
+            (("simulator_device",), self.quantum_sdk != "mock",
+             f"circuits run on the {self.quantum_sdk!r} backend, not on the local simulator"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -356,6 +359,7 @@ class TrainingConfig:
         self._check_dashboard()
         self._check_not_yet_supported()
         self._check_dask()
+        self._check_device()
 
     def _check_depth_and_optimization(self) -> None:
         """Adaptive circuit depth and circuit optimisation (q_store.ml.depth, q_store.compile)."""
@@ -405,6 +409,14 @@ class TrainingConfig:
                 f"{what} needs exact expectation values; with shots choose gradient_method "
                 "'parameter_shift', 'finite_difference', 'spsa', 'adaptive' or "
                 "'natural_gradient' (metric 'auto', 'block_diagonal' or 'spsa')")
+
+    def _check_device(self) -> None:
+        """``simulator_device``: where the exact local simulator runs (q_store.sim.gpu)."""
+        _choice("simulator_device", self.simulator_device, ("cpu", "gpu"))
+        if self.simulator_device == "gpu" and self.executor == "dask":
+            raise ConfigError("simulator_device='gpu' runs the local simulator in this process; "
+                              "executor='dask' runs circuits on the Dask workers' CPU "
+                              "simulators: choose one of them")
 
     def _check_dask(self) -> None:
         _choice("executor", self.executor, ("local", "dask"))

@@ -53,7 +53,7 @@ from q_store.ml.methods import gradient_method_from_config
 from q_store.ml.models import QuantumModel
 from q_store.ml.optimizers import apply_updates, optimizer_from_config
 from q_store.ml.trainer_config import BACKEND_FIELDS, config_snapshot, scheduled_learning_rate
-from q_store.sim import StatevectorSimulator
+from q_store.sim.gpu import simulator_for_device
 
 __all__ = ["QuantumTrainer"]
 
@@ -127,16 +127,16 @@ class QuantumTrainer:
             log.info("configuration changed (%s): applying it", ", ".join(sorted(changed)))
         level = "DEBUG" if cfg.debug_mode else str(cfg.log_level).upper()
         log.setLevel(getattr(logging, level))
-        if first or changed & {"cache_size", "enable_circuit_cache"}:
+        if first or changed & {"cache_size", "enable_circuit_cache", "simulator_device"}:
             self.cache = CircuitCache(cfg.cache_size if cfg.enable_circuit_cache else 0)
-            self.simulator = StatevectorSimulator(cache=self.cache)
+            self.simulator = simulator_for_device(cfg.simulator_device, cache=self.cache)
         if not first and "seed" in changed:
             self.rng = np.random.default_rng(cfg.seed)
         if not first and changed & BACKEND_FIELDS:
             self._release_backend()
             if "quantum_sdk" in changed:
                 self._backends.sdk_changed()
-        if not first and changed & {"cache_size", "enable_circuit_cache"}:
+        if not first and changed & {"cache_size", "enable_circuit_cache", "simulator_device"}:
             self._release_backend()  # the local engine holds the simulator
         self._set_method(gradient_method_from_config(cfg, self.simulator, self._spsa_key(),
                                                      exact=self._exact_target))
