@@ -93,7 +93,7 @@ async def basic_qnn(quick: bool) -> Summary:
             "gradient_vs_adjoint": diff}
 
 
-# -- 2. quantum autoencoder -------------------------------------------------------------------------
+# -- 2. quantum autoencoder -----------------------------------------------------------------------
 def round_trip_fidelity(unitary: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Per sample: compress (U), reset the trash qubit (wire 0) to |0>, decompress (U^dagger);
     the fidelity of the result with the input state."""
@@ -141,7 +141,7 @@ async def autoencoder(quick: bool) -> Summary:
             "trash_z": float(trash_z.mean()), "qubits": model.n_qubits}
 
 
-# -- 3. pattern recognition -------------------------------------------------------------------------
+# -- 3. pattern recognition -----------------------------------------------------------------------
 PATTERNS = np.array([[1, 1, 1, 1, 0, 0, 0, 0],   # left half lit
                      [0, 0, 0, 0, 1, 1, 1, 1],   # right half lit
                      [1, 0, 1, 0, 1, 0, 1, 0]],  # every other pixel
@@ -181,7 +181,7 @@ async def pattern_recognition(quick: bool) -> Summary:
             "test_accuracy": accuracy, "chance": 1 / len(PATTERNS)}
 
 
-# -- 4. multi-backend training ------------------------------------------------------------------------
+# -- 4. multi-backend training --------------------------------------------------------------------
 async def multi_backend(quick: bool) -> Summary:
     rng = np.random.default_rng(4)
     x = rng.uniform(-1.0, 1.0, size=(8 if quick else 16, 4))
@@ -228,7 +228,7 @@ async def multi_backend(quick: bool) -> Summary:
     return results
 
 
-# -- 5. transfer learning ---------------------------------------------------------------------------
+# -- 5. transfer learning -------------------------------------------------------------------------
 async def transfer_learning(quick: bool) -> Summary:
     rng = np.random.default_rng(5)
     x = rng.uniform(-1.0, 1.0, size=(40, 4))
@@ -269,7 +269,7 @@ async def transfer_learning(quick: bool) -> Summary:
             "trainable": model.count_parameters(), "parameters": model.n_parameters}
 
 
-# -- 6. train once, run anywhere --------------------------------------------------------------------
+# -- 6. train once, run anywhere ------------------------------------------------------------------
 async def train_once_run_anywhere(quick: bool) -> Summary:
     rng = np.random.default_rng(6)
     x = rng.uniform(-1.0, 1.0, size=(16, 4))
@@ -318,8 +318,8 @@ async def train_once_run_anywhere(quick: bool) -> Summary:
           f"{history['losses'][local_epochs - 1]:.4f}")
     print(f"  IonQ (local server), {ionq_epochs} more epochs with {'+'.join(methods)}: losses "
           f"{[round(v, 6) for v in tuned]}")
-    print(f"  the same epochs on the local simulator: {[round(v, 6) for v in expected[-ionq_epochs:]]}"
-          f" (max difference {gap:.1e})")
+    same_epochs = [round(v, 6) for v in expected[-ionq_epochs:]]
+    print(f"  the same epochs on the local simulator: {same_epochs} (max difference {gap:.1e})")
     print(f"  training circuits on IonQ: estimated {estimate.circuits}, counted by the trainer "
           f"{int(stats['backend_circuits'])}, run by the server {server_circuits} in "
           f"{len(jobs)} jobs")

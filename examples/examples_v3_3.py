@@ -64,7 +64,7 @@ def build_circuit(i: int) -> Circuit:
                          rng.uniform(-1.0, 1.0, template.n_inputs))
 
 
-# -- 1. SPSA ------------------------------------------------------------------------------------------
+# -- 1. SPSA --------------------------------------------------------------------------------------
 async def spsa(quick: bool) -> Summary:
     backend = BackendManager().get_backend("mock_ideal")
     sample = np.random.default_rng(1).uniform(-1.0, 1.0, N_QUBITS)
@@ -118,7 +118,7 @@ async def spsa(quick: bool) -> Summary:
             "cosine_mean": mean, "repeats": repeats}
 
 
-# -- 2. batch manager ---------------------------------------------------------------------------------
+# -- 2. batch manager -----------------------------------------------------------------------------
 async def batch_manager(quick: bool) -> Summary:
     backend = BackendManager().get_backend("mock_ideal")
     circuits = [build_circuit(i) for i in range(96)]
@@ -150,7 +150,7 @@ async def batch_manager(quick: bool) -> Summary:
             "jobs_of_10": small_jobs, "same_results": same}
 
 
-# -- 3. circuit cache ---------------------------------------------------------------------------------
+# -- 3. circuit cache -----------------------------------------------------------------------------
 async def circuit_cache(quick: bool) -> Summary:
     backend = BackendManager().get_backend("mock_ideal")
     circuits = [build_circuit(i) for i in range(96)]
@@ -183,7 +183,7 @@ async def circuit_cache(quick: bool) -> Summary:
             "prewarmed": new}
 
 
-# -- 4. hardware-efficient layer ----------------------------------------------------------------------
+# -- 4. hardware-efficient layer ------------------------------------------------------------------
 async def hardware_efficient(quick: bool) -> Summary:
     backend = BackendManager().get_backend("mock_ideal")
     layer = HardwareEfficientQuantumLayer(n_qubits=8, depth=2, backend=backend,
@@ -195,7 +195,7 @@ async def hardware_efficient(quick: bool) -> Summary:
     return {"hardware_efficient": layer.n_parameters, "v32_layer": v32.n_parameters}
 
 
-# -- 5. adaptive gradient optimizer -------------------------------------------------------------------
+# -- 5. adaptive gradient optimizer ---------------------------------------------------------------
 async def adaptive_optimizer(quick: bool) -> Summary:
     backend_manager = BackendManager()  # its default: mock_ideal, exact
     builder = Circuit.builder(4)
@@ -240,7 +240,7 @@ def _runs(history: list[str]) -> list[tuple[str, int, int]]:
     return out
 
 
-# -- 6. training with the v3.3 options ---------------------------------------------------------------
+# -- 6. training with the v3.3 options ------------------------------------------------------------
 async def training(quick: bool) -> Summary:
     rng = np.random.default_rng(0)
     features = rng.uniform(-1.0, 1.0, size=(100, 8))

@@ -160,7 +160,7 @@ async def batch_client(args: argparse.Namespace) -> Summary:
     return out
 
 
-# -- 2. native gates --------------------------------------------------------------------------------
+# -- 2. native gates ------------------------------------------------------------------------------
 async def native_gates(args: argparse.Namespace) -> Summary:
     circuit = make_circuits(1)[0]
     compiler = IonQNativeGateCompiler("aria")
@@ -188,7 +188,7 @@ async def native_gates(args: argparse.Namespace) -> Summary:
             "sent_gate_counts": list(sent) if sent else None}
 
 
-# -- 3. template cache ------------------------------------------------------------------------------
+# -- 3. template cache ----------------------------------------------------------------------------
 async def smart_cache(args: argparse.Namespace) -> Summary:
     template = workload_template()
     rng = np.random.default_rng(3)
@@ -216,7 +216,7 @@ async def smart_cache(args: argparse.Namespace) -> Summary:
     return out
 
 
-# -- 4. CircuitBatchManagerV34 ----------------------------------------------------------------------
+# -- 4. CircuitBatchManagerV34 --------------------------------------------------------------------
 async def manager_v34(args: argparse.Namespace) -> Summary:
     # one template and 20 rows of weights and inputs: the manager binds them through its
     # template cache (SmartCircuitCache) into 20 circuits
@@ -259,7 +259,7 @@ async def manager_v34(args: argparse.Namespace) -> Summary:
             "template_hit_rate": stats["circuit_cache"]["template_hit_rate"]}
 
 
-# -- 5. adaptive queue manager ----------------------------------------------------------------------
+# -- 5. adaptive queue manager --------------------------------------------------------------------
 async def queue_manager(args: argparse.Namespace) -> Summary:
     rule = AdaptiveQueueManager()
     sizes_by_rule = {}
@@ -303,7 +303,7 @@ async def queue_manager(args: argparse.Namespace) -> Summary:
     return out
 
 
-# -- 6. configuration and training ------------------------------------------------------------------
+# -- 6. configuration and training ----------------------------------------------------------------
 async def configuration(args: argparse.Namespace) -> Summary:
     # Selective feature enablement (the document's block): use_batch_api is deprecated since
     # v3.5 (multi-circuit jobs are the default; use_concurrent_submission says what it did)
