@@ -184,7 +184,7 @@ async def pattern_recognition(quick: bool) -> Summary:
 # -- 4. multi-backend training --------------------------------------------------------------------
 async def multi_backend(quick: bool) -> Summary:
     rng = np.random.default_rng(4)
-    x = rng.uniform(-1.0, 1.0, size=(8 if quick else 16, 4))
+    x = rng.uniform(-1.0, 1.0, size=(8, 4))
     y = QuantumModel(4, 2, 2, seed=7).predict(x)
     config = TrainingConfig(epochs=1 if quick else 2, batch_size=8, learning_rate=0.05,
                             seed=0)

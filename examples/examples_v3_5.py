@@ -173,7 +173,7 @@ async def multi_backend(args: argparse.Namespace) -> Summary:
 
 # -- 3. adaptive circuit depth and circuit optimisation -------------------------------------------
 async def depth_and_optimization(args: argparse.Namespace) -> Summary:
-    x, y = classification_data(4 if args.quick else 6, seed=3)
+    x, y = classification_data(4, seed=3)
     loader = DataLoader(x, y, batch_size=len(x), seed=0)
     out: Summary = {}
     with ionq_servers(1, LatencyModel(time_scale=0)) as (server,):
