@@ -16,7 +16,8 @@ __all__ = ["NoisySimulatorBackend"]
 
 class NoisySimulatorBackend(InProcessBackend):
     """Density-matrix simulation under a :class:`NoiseModel` (default: IonQ Aria's published
-    fidelities); exact noisy probabilities or seeded shots."""
+    fidelities); exact noisy probabilities or seeded shots, and exact noisy gradients (adjoint
+    requests, answered by the simulator's adjoint-channel sweep when running without shots)."""
 
     def __init__(self, name: str = "mock_noisy", noise_model: NoiseModel | None = None) -> None:
         super().__init__()
@@ -27,7 +28,7 @@ class NoisySimulatorBackend(InProcessBackend):
     @property
     def capabilities(self) -> BackendCapabilities:
         return BackendCapabilities(max_qubits=MAX_DENSITY_QUBITS, exact_expectations=True,
-                                   noisy=True)
+                                   noisy=True, native_gradients=("adjoint",))
 
     def _execute(self, circuits: list[Circuit], shots: int | None,
                  rng: np.random.Generator) -> list[CircuitResult]:

@@ -1,6 +1,7 @@
 """Answering execution requests on this machine: the exact simulator (with adjoint derivatives
 and the exact metric), its shot sampler, or any synchronous executor with
-``expectation_angles`` (for example a :class:`~q_store.sim.DensityMatrixSimulator`)."""
+``expectation_angles`` (for example a :class:`~q_store.sim.DensityMatrixSimulator`, which also
+answers adjoint requests exactly with its adjoint-channel sweep)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def answer(request: Request, executor: Any, *, shots: int | None = None,
             options.update(shots=shots, seed=rng)
         return np.asarray(executor.expectation_angles(request.circuit, request.angles,
                                                       request.observables, **options))
+    if isinstance(request, AdjointRequest) and shots is None and _is_density(executor):
+        return _noisy_adjoint(request, executor)
     sim = _exact_simulator(executor, request, shots)
     if isinstance(request, AdjointRequest):
         from q_store.sim.adjoint import adjoint_angles
@@ -53,6 +56,25 @@ def answer(request: Request, executor: Any, *, shots: int | None = None,
 def answer_all(requests: Sequence[Request], executor: Any, *, shots: int | None = None,
                rng: np.random.Generator | None = None) -> list[Any]:
     return [answer(r, executor, shots=shots, rng=rng) for r in requests]
+
+
+def _is_density(executor: Any) -> bool:
+    from q_store.sim.density import DensityMatrixSimulator
+
+    return isinstance(executor, DensityMatrixSimulator)
+
+
+def _noisy_adjoint(request: AdjointRequest, sim: Any) -> Any:
+    """Exact noisy derivatives by the adjoint-channel sweep of the density-matrix simulator."""
+    from q_store.sim.noisy_adjoint import noisy_adjoint_angles
+
+    b, cot = request.batch, None
+    if request.cotangent is not None:  # values first: the cotangent depends on them
+        values = sim.expectation(request.circuit, request.observables, b.weights, b.inputs,
+                                 initial_state=request.initial_state)
+        cot = np.asarray(request.cotangent(np.atleast_2d(values)), dtype=float)
+    return noisy_adjoint_angles(sim, request.circuit, request.observables, b.weights, b.inputs,
+                                cotangent=cot, initial_state=request.initial_state)
 
 
 def _exact_simulator(executor: Any, request: Request, shots: int | None

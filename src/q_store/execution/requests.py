@@ -11,7 +11,8 @@ Three kinds of request:
 * :class:`ExpectationRequest`: ``<O_k>`` at explicit gate angles, one row per circuit run. Any
   backend can answer it.
 * :class:`AdjointRequest`: values and exact derivatives with respect to every gate angle by
-  adjoint differentiation; only the exact local simulator can answer it.
+  adjoint differentiation; the exact local simulator answers it, and the density-matrix
+  simulator (``mock_noisy``) with its adjoint-channel sweep.
 * :class:`MetricRequest`: the exact Fubini-Study metric from tangent states (local simulator).
 """
 

@@ -14,6 +14,7 @@ from q_store.gradients.base import (
     VJPResult,
     finish_jacobian,
 )
+from q_store.sim.density import DensityMatrixSimulator
 from q_store.sim.statevector import StatevectorSimulator, parameter_map_for
 
 __all__ = ["AdjointGradient"]
@@ -24,18 +25,21 @@ _JACOBIAN_OUTPUTS = 2  # up to this many outputs, one Jacobian sweep beats value
 class AdjointGradient(GradientMethod):
     """Exact gradients from one forward and one backward sweep of the state vector.
 
-    Planned as an :class:`~q_store.execution.requests.AdjointRequest`, which only the exact
-    local simulator answers. With a cotangent (a loss's chain rule) and more than two outputs,
+    Planned as an :class:`~q_store.execution.requests.AdjointRequest`, which the exact local
+    simulator answers, and the density-matrix simulator (``mock_noisy``) with its
+    adjoint-channel sweep. With a cotangent (a loss's chain rule) and more than two outputs,
     one backward sweep carries all of them at once instead of one per output."""
 
     name = "adjoint"
 
-    def __init__(self, simulator: StatevectorSimulator | None = None) -> None:
+    def __init__(self, simulator: StatevectorSimulator | DensityMatrixSimulator | None = None
+                 ) -> None:
         sim = simulator or StatevectorSimulator()
-        if not isinstance(sim, StatevectorSimulator):
+        if not isinstance(sim, (StatevectorSimulator, DensityMatrixSimulator)):
             raise NotSupportedError(
-                "adjoint differentiation needs the exact state-vector simulator; use "
-                "'parameter_shift', 'finite_difference' or 'spsa' with other executors")
+                "adjoint differentiation needs the exact state-vector or density-matrix "
+                "simulator; use 'parameter_shift', 'finite_difference' or 'spsa' with other "
+                "executors")
         super().__init__(sim)
         self.simulator = sim
 

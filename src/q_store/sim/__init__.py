@@ -1,5 +1,5 @@
-"""Exact batched state-vector simulation, noisy density-matrix simulation, measurement, sampling
-and adjoint differentiation."""
+"""Exact batched state-vector simulation, noisy density-matrix simulation (with exact noisy
+gradients) and Monte-Carlo trajectories, measurement, sampling and adjoint differentiation."""
 
 from q_store.sim.density import DensityMatrixSimulator
 from q_store.sim.noise import (
@@ -10,7 +10,9 @@ from q_store.sim.noise import (
     depolarizing,
     phase_damping,
 )
+from q_store.sim.noisy_adjoint import noisy_adjoint_angles
 from q_store.sim.statevector import MAX_QUBITS, StatevectorSimulator, normalize_state
+from q_store.sim.trajectories import TrajectoryResult, TrajectorySimulator
 
 __all__ = [
     "MAX_QUBITS",
@@ -19,8 +21,11 @@ __all__ = [
     "NoiseModel",
     "ReadoutError",
     "StatevectorSimulator",
+    "TrajectoryResult",
+    "TrajectorySimulator",
     "amplitude_damping",
     "depolarizing",
+    "noisy_adjoint_angles",
     "normalize_state",
     "phase_damping",
 ]

@@ -1,76 +1,69 @@
 """The noisy density-matrix simulator (the ``mock_noisy`` backend's engine).
 
-A batch of density matrices is a tensor ``(B, 2, ..., 2)`` with ``2n`` wire axes after the batch
-axis: ket wires ``0..n-1`` then bra wires (big-endian, wire 0 is the top bit). A gate maps
-``rho -> U rho U^dag`` (``U`` on the ket axes, ``conj(U)`` on the bra axes) and each channel
-after it ``rho -> sum_i K_i rho K_i^dag``; both are fused into one superoperator
-(``U (x) conj(U)``, then ``sum_i K_i (x) conj(K_i)``) contracted with the (ket, bra) axes of the
-gate's wires, one tensor product per gate.
+A circuit and its noise model are lowered once per circuit structure
+(:mod:`q_store.sim.density_program`) to a tape of fused blocks that compiled kernels
+(:mod:`q_store.sim.density_kernels`) apply to the state in its Pauli-coefficient form
+``c_P = Tr(P rho)``, one sample per thread for batches. Gate matrices are built per sample from
+the angles; channels never depend on them.
 
 Measurement follows hardware: readout errors corrupt measured probabilities. Diagonal
 observables (Z strings and sums of them, projectors) are evaluated on the readout-corrupted
-computational-basis probabilities; any other Pauli term is measured in its eigenbasis (X via H,
-Y via S^dag then H), with the same readout errors, as its parity. Without readout error every
-expectation is exactly ``Tr(rho O)``.
+computational-basis probabilities; any other Pauli term is measured in its eigenbasis, with the
+same readout errors, as its parity. Without readout error every expectation is exactly
+``Tr(rho O)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
 
+import numba
 import numpy as np
 
-from q_store.circuit.gates import gate_spec
 from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable, PauliString, PauliSum, Projector
 from q_store.circuit.params import resolve_batch
 from q_store.errors import StateError, ValidationError
-from q_store.sim.measure import _diagonal, marginal_probabilities, sample_bits
-from q_store.sim.noise import KrausChannel, NoiseModel
+from q_store.sim import density_kernels as D
+from q_store.sim.density_measure import (
+    coeffs_to_rho,
+    marginal,
+    states_to_coeffs,
+    term_basis,
+    zero_state,
+)
+from q_store.sim.density_program import NoisyTape, lower
+from q_store.sim.measure import _diagonal, sample_bits
+from q_store.sim.noise import NoiseModel
 from q_store.sim.sampling import SamplingMixin, check_shots
 from q_store.sim.statevector import _as_observables, _shape, parameter_map_for
 
-__all__ = ["MAX_QUBITS", "DensityMatrixSimulator"]
+__all__ = ["MAX_QUBITS", "DensityMatrixSimulator", "tape_for"]
 
-MAX_QUBITS = 12  # 4**12 complex entries = 256 MiB per density matrix; practical up to ~10
-_CHUNK_ENTRIES = 2**22  # density-matrix entries evolved at once (64 MiB)
-_H = np.array([[1, 1], [1, -1]], dtype=complex) / np.sqrt(2)
-_BASIS = {"X": _H, "Y": _H @ np.diag([1, -1j])}  # eigenbasis -> computational basis
-
-
-def _apply(t: np.ndarray, mat: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    """``mat (Bm, d, d)`` applied to the size-2 axes ``axes`` of ``t (B, ...)``."""
-    rest = [a for a in range(1, t.ndim) if a not in axes]
-    perm = [0, *rest, *axes]
-    flat = t.transpose(perm).reshape(t.shape[0], -1, mat.shape[-1])
-    out = np.matmul(flat, np.swapaxes(mat, -1, -2))
-    shape = [t.shape[a] for a in perm[1:]]
-    return out.reshape(out.shape[0], *shape).transpose(np.argsort(perm))
+MAX_QUBITS = 12  # 4**12 coefficients = 128 MiB per state; practical up to ~11
+_CHUNK_ENTRIES = 2**23  # coefficients evolved at once (64 MiB)
+# A lone state is split across threads only at the largest size: on the shared 2-core machine
+# (a neighbour load of ~3) splitting was slower at 10 and 11 qubits (160 vs 62 ms, 560 vs 510
+# ms), as every pass waits for its slowest thread.
+SPLIT_QUBITS = 12
 
 
-def _conjugate(rho: np.ndarray, u: np.ndarray, wires: tuple[int, ...], n: int) -> np.ndarray:
-    """``U rho U^dag`` for ``U (Bm, d, d)`` on ``wires``."""
-    rho = _apply(rho, u, [1 + w for w in wires])
-    return _apply(rho, u.conj(), [1 + n + w for w in wires])
-
-
-def _superop(u: np.ndarray, channels: list[tuple[KrausChannel, tuple[int, ...]]],
-             wires: tuple[int, ...]) -> np.ndarray:
-    """``(Bm, 4**k, 4**k)`` superoperator of gate ``u (Bm, 2**k, 2**k)`` followed by
-    ``channels`` (on some of the gate's wires), on the index (ket wires, bra wires)."""
-    bm, d = u.shape[0], u.shape[1]
-    k = len(wires)
-    s = np.einsum("bij,bkl->bikjl", u, u.conj()).reshape(bm, *(2,) * (2 * k), d * d)
-    for ch, ws in channels:
-        pos = [wires.index(w) for w in ws]
-        s = _apply(s, ch.superop[None], [1 + j for j in pos] + [1 + k + j for j in pos])
-    return s.reshape(bm, d * d, d * d)
-
-
-def _diag(rho: np.ndarray, n: int) -> np.ndarray:
-    """Computational-basis probabilities ``(B, 2**n)`` of a density tensor."""
-    d = 2**n
-    return np.clip(np.einsum("bii->bi", rho.reshape(-1, d, d)).real, 0.0, None)
+@contextmanager
+def kernel_threads(threads: int) -> Iterator[None]:
+    """Parallel kernels run on ``threads`` threads (1: serially), handing out one sample at a
+    time (a thread on a busy core takes fewer). One compiled entry point serves every thread
+    count, so a first run compiles each kernel once."""
+    old_threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    old_chunk = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(old_chunk)
+        numba.set_num_threads(old_threads)
 
 
 def _parity(k: int) -> np.ndarray:
@@ -79,75 +72,93 @@ def _parity(k: int) -> np.ndarray:
     return 1.0 - 2.0 * (bits.sum(axis=1) % 2)
 
 
+@lru_cache(maxsize=256)
+def _lowered(structure: tuple[int, tuple[tuple[str, tuple[int, ...]], ...]],
+             noise_model: NoiseModel, version: int) -> NoisyTape:
+    return lower(*structure, noise_model)
+
+
+def tape_for(circuit: Circuit, noise_model: NoiseModel) -> NoisyTape:
+    """The lowered tape of ``circuit``'s structure (gates and wires; angles are read per call),
+    cached."""
+    structure = (circuit.n_qubits, tuple((op.gate, op.wires) for op in circuit.operations))
+    return _lowered(structure, noise_model, noise_model.version)
+
+
 class DensityMatrixSimulator(SamplingMixin):
     """Mixed-state simulator of :class:`Circuit` templates under a :class:`NoiseModel`.
 
     Every method takes ``weights`` (``(n_w,)`` or ``(B, n_w)``) and ``inputs`` (``(n_x,)`` or
     ``(B, n_x)``) like :class:`~q_store.sim.StatevectorSimulator`; results carry a leading batch
     axis when either is 2-D. ``initial_state``: state vector(s) replacing |0...0>.
+    ``threads``: kernel threads (default: numba's configured count); a batch runs one sample per
+    thread (handed out one at a time), a lone state of ``SPLIT_QUBITS`` qubits splits each pass
+    across threads.
     """
 
     name = "density_matrix"
 
-    def __init__(self, noise_model: NoiseModel | None = None) -> None:
+    def __init__(self, noise_model: NoiseModel | None = None, *,
+                 threads: int | None = None) -> None:
         if noise_model is not None and not isinstance(noise_model, NoiseModel):
             raise ValidationError(f"noise_model must be a NoiseModel or None, got {noise_model!r}")
+        available = numba.config.NUMBA_NUM_THREADS
+        if threads is not None and (not isinstance(threads, numbers.Integral)
+                                    or isinstance(threads, bool)
+                                    or not 1 <= threads <= available):
+            raise ValidationError(f"threads must be an integer from 1 to {available}, "
+                                  f"got {threads!r}")
         self.noise_model = noise_model or NoiseModel()
+        self.threads = int(threads) if threads else available
 
     def __repr__(self) -> str:
         return f"DensityMatrixSimulator({self.noise_model!r})"
 
     # -- evolution ------------------------------------------------------------------------------
-    def _program(self, circuit: Circuit, angles: np.ndarray
-                 ) -> list[tuple[np.ndarray, tuple[int, ...]]]:
-        """Per gate: its superoperator with the noise after it, ``(Bm, 4**k, 4**k)`` (Bm = 1
-        where the angles are shared by all rows), and its wires."""
-        steps, col = [], 0
-        for op in circuit.operations:
-            spec = gate_spec(op.gate)
-            p = angles[:, col:col + spec.num_params]
-            col += spec.num_params
-            if spec.num_params == 0:
-                mat = spec.matrix()[None]
-            else:
-                mat = spec.matrix(p[:1] if np.all(p == p[0]) else p)
-            channels = self.noise_model.channels_after(spec.name, op.wires)
-            steps.append((_superop(mat, channels, op.wires), op.wires))
-        return steps
-
-    def _evolve(self, n: int, steps: list[tuple[np.ndarray, tuple[int, ...]]],
-                states: np.ndarray | None) -> np.ndarray:
-        if states is None:
-            rho = np.zeros((1, 2**n, 2**n), dtype=np.complex128)
-            rho[:, 0, 0] = 1.0
-        else:
-            rho = states[:, :, None] * states[:, None, :].conj()
-        rho = rho.reshape(rho.shape[0], *(2,) * (2 * n))
-        for sop, wires in steps:
-            rho = _apply(rho, sop, [1 + w for w in wires] + [1 + n + w for w in wires])
-        return rho
+    def evolve_coefficients(self, tape: NoisyTape, angles: np.ndarray, rows: np.ndarray,
+                            cs: np.ndarray) -> None:
+        """Evolve coefficient rows ``cs (B, 4**n)`` in place, row ``b`` with angle row
+        ``angles[rows[b]]`` (kernel entry point; inputs are trusted)."""
+        n = tape.n_qubits
+        m = tape.bind(angles)
+        threads = self.threads if cs.shape[0] > 1 else 1
+        if cs.shape[0] == 1 and n >= SPLIT_QUBITS:
+            threads = self.threads
+            with kernel_threads(threads):
+                D.evolve_split(cs[0], n, tape.blk, m.mptm[rows[0]], m.gstore[rows[0]],
+                               4 * threads)
+            return
+        with kernel_threads(threads):
+            D.evolve_batch(cs, n, tape.blk, m.mptm, m.gstore, rows)
 
     def _map(self, circuit: Circuit, angles: np.ndarray, initial_state: object,
              fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """``fn`` of the final density tensors, one row per angle row (or initial state),
-        evolved in memory-bounded chunks."""
+        """``fn`` of the final coefficients, one row per angle row (or initial state), evolved
+        in memory-bounded chunks."""
         n = circuit.n_qubits
-        if circuit.n_qubits > MAX_QUBITS:
+        if n > MAX_QUBITS:
             raise ValidationError(f"{n} qubits exceed the density-matrix limit of {MAX_QUBITS}")
         states = self._initial(n, initial_state)
         rows = max(angles.shape[0], 1 if states is None else states.shape[0])
         if states is not None and 1 < angles.shape[0] != states.shape[0]:
             raise StateError(f"initial_state has {states.shape[0]} rows for {angles.shape[0]} "
                              "parameter rows")
-        angles = np.broadcast_to(angles, (rows, angles.shape[1]))
-        if states is not None:
-            states = np.broadcast_to(states, (rows, states.shape[1]))
+        tape = tape_for(circuit, self.noise_model)
+        angles = np.ascontiguousarray(angles, dtype=np.float64)
+        start = None if states is not None else zero_state(n)
         chunk = max(1, _CHUNK_ENTRIES // 4**n)
         out = []
         for s in range(0, rows, chunk):
-            sl = slice(s, s + chunk)
-            steps = self._program(circuit, angles[sl])
-            out.append(fn(self._evolve(n, steps, None if states is None else states[sl])))
+            idx = np.arange(s, min(rows, s + chunk))
+            if states is None:
+                cs = np.broadcast_to(start, (len(idx), 4**n)).copy()
+            else:
+                cs = states_to_coeffs(states[idx if states.shape[0] > 1 else [0] * len(idx)], n)
+            if angles.shape[0] > 1:
+                self.evolve_coefficients(tape, angles[idx], np.arange(len(idx)), cs)
+            else:
+                self.evolve_coefficients(tape, angles, np.zeros(len(idx), dtype=np.int64), cs)
+            out.append(fn(cs))
         return np.concatenate(out)
 
     @staticmethod
@@ -184,36 +195,27 @@ class DensityMatrixSimulator(SamplingMixin):
         return out, batched
 
     # -- measurement ---------------------------------------------------------------------------
-    def _readout(self, probs: np.ndarray, wires: Sequence[int]) -> np.ndarray:
-        """Readout errors of ``wires`` applied to probabilities over those wires."""
-        return self.noise_model.apply_readout(probs, wires)
+    def _measured(self, cs: np.ndarray, n: int, wires: Sequence[int],
+                  letters: Sequence[int]) -> np.ndarray:
+        """Measured probabilities over ``wires`` in the bases ``letters``, readout included."""
+        return self.noise_model.apply_readout(marginal(cs, n, wires, letters), wires)
 
-    def _probs(self, rho: np.ndarray, n: int) -> np.ndarray:
-        return self._readout(_diag(rho, n), range(n))
-
-    def _term_probs(self, rho: np.ndarray, term: PauliString | Projector, n: int) -> np.ndarray:
-        """Measured probabilities over the wires of ``term``, in its eigenbasis."""
-        for w, letter in term.paulis if isinstance(term, PauliString) else ():
-            if letter in _BASIS:
-                rho = _conjugate(rho, _BASIS[letter][None], (w,), n)
-        wires = term.wires
-        return self._readout(marginal_probabilities(_diag(rho, n), n, wires), wires)
-
-    def _expectations(self, rho: np.ndarray, obs: tuple[Observable, ...], n: int,
+    def _expectations(self, cs: np.ndarray, obs: tuple[Observable, ...], n: int,
                       shots: int | None, rng: np.random.Generator | None) -> np.ndarray:
-        out = np.zeros((rho.shape[0], len(obs)))
+        out = np.zeros((cs.shape[0], len(obs)))
         probs = None
         for k, o in enumerate(obs):
             diag = _diagonal(o, n) if shots is None else None
             if diag is not None:
-                probs = self._probs(rho, n) if probs is None else probs
+                if probs is None:
+                    probs = self._measured(cs, n, range(n), (3,) * n)
                 out[:, k] = probs @ diag
                 continue
             for term in o.terms if isinstance(o, PauliSum) else (o,):
                 if isinstance(term, PauliString) and not term.paulis:
                     out[:, k] += term.coeff
                     continue
-                p = self._term_probs(rho, term, n)
+                p = self._measured(cs, n, *term_basis(term))
                 if isinstance(term, Projector):
                     match = int("".join(map(str, term.bits)), 2)
                     if shots is None:
@@ -242,9 +244,9 @@ class DensityMatrixSimulator(SamplingMixin):
     def density_matrix(self, circuit: Circuit, weights: object = None, inputs: object = None,
                        initial_state: object = None) -> np.ndarray:
         """Final density matrices ``(B, 2**n, 2**n)`` (or ``(2**n, 2**n)`` unbatched)."""
-        d = 2**circuit.n_qubits
+        n = circuit.n_qubits if isinstance(circuit, Circuit) else 0
         out, batched = self._run(circuit, weights, inputs, initial_state,
-                                 lambda rho: rho.reshape(-1, d, d).copy())
+                                 lambda cs: coeffs_to_rho(cs, n))
         return out if batched else out[0]
 
     def expectation(self, circuit: Circuit, observables: Observable | Sequence[Observable] | str,
@@ -255,7 +257,7 @@ class DensityMatrixSimulator(SamplingMixin):
         n = circuit.n_qubits
         obs, single = self._observables(observables, n)
         out, batched = self._run(circuit, weights, inputs, initial_state,
-                                 lambda rho: self._expectations(rho, obs, n, None, None))
+                                 lambda cs: self._expectations(cs, obs, n, None, None))
         return _shape(out, batched, single)
 
     def probabilities(self, circuit: Circuit, weights: object = None, inputs: object = None,
@@ -264,18 +266,19 @@ class DensityMatrixSimulator(SamplingMixin):
         """Measured basis-state probabilities (readout errors included), optionally marginal over
         ``wires`` (first wire = top bit)."""
         n = circuit.n_qubits
-        ws = None if wires is None else tuple(wires)
+        ws = tuple(range(n)) if wires is None else tuple(int(w) for w in wires)
+        if len(set(ws)) != len(ws) or any(w < 0 or w >= n for w in ws):
+            raise ValidationError(f"wires must be distinct and in 0..{n - 1}, got {ws}")
         out, batched = self._run(circuit, weights, inputs, initial_state,
-                                 lambda rho: marginal_probabilities(self._probs(rho, n), n, ws))
+                                 lambda cs: self._measured(cs, n, ws, (3,) * len(ws)))
         return out if batched else out[0]
 
     def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
-                           observables: Observable | Sequence[Observable] | str, *,
-                           shots: int | None = None,
+                           observables: tuple[Observable, ...], *, shots: int | None = None,
                            seed: int | np.random.Generator | None = None,
                            initial_state: object = None) -> np.ndarray:
-        """``<O_k>`` for explicit gate angles ``(R, n_params)`` (one circuit run per row, the
-        executor contract of gradient methods): ``(R, K)``; with ``shots``, sampled estimates
+        """``<O_k>`` for explicit gate angles ``(R, n_params)`` (the execution entry point of
+        gradient methods): ``(R, K)``; with ``shots``, sampled estimates
         (each Pauli term in its own basis)."""
         if not isinstance(circuit, Circuit):
             raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
@@ -295,4 +298,4 @@ class DensityMatrixSimulator(SamplingMixin):
             shots = check_shots(shots)
         rng = np.random.default_rng(seed)
         return self._map(circuit, angles, initial_state,
-                         lambda rho: self._expectations(rho, obs, n, shots, rng))
+                         lambda cs: self._expectations(cs, obs, n, shots, rng))

@@ -251,6 +251,11 @@ class NoiseModel:
                 out.append((e.channel, wires))
         return out
 
+    @property
+    def version(self) -> int:
+        """Grows with every added gate error (simulators key their lowered circuits on it)."""
+        return len(self._errors)
+
     def readout(self, wire: int) -> ReadoutError | None:
         return self._readout.get(wire, self._readout.get(None))
 
