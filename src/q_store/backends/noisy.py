@@ -74,7 +74,7 @@ class NoisySimulatorBackend(InProcessBackend):
         other method, what this method cannot run."""
         if self.method == "trajectories" and shots is None:
             raise BackendError(
-                f"{self.name} samples (one trajectory per shot) and cannot give exact "
+                f"{self.name} only samples (one trajectory per shot), it cannot give exact "
                 f"probabilities: pass shots (a positive integer; TrainingConfig(shots=...)), "
                 f"or use 'mock_noisy' (density matrices, exact, up to {MAX_DENSITY_QUBITS} "
                 f"qubits)")
