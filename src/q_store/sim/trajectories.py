@@ -389,7 +389,8 @@ class TrajectorySimulator:
         noise, ``sqrt(p_k (1 - p_k) / shots)`` on the frequency of outcome ``k``. ``rng``: the
         generator the channel branches, outcomes and readout flips are drawn from, chunk by
         chunk in a fixed order (None: this simulator's own), so a seed reproduces the counts.
-        Memory stays bounded: at most ``2**22`` amplitudes of trajectories are held at once.
+        Memory stays bounded: trajectories run in chunks of at most ``2**22`` amplitudes (and
+        as many random numbers).
         """
         if not isinstance(circuit, Circuit):
             raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
@@ -406,7 +407,8 @@ class TrajectorySimulator:
         us = _unitaries(circuit, angles[:1])
         flips = self._readout_flips(n)
         counts = np.zeros(2**n, dtype=np.int64)
-        chunk = max(1, _CHUNK_AMPLITUDES // 2**n)
+        draws = max(prog.n_channel_ops, n, 1)  # random numbers per trajectory, about
+        chunk = max(1, min(_CHUNK_AMPLITUDES // 2**n, _CHUNK_AMPLITUDES // draws))
         for s in range(0, int(shots), chunk):
             t = min(int(shots), s + chunk) - s
             u = rng.random((t, max(prog.n_channel_ops, 1)))
