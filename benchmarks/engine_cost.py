@@ -13,7 +13,8 @@ Aria's noise (density-matrix simulation of the published fidelities) and IonQ Ar
 (``CostModel.ionq_aria()``: the per-circuit minimum with error mitigation, and per gate-shot),
 circuits compiled to IonQ's native gates as sent. After every step the weights' exact loss is
 computed locally (not billed); a run stops at the first step that reaches the target, or when
-it has spent ``--cost-max-steps`` steps (then it did not reach it). USD is what the trainer's
+it has spent ``--cost-max-steps`` steps or ``--cost-max-circuits`` circuits (then it did not
+reach it). USD is what the trainer's
 budget was charged (the cost model applied to the circuits submitted), circuits and shots come
 from the trainer's ``step`` events.
 
@@ -60,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated run names (prefixes), or 'all'")
     p.add_argument("--cost-max-steps", type=int, default=400,
                    help="steps a run may take before it counts as not reaching the target")
+    p.add_argument("--cost-max-circuits", type=int, default=100_000,
+                   help="circuits a run may submit before it counts as not reaching the target")
     p.add_argument("--cost-learning-rates", default="0.05,0.1",
                    help="learning rates tried for each run (the cheapest success is kept)")
 
@@ -90,8 +93,9 @@ def exact_loss(model: QuantumModel, p: Any) -> float:
 
 
 def hardware_run(bt: Any, emu: IonQEmulator, options: dict[str, Any], learning_rate: float,
-                 target: float, max_steps: int) -> dict[str, Any]:
-    """Train on the server until the exact loss reaches ``target`` (or ``max_steps``)."""
+                 target: float, max_steps: int, max_circuits: int) -> dict[str, Any]:
+    """Train on the server until the exact loss reaches ``target`` (or ``max_steps`` steps or
+    ``max_circuits`` circuits)."""
     p = bt.make_problem()
     model = bt.new_model()
     model.weights = p.w0
@@ -102,14 +106,20 @@ def hardware_run(bt: Any, emu: IonQEmulator, options: dict[str, Any], learning_r
                          batch_timeout=3600.0, n_qubits=bt.N_QUBITS,
                          circuit_depth=bt.DEPTH, **options)
     trainer = QuantumTrainer(cfg)
+    print(f"{options} at learning rate {learning_rate:g}", file=sys.stderr)
     losses: list[float] = []
     reached: list[int] = []
+    circuits = [0]
 
     def after_step(event: dict[str, Any]) -> None:
         if event["event"] != "step":
             return
         losses.append(exact_loss(model, p))
-        if losses[-1] <= target or len(losses) >= max_steps:
+        circuits[0] += int(event["circuits"])
+        if len(losses) % 10 == 0:
+            print(f"  step {len(losses)}: exact loss {losses[-1]:.5f}, {circuits[0]} circuits",
+                  file=sys.stderr)
+        if losses[-1] <= target or len(losses) >= max_steps or circuits[0] >= max_circuits:
             if losses[-1] <= target and not reached:
                 reached.append(len(losses))
             trainer.request_stop()
@@ -144,8 +154,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warnings.simplefilter("ignore")  # e.g. adaptive shots' notes: the table says it all
         with IonQEmulator(api_key=KEY, latency=LatencyModel(time_scale=0.0)) as emu:
             for name in names:
-                tries = [hardware_run(bt, emu, RUNS[name], lr, target, args.cost_max_steps)
-                         for lr in rates]
+                tries = [hardware_run(bt, emu, RUNS[name], lr, target, args.cost_max_steps,
+                                      args.cost_max_circuits) for lr in rates]
                 done = [t for t in tries if t["reached"]]
                 chosen = (min(done, key=lambda t: t["usd"]) if done
                           else min(tries, key=lambda t: t["best_exact_loss"]))
