@@ -10,6 +10,7 @@ environment it ran in.
 Usage::
 
     python benchmarks/bench_engine.py --section caching [--repeats 5] [--out-dir DIR]
+    python benchmarks/bench_engine.py --section multi_backend [--mb-sizes 60,180,60@1]
     python benchmarks/bench_engine.py --section all
 """
 
@@ -28,7 +29,8 @@ from benchenv import environment, load_average
 
 # section name -> module (benchmarks/<module>.py) with run(args) and add_arguments(parser)
 SECTIONS = {"caching": "engine_caching", "adaptive_shots": "engine_shots",
-            "natural_gradient": "engine_natural", "optimization": "engine_optimization"}
+            "natural_gradient": "engine_natural", "optimization": "engine_optimization",
+            "multi_backend": "engine_multi_backend", "cost_to_target": "engine_cost"}
 PACKAGES = ("q-store", "numpy", "numba", "httpx")
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -148,7 +148,7 @@ def test_v34_manager_takes_any_backend_and_refuses_contradictions():
                                     cache_sampled=True)
     a = asyncio.run(seeded.execute_batch(circuits(4)))
     b = asyncio.run(seeded.execute_batch(circuits(4)))
-    assert [r.counts for r in a] == [r.counts for r in b] and seeded.backend.jobs == [1] * 4
+    assert [r.counts for r in a] == [r.counts for r in b] and seeded.backend.jobs == [4]
     with pytest.raises(ConfigError, match="seed"):  # unseeded noise is never reused
         CircuitBatchManagerV34(backend=CountingJobs(), cache_sampled=True)
     with pytest.raises(ConfigError, match="not both"):

@@ -199,3 +199,15 @@ def test_config_options_are_validated_and_explained():
     model = QuantumModel(2, 1, 1, seed=0)
     trainer.fit(model, (np.zeros((4, 2)), np.zeros(4)), epochs=1)
     assert trainer.engine.shot_allocator is None  # exact run: nothing to allocate
+
+
+def test_a_model_that_grows_restarts_the_gradient_average_not_the_shots():
+    """Adaptive depth appends weights mid-run: the allocator's running gradient average
+    starts again for the longer gradient (it used to fail to broadcast), the shots stay."""
+    from q_store.execution.shots import AdaptiveShotAllocator
+
+    alloc = AdaptiveShotAllocator(min_shots=100, max_shots=1000, base_shots=300)
+    alloc.observe(np.full(8, 0.5), np.full(8, 1e-3), 300)
+    shots = alloc.shots
+    alloc.observe(np.full(20, 0.5), np.full(20, 1e-3), shots)
+    assert len(alloc.history) == 2 and alloc.history[-1]["gradient_norm2"] > 0

@@ -34,7 +34,7 @@ def test_unknown_field_names_the_closest():
     ("learning_rate", float("nan"), "positive"),
     ("epochs", 0, "integer >= 1"),
     ("batch_size", 2.5, "integer"),
-    ("gradient_method", "backprop", "choose one of adjoint, parameter_shift"),
+    ("gradient_method", "backprop", "choose one of auto, adjoint, parameter_shift"),
     ("optimizer", "rmsprop", "adam, sgd"),
     ("entanglement", "ring", "linear, circular, full"),
     ("quantum_sdk", "braket", "mock, cirq, qiskit, ionq"),
@@ -52,14 +52,6 @@ def test_assignment_is_validated_and_rolled_back():
     with pytest.raises(ConfigError):
         cfg.epochs = -1
     assert cfg.epochs == 3
-
-
-@pytest.mark.parametrize("field,value", [
-    ("enable_multi_backend", True), ("enable_dashboard", True),
-])
-def test_later_features_are_not_silently_ignored(field, value):
-    with pytest.raises(NotSupportedError, match="not yet supported"):
-        TrainingConfig(**{field: value})
 
 
 def test_hardware_options_are_validated():
@@ -84,8 +76,18 @@ def test_hardware_options_are_validated():
 
 def test_shots_need_a_hardware_gradient_method():
     with pytest.raises(ConfigError, match="exact expectation values"):
-        TrainingConfig(shots=1000)
+        TrainingConfig(shots=1000, gradient_method="adjoint")
     assert TrainingConfig(shots=1000, gradient_method="parameter_shift").shots == 1000
+
+
+def test_the_default_gradient_method_follows_the_target():
+    """``auto``: adjoint where the local simulator answers exactly, parameter shift with shots
+    or on a backend (where adjoint cannot run)."""
+    from q_store import QuantumTrainer
+
+    assert TrainingConfig().gradient_method == "auto"
+    assert QuantumTrainer(TrainingConfig()).method.name == "adjoint"
+    assert QuantumTrainer(TrainingConfig(shots=100)).method.name == "parameter_shift"
 
 
 def test_keys_never_in_repr_or_dict():

@@ -43,6 +43,7 @@ __all__ = [
     "JobStatus",
     "QuantumBackend",
     "as_circuit_list",
+    "check_job_seeds",
 ]
 
 
@@ -79,6 +80,10 @@ class BackendCapabilities:
 
     ``native_gates``: gate names it runs directly (others must be compiled first; empty means
     every gate of our circuit model). ``batch_jobs``: many circuits go in one request.
+    ``seeds_per_circuit``: a multi-circuit job can sample each circuit from its own seed (False
+    for IonQ's noisy simulator, whose noise seed is per job: per-circuit seeds need one circuit
+    per job there). ``exact_with_shots``: results are exact probabilities even when shots are
+    given (IonQ's ideal simulator).
     """
 
     max_qubits: int
@@ -88,6 +93,8 @@ class BackendCapabilities:
     native_gates: tuple[str, ...] = ()
     batch_jobs: bool = True
     cost_model: CostModel = field(default_factory=CostModel.free)
+    seeds_per_circuit: bool = True
+    exact_with_shots: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,22 @@ def check_job_seed(seed: object) -> int | None:
     return None if seed is None else int(seed)
 
 
+def check_job_seeds(seed: object, n_circuits: int) -> int | tuple[int, ...] | None:
+    """A job's seed: None, one integer for the whole job, or a sequence with one integer per
+    circuit (each circuit then samples from its own seed, so its result does not depend on
+    which job, or which position in a job, it was sent in)."""
+    if seed is None or isinstance(seed, numbers.Integral):
+        return check_job_seed(seed)
+    if isinstance(seed, (str, bytes)) or not isinstance(seed, Sequence | np.ndarray):
+        raise BackendError(f"seed must be a non-negative integer or a sequence of one per "
+                           f"circuit, got {type(seed).__name__}")
+    seeds = tuple(check_job_seed(s) for s in seed)
+    if len(seeds) != n_circuits:
+        raise BackendError(f"{len(seeds)} seeds for {n_circuits} circuits; give one seed per "
+                           "circuit, or a single integer for the job")
+    return seeds  # type: ignore[return-value]
+
+
 def check_job_shots(shots: object, exact_ok: bool) -> int | None:
     if shots is None:
         if not exact_ok:
@@ -188,10 +211,12 @@ class QuantumBackend(ABC):
 
     @abstractmethod
     async def submit_job_async(self, circuits: Circuit | Sequence[Circuit],
-                               shots: int | None = None, *, seed: int | None = None,
+                               shots: int | None = None, *,
+                               seed: int | Sequence[int] | None = None,
                                name: str | None = None,
                                metadata: Mapping[str, str] | None = None) -> str:
-        """Submit one job (one or many circuits); return its id without waiting for it."""
+        """Submit one job (one or many circuits); return its id without waiting for it.
+        ``seed``: one integer for the job, or one per circuit (see :func:`check_job_seeds`)."""
 
     @abstractmethod
     async def check_job_status(self, job_id: str) -> JobStatus: ...
@@ -208,15 +233,17 @@ class QuantumBackend(ABC):
     async def cancel_job(self, job_id: str) -> None: ...
 
     async def execute_batch(self, circuits: Sequence[Circuit], shots: int | None = None, *,
-                            seed: int | None = None, timeout: float | None = None
-                            ) -> list[CircuitResult]:
+                            seed: int | Sequence[int] | None = None,
+                            timeout: float | None = None) -> list[CircuitResult]:
         """Run circuits and wait: one job when the backend takes batches, else one per circuit
         (submitted concurrently)."""
         items = as_circuit_list(circuits)
         if self.capabilities.batch_jobs:
             job = await self.submit_job_async(items, shots, seed=seed)
             return list((await self.get_job_result(job, timeout=timeout)).circuits)
-        seeds = [None if seed is None else seed + i for i in range(len(items))]
+        given = check_job_seeds(seed, len(items))
+        seeds = (list(given) if isinstance(given, tuple)
+                 else [None if given is None else given + i for i in range(len(items))])
         jobs = [await self.submit_job_async(c, shots, seed=s) for c, s in zip(items, seeds,
                                                                              strict=True)]
         results = await asyncio.gather(*(self.get_job_result(j, timeout=timeout) for j in jobs))
@@ -292,15 +319,19 @@ class InProcessBackend(QuantumBackend):
         """Run bound circuits (validated) and return their results."""
 
     async def submit_job_async(self, circuits: Circuit | Sequence[Circuit],
-                               shots: int | None = None, *, seed: int | None = None,
+                               shots: int | None = None, *,
+                               seed: int | Sequence[int] | None = None,
                                name: str | None = None,
                                metadata: Mapping[str, str] | None = None) -> str:
+        """Submit a job; with one seed per circuit, each circuit samples from its own RNG
+        (circuit by circuit; exact runs need no RNG and run as one batch)."""
         caps = self.capabilities
         items = as_circuit_list(circuits, caps.max_qubits)
         shots = check_job_shots(shots, caps.exact_expectations)
-        seed = check_job_seed(seed)
+        seeds = check_job_seeds(seed, len(items))
         job_id = f"{self.name}-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
-        rng = np.random.default_rng(seed)
+        per_circuit = isinstance(seeds, tuple) and shots is not None
+        rng = np.random.default_rng(None if isinstance(seeds, tuple) else seeds)
         job: _LocalJob
 
         def work() -> list[CircuitResult]:
@@ -308,6 +339,10 @@ class InProcessBackend(QuantumBackend):
                 raise JobFailedError(f"job {job_id} was canceled before it started")
             job.started_at = time.perf_counter()
             job.started = True
+            if per_circuit:
+                assert isinstance(seeds, tuple)
+                return [r for c, s in zip(items, seeds, strict=True)
+                        for r in self._execute([c], shots, np.random.default_rng(s))]
             return self._execute(items, shots, rng)
 
         job = _LocalJob(asyncio.get_running_loop().create_task(asyncio.to_thread(work)))

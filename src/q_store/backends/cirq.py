@@ -264,7 +264,7 @@ class CirqSimulatorBackend(InProcessBackend):
     probabilities), or a ``cirq.NoiseModel`` (passed to ``cirq.DensityMatrixSimulator``; for
     exact probabilities it acts on the gates only, as there is no measurement to act on).
     ``shots=None`` gives exact probabilities; shots are sampled by Cirq with a seed drawn from
-    the job's seed.
+    the job's seed (or from each circuit's own seed).
     """
 
     def __init__(self, name: str = "cirq", noise: NoiseModel | cirq.NoiseModel | None = None

@@ -413,7 +413,8 @@ class QiskitAerBackend(InProcessBackend):
     :class:`BackendError`. ``noise_model``: a q_store :class:`NoiseModel` (converted with
     :func:`to_aer_noise_model`, its readout errors applied exactly to exact probabilities) or an
     Aer ``NoiseModel``. ``shots=None`` gives exact probabilities (the density-matrix method when
-    noisy); shots are sampled by Aer with a seed drawn from the job's seed.
+    noisy); shots are sampled by Aer with a seed drawn from the job's seed (with one seed per
+    circuit, each circuit is its own Aer run: Aer takes one seed per run).
     """
 
     def __init__(self, name: str = "qiskit_aer", method: str = "automatic",

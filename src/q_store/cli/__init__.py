@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_arguments(sub.add_parser("runs", help="list, show, compare, delete or plot "
                                                    "stored runs"))
     tune.add_arguments(sub.add_parser("tune", help="hyperparameter search with Optuna"))
+    from q_store.cli import dashboard
+
+    dashboard.add_arguments(sub.add_parser("dashboard", help="serve the run store as a live "
+                                                             "web dashboard (127.0.0.1)"))
     emulator = sub.add_parser("ionq-emulator",
                               help="serve a local IonQ-compatible API (offline development)")
     from q_store.backends.ionq.emulator import add_arguments
@@ -72,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from q_store.cli.evaluate import run_evaluate
 
             return run_evaluate(args)
+        if args.command == "dashboard":
+            from q_store.cli.dashboard import run_dashboard
+
+            return run_dashboard(args)
         if args.command == "tune":
             from q_store.cli.tune import run as run_tune
 

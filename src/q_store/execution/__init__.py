@@ -15,12 +15,13 @@ _LAZY = {"CircuitCache": "cache", "CompiledCircuit": "cache", "SmartCircuitCache
          "CircuitBatchManagerV34": "batch_manager", "AdaptiveQueueManager": "queue_manager",
          "BackendExecutor": "backend_executor", "bind_angles": "backend_executor",
          "MeasurementPlan": "measurement", "measurement_plan": "measurement",
-         "AdaptiveShotAllocator": "shots"}
+         "AdaptiveShotAllocator": "shots", "MultiBackendOrchestrator": "orchestrator"}
 
 __all__ = ["AdaptiveQueueManager", "AdaptiveShotAllocator", "BackendExecutor",
            "CircuitBatchManager", "CircuitBatchManagerV34", "CircuitCache", "CompiledCircuit",
-           "MeasurementPlan", "OptimizedCircuitCache", "QuantumCircuitCache", "ResultCache",
-           "SmartCircuitCache", "bind_angles", "measurement_plan"]
+           "MeasurementPlan", "MultiBackendOrchestrator", "OptimizedCircuitCache",
+           "QuantumCircuitCache", "ResultCache", "SmartCircuitCache", "bind_angles",
+           "measurement_plan"]
 
 
 def __getattr__(name: str) -> Any:

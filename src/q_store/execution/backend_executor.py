@@ -76,8 +76,10 @@ class BackendExecutor:
                  retries: int = 0, pipeline: CircuitPipeline | None = None,
                  templates: Any = None,
                  prune: Callable[[Circuit, frozenset[int]], Circuit] | None = None) -> None:
-        if not isinstance(backend, QuantumBackend):
-            raise ConfigError(f"expected a QuantumBackend, got {type(backend).__name__}")
+        if not isinstance(backend, QuantumBackend) and (
+                pipeline is None or pipeline.submitter is not backend):
+            raise ConfigError(f"expected a QuantumBackend (or the pipeline's own submitter, "
+                              f"e.g. a MultiBackendOrchestrator), got {type(backend).__name__}")
         if shots is None and not backend.capabilities.exact_expectations:
             raise ConfigError(f"backend {backend.name!r} only samples; set shots (e.g. "
                               "TrainingConfig(shots=1000))")

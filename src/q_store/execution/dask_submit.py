@@ -31,6 +31,7 @@ from q_store.backends.cost import CostEstimate
 from q_store.backends.ionq.ledger import JobLedger, LedgerEntry
 from q_store.circuit.ir import Circuit
 from q_store.errors import ConfigError, JobFailedError
+from q_store.execution.pipeline import seeded_jobs
 
 __all__ = ["BackendRecipe", "ClusterLedger", "DaskSubmitter", "run_backend_job"]
 
@@ -144,13 +145,14 @@ class BackendRecipe:
 
 
 def run_backend_job(recipe: BackendRecipe, circuits: list[Circuit], shots: int | None,
-                    seed: int, timeout: float | None, retries: int, ledger: str,
+                    seed: list[int], timeout: float | None, retries: int, ledger: str,
                     run_key: str) -> tuple[list[CircuitResult], dict[str, Any]]:
     """On a worker: submit one job (re-attaching through the ledger), wait, return results."""
     return asyncio.run(_job(recipe, circuits, shots, seed, timeout, retries, ledger, run_key))
 
 
-async def _job(recipe: BackendRecipe, circuits: list[Circuit], shots: int | None, seed: int,
+async def _job(recipe: BackendRecipe, circuits: list[Circuit], shots: int | None,
+               seed: list[int],
                timeout: float | None, retries: int, ledger: str, run_key: str
                ) -> tuple[list[CircuitResult], dict[str, Any]]:
     backend = recipe.build(ledger, run_key)
@@ -198,26 +200,31 @@ class DaskSubmitter:
         return None if self.backend.capabilities.batch_jobs else 1
 
     async def run_jobs(self, jobs: Sequence[Sequence[Circuit]], shots: int | None,
-                       seeds: Sequence[int]) -> list[list[CircuitResult]]:
+                       seeds: Sequence[Sequence[int]]) -> list[list[CircuitResult]]:
+        """One task per job; each circuit keeps its own seed (jobs split one circuit each
+        where the backend's seed is per job, :func:`~q_store.execution.pipeline.seeded_jobs`)."""
+        parts = [seeded_jobs(self.backend, j, s, shots) for j, s in zip(jobs, seeds, strict=True)]
+        tasks = [(c, s) for part in parts for c, s in part]
         futures = []
-        for circuits, seed in zip(jobs, seeds, strict=True):
+        for circuits, seed in tasks:
             run_key = f"{self.ledger}/{self._count}"
             self._count += 1
             futures.append(self.client.submit(
-                run_backend_job, self.recipe, list(circuits), shots, int(seed), self.timeout,
-                self.retries, self.ledger, run_key, key=f"qstore-job-{uuid.uuid4().hex}",
-                retries=self.task_retries, pure=False))
+                run_backend_job, self.recipe, list(circuits), shots, [int(x) for x in seed],
+                self.timeout, self.retries, self.ledger, run_key,
+                key=f"qstore-job-{uuid.uuid4().hex}", retries=self.task_retries, pure=False))
         self.stats["tasks"] += len(futures)
         done = await asyncio.to_thread(self.client.gather, futures)
-        out = []
-        for (results, info), circuits in zip(done, jobs, strict=True):
+        flat = []
+        for (results, info), (circuits, _) in zip(done, tasks, strict=True):
             self.stats["jobs"] += 1
             if self.tracker is not None:
                 self.tracker.emit("job", backend=self.name, circuits=len(circuits), shots=shots,
                                   submit_seconds=info["submit_seconds"],
                                   wait_seconds=info["wait_seconds"], via="dask")
-            out.append(results)
-        return out
+            flat.append(results)
+        it = iter(flat)
+        return [[r for _ in part for r in next(it)] for part in parts]
 
     async def close(self) -> None:
         await self.backend.close()

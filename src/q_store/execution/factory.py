@@ -5,6 +5,7 @@ every training step."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -13,18 +14,22 @@ import numpy as np
 from q_store.backends.base import QuantumBackend
 from q_store.backends.cost import CostBudget
 from q_store.compile.optimizer import AdaptiveCircuitOptimizer
-from q_store.errors import ConfigWarning
+from q_store.errors import ConfigError, ConfigWarning
 from q_store.execution.backend_executor import BackendExecutor
 from q_store.execution.batch_manager import CircuitBatchManagerV34
 from q_store.execution.circuit_cache import QuantumCircuitCache
 from q_store.execution.engine import ExecutionEngine
+from q_store.execution.orchestrator import MultiBackendOrchestrator
 from q_store.execution.pipeline import BatchPolicy, CircuitPipeline, FixedBatches, SingleBackend
+from q_store.execution.placement import labels
 from q_store.execution.queue_manager import AdaptiveQueueManager
 from q_store.execution.shots import AdaptiveShotAllocator
 from q_store.sim.statevector import StatevectorSimulator
 
 __all__ = ["cache_from_config", "engine_from_config", "optimizer_from_config",
-           "pipeline_from_config", "shot_allocator_from_config"]
+           "pipeline_from_config", "shot_allocator_from_config", "submitter_from_config"]
+
+log = logging.getLogger("q_store.execution")
 
 _LOCAL_OPTIMIZATION = (
     "TrainingConfig.enable_circuit_optimization=True has no effect on the exact local "
@@ -54,17 +59,40 @@ def cache_from_config(config: Any, simulator: StatevectorSimulator
                                templates=simulator.cache)
 
 
-def pipeline_from_config(config: Any, backend: QuantumBackend, *, budget: CostBudget,
-                         seed: int, tracker: Any = None, cache: Any = None,
-                         optimizer: AdaptiveCircuitOptimizer | None = None) -> CircuitPipeline:
-    """Result cache, deduplication, optimisation, batching and submission for ``backend``."""
+def submitter_from_config(config: Any, backend: QuantumBackend | None, *, budget: CostBudget,
+                          tracker: Any = None) -> Any:
+    """``backend`` alone, or with ``enable_multi_backend`` the orchestrator over the
+    ``backend_configs`` backends (``backend`` is then not used)."""
+    if getattr(config, "enable_multi_backend", False):
+        from q_store.backends.configs import backends_from_config
+
+        specs = backends_from_config(config)
+        backends = [s.backend for s in specs]
+        names = [s.name or d for s, d in zip(specs, labels(backends), strict=True)]
+        return MultiBackendOrchestrator(
+            backends, shots=config.shots, names=names, weights=[s.weight for s in specs],
+            max_circuits_per_job=[s.max_circuits_per_job for s in specs], budget=budget,
+            job_deadline=config.batch_timeout,
+            allow_mixed_exactness=config.allow_mixed_exactness, tracker=tracker)
+    if backend is None:
+        raise ConfigError("a backend pipeline needs a backend (or enable_multi_backend=True)")
     # use_batch_api=False without use_concurrent_submission: one job at a time (v3.3's way)
     sequential = not config.use_batch_api and not config.use_concurrent_submission
-    submitter = SingleBackend(backend, timeout=config.batch_timeout,
-                              retries=2 if config.retry_failed_circuits else 0,
-                              tracker=tracker, sequential=sequential)
+    return SingleBackend(backend, timeout=config.batch_timeout,
+                         retries=2 if config.retry_failed_circuits else 0, tracker=tracker,
+                         sequential=sequential)
+
+
+def pipeline_from_config(config: Any, backend: QuantumBackend | None, *, budget: CostBudget,
+                         seed: int, tracker: Any = None, cache: Any = None,
+                         optimizer: AdaptiveCircuitOptimizer | None = None) -> CircuitPipeline:
+    """Result cache, deduplication, optimisation, batching and submission for ``backend``
+    (or the configured backends)."""
+    submitter = submitter_from_config(config, backend, budget=budget, tracker=tracker)
+    caps = (submitter.capabilities if isinstance(submitter, MultiBackendOrchestrator)
+            else submitter.backend.capabilities)
     one_job = (config.use_batch_api and not config.use_concurrent_submission
-               and backend.capabilities.batch_jobs)
+               and caps.batch_jobs)
     batching: BatchPolicy = FixedBatches(one_job=one_job, max_size=None if one_job else 1)
     if config.adaptive_batch_sizing and one_job:
         batching = AdaptiveQueueManager()
@@ -79,31 +107,42 @@ def engine_from_config(config: Any, *, simulator: StatevectorSimulator,
                        backend: QuantumBackend | None, rng: np.random.Generator,
                        budget: CostBudget, tracker: Any = None) -> ExecutionEngine:
     """The engine for ``backend`` (None: the exact local simulator, sampling ``config.shots``
-    when set). A backend's pipeline is a :class:`CircuitBatchManagerV34`'s
-    (``engine.batch_manager``); ``engine.circuit_cache`` is the smart cache when on."""
+    when set), or with ``enable_multi_backend`` for the configured backends. A backend's
+    pipeline is a :class:`CircuitBatchManagerV34`'s (``engine.batch_manager``);
+    ``engine.circuit_cache`` is the smart cache when on."""
     if getattr(config, "executor", "local") == "dask":  # scale-out: rows or jobs as Dask tasks
+        if getattr(config, "enable_multi_backend", False):
+            raise ConfigError("enable_multi_backend=True runs circuits through the "
+                              "multi-backend orchestrator on this process; it does not combine "
+                              "with executor='dask' (choose one)")
         from q_store.execution.dask_engine import dask_engine_from_config
 
         return dask_engine_from_config(config, simulator=simulator, backend=backend, rng=rng,
                                        budget=budget, tracker=tracker)
     cache = cache_from_config(config, simulator)
     executor = manager = None
+    multi = getattr(config, "enable_multi_backend", False)
     optimizer = optimizer_from_config(config, backend)
-    if optimizer is not None and backend is None:
-        warnings.warn(_LOCAL_OPTIMIZATION, ConfigWarning, stacklevel=2)
-    if backend is not None:
+    if optimizer is not None and backend is None and not multi:
+        if "enable_circuit_optimization" in getattr(config, "explicitly_set", ()):
+            warnings.warn(_LOCAL_OPTIMIZATION, ConfigWarning, stacklevel=2)
+        else:  # switched on by enable_all_v35_features: it applies where circuits are sent
+            log.info("enable_all_v35_features: circuit optimisation applies to circuits sent "
+                     "to backends, not to the local simulator")
+    if backend is not None or multi:
         seed = int(rng.integers(2**31))
         pipeline = pipeline_from_config(config, backend, budget=budget, seed=seed,
                                         tracker=tracker, cache=cache, optimizer=optimizer)
         manager = CircuitBatchManagerV34(pipeline=pipeline, templates=simulator.cache)
-        executor = BackendExecutor(backend, config.shots, budget=budget,
+        target = pipeline.submitter if multi else backend
+        executor = BackendExecutor(target, config.shots, budget=budget,
                                    pipeline=manager.pipeline, timeout=config.batch_timeout,
                                    retries=2 if config.retry_failed_circuits else 0,
                                    templates=simulator.cache,
                                    prune=None if optimizer is None
                                    else optimizer.restrict_to_measured)
     return ExecutionEngine(simulator, executor=executor, shots=config.shots, rng=rng,
-                           tracker=tracker, result_cache=cache if backend is None else None,
+                           tracker=tracker, result_cache=cache if executor is None else None,
                            batch_manager=manager, shot_allocator=shot_allocator_from_config(
                                config, rng=rng, tracker=tracker))
 

@@ -5,6 +5,11 @@ budget -> split into jobs (batch policy) -> submission (one backend, or many thr
 orchestrator) -> reassembly in order -> cache fill -> telemetry. Each stage is a small object
 chosen once from the config; a stage left out is simply not there (no cache: every circuit
 runs). Circuits are values, so a circuit is its own cache and deduplication key.
+
+Every circuit is sampled from its own seed, a function of the pipeline's seed, the call's number
+and the circuit's position in the call (:func:`circuit_seeds`), or, where sampled results may be
+cached, of the pipeline's seed and the circuit alone (``circuit_seed``): how circuits are grouped
+into jobs, or spread over backends, cannot change a result.
 """
 
 from __future__ import annotations
@@ -26,21 +31,39 @@ from q_store.compile.optimizer import optimization_stage
 from q_store.errors import ConfigError, JobFailedError
 from q_store.execution.result_cache import backend_identity, circuit_seed
 
-__all__ = ["BatchPolicy", "CircuitPipeline", "FixedBatches", "SingleBackend", "Submitter"]
+__all__ = ["BatchPolicy", "CircuitPipeline", "FixedBatches", "SingleBackend", "Submitter",
+           "circuit_seeds", "seeded_jobs"]
 
 log = logging.getLogger("q_store.execution")
 _LOG_EVERY = 30.0  # seconds between log lines about one job's wait
 
 
+def circuit_seeds(seed: int, call: int, n: int) -> list[int]:
+    """The seeds of the ``n`` circuits of call number ``call``: depend on the pipeline's seed,
+    the call and each circuit's position only."""
+    return [int(s) for s in np.random.default_rng([seed, call]).integers(2**31, size=n)]
+
+
+def seeded_jobs(backend: QuantumBackend, circuits: Sequence[Circuit], seeds: Sequence[int],
+                shots: int | None) -> list[tuple[list[Circuit], list[int]]]:
+    """A job as the backend can take it with one seed per circuit: as it is, or one circuit
+    per job where the backend's seed is per job (IonQ's noisy simulator) and shots are drawn."""
+    if shots is None or len(circuits) == 1 or backend.capabilities.seeds_per_circuit:
+        return [(list(circuits), list(seeds))]
+    return [([c], [s]) for c, s in zip(circuits, seeds, strict=True)]
+
+
 class Submitter(Protocol):
-    """Runs jobs: lists of circuits, each circuit with its own seed, in order."""
+    """Runs jobs: lists of circuits, each circuit with its own seed (``seeds[j][i]`` for
+    circuit ``i`` of job ``j``), results in order. A submitter whose ``charges_budget`` is True
+    charges the pipeline's budget itself (it chooses where, hence at what price, circuits run)."""
 
     name: str
 
     def estimate_cost(self, circuits: Sequence[Circuit], shots: int | None) -> CostEstimate: ...
 
     async def run_jobs(self, jobs: Sequence[Sequence[Circuit]], shots: int | None,
-                       seeds: Sequence[int]) -> list[list[CircuitResult]]: ...
+                       seeds: Sequence[Sequence[int]]) -> list[list[CircuitResult]]: ...
 
     async def close(self) -> None: ...
 
@@ -105,13 +128,17 @@ class SingleBackend:
         return None if self.backend.capabilities.batch_jobs else 1
 
     async def run_jobs(self, jobs: Sequence[Sequence[Circuit]], shots: int | None,
-                       seeds: Sequence[int]) -> list[list[CircuitResult]]:
+                       seeds: Sequence[Sequence[int]]) -> list[list[CircuitResult]]:
+        parts = [seeded_jobs(self.backend, j, s, shots) for j, s in zip(jobs, seeds, strict=True)]
+        units = [(c, s) for part in parts for c, s in part]
         if self.sequential:
-            return [await self._job(list(j), shots, s) for j, s in zip(jobs, seeds, strict=True)]
-        return list(await asyncio.gather(*(self._job(list(j), shots, s)
-                                           for j, s in zip(jobs, seeds, strict=True))))
+            done = [await self._job(c, shots, s) for c, s in units]
+        else:
+            done = list(await asyncio.gather(*(self._job(c, shots, s) for c, s in units)))
+        it = iter(done)
+        return [[r for _ in part for r in next(it)] for part in parts]
 
-    async def _job(self, circuits: list[Circuit], shots: int | None, seed: int
+    async def _job(self, circuits: list[Circuit], shots: int | None, seed: list[int]
                    ) -> list[CircuitResult]:
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
@@ -172,7 +199,7 @@ class CircuitPipeline:
     """Bound circuits in, results out, through the stages above.
 
     ``shots``: None for exact probabilities; ``budget`` is charged before anything is
-    submitted; ``seed`` seeds the jobs (one seed per job, drawn in order); ``result_cache`` (a
+    submitted; ``seed`` seeds the circuits (:func:`circuit_seeds`); ``result_cache`` (a
     :class:`~q_store.execution.result_cache.ResultCache` or
     :class:`~q_store.execution.circuit_cache.QuantumCircuitCache`), ``optimizer`` (circuit ->
     equivalent circuit, memoised per target in ``optimized_cache`` when given) and ``tracker``
@@ -180,8 +207,8 @@ class CircuitPipeline:
     adaptive queue manager) hears of every finished job from the submitter.
 
     A result cache that keeps sampled results (``cache_sampled``) needs ``seed``: each sampled
-    circuit then runs as its own job with a seed drawn from ``seed`` and the circuit alone, so
-    its result (and cache entry) does not depend on what else ran with it."""
+    circuit is then seeded by ``seed`` and the circuit alone (``circuit_seed``), so its result
+    (and cache entry) does not depend on what else ran with it."""
 
     def __init__(self, submitter: Submitter, *, shots: int | None = None,
                  budget: CostBudget | None = None, batching: BatchPolicy | None = None,
@@ -193,7 +220,8 @@ class CircuitPipeline:
         max_size = getattr(submitter, "max_job_size", None)
         self.batching = batching or FixedBatches(max_size=max_size)
         self.seed = seed
-        self._seed = np.random.default_rng(seed)
+        self._root = int(np.random.SeedSequence(seed).entropy % 2**63)  # type: ignore[operator]
+        self._calls = 0
         self.result_cache = result_cache
         if getattr(result_cache, "cache_sampled", False) and seed is None:
             raise ConfigError("a result cache that keeps sampled results needs a seeded "
@@ -246,15 +274,21 @@ class CircuitPipeline:
                 todo.setdefault(c, []).append(i)
         hits = sum(r is not None for r in out)
         unique = list(todo)
+        if seeded:
+            seeds = [circuit_seed(self.seed, c) for c in unique]  # type: ignore[arg-type]
+        else:
+            call_seeds = circuit_seeds(self._root, self._calls, len(circuits))
+            seeds = [call_seeds[todo[c][0]] for c in unique]  # a circuit's first position
+        self._calls += 1
         dedup = len(circuits) - hits - len(unique)
         runnable, optimized = optimization_stage(self._optimizer_for(backend), unique)
         if optimized is not None and self.tracker is not None:
             self.tracker.emit("optimization", role=role, backend=self.submitter.name,
                               **optimized)
         estimate = self.submitter.estimate_cost(runnable, shots) if runnable else None
-        if estimate is not None:
+        if estimate is not None and not getattr(self.submitter, "charges_budget", False):
             self.budget.charge(estimate)  # raises before anything is submitted
-        results, n_jobs = (await self._submit(runnable, shots, unique) if runnable
+        results, n_jobs = (await self._submit(runnable, shots, seeds) if runnable
                            else ([], 0))
         for c, r in zip(unique, results, strict=True):
             for i in todo[c]:
@@ -295,17 +329,13 @@ class CircuitPipeline:
             return optimizer
         return lambda circuit: cache.get_or_build(circuit, target, optimizer)
 
-    async def _submit(self, circuits: list[Circuit], shots: int | None,
-                      originals: list[Circuit]) -> tuple[list[CircuitResult], int]:
-        if self._circuit_seeds(shots):  # one job per circuit, seeded by the circuit
-            jobs = [[c] for c in circuits]
-            seeds = [circuit_seed(self.seed, c) for c in originals]  # type: ignore[arg-type]
-        else:
-            size = self.batching.job_size(len(circuits))
-            jobs = [circuits[i : i + size] for i in range(0, len(circuits), size)]
-            seeds = [int(s) for s in self._seed.integers(2**31, size=len(jobs))]
+    async def _submit(self, circuits: list[Circuit], shots: int | None, seeds: list[int]
+                      ) -> tuple[list[CircuitResult], int]:
+        size = self.batching.job_size(len(circuits))
+        starts = range(0, len(circuits), size)
+        jobs = [circuits[i : i + size] for i in starts]
         t0 = time.perf_counter()
-        parts = await self.submitter.run_jobs(jobs, shots, seeds)
+        parts = await self.submitter.run_jobs(jobs, shots, [seeds[i : i + size] for i in starts])
         self.batching.record(len(circuits), time.perf_counter() - t0, None)
         self.stats["jobs"] += len(jobs)
         return [r for part in parts for r in part], len(jobs)

@@ -149,6 +149,8 @@ class AdaptiveShotAllocator:
         at ``shots`` shots (summed here), the shots it ran with. Returns the next step's
         shots (also :attr:`shots`)."""
         g = np.asarray(gradient, dtype=float).reshape(-1)
+        if self._chi is not None and self._chi.shape != g.shape:  # the model grew (depth)
+            self._chi, self._xi, self._t = None, 0.0, 0  # averages start again, shots stay
         per_shot = float(np.sum(variance)) * shots  # tr(Sigma_1): one-shot noise
         mu = self.smoothing
         self._t += 1

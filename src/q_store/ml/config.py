@@ -3,9 +3,10 @@
 Each option either changes what runs or, where the feature belongs to a later release of this
 package, is accepted at its default and raises :class:`~q_store.errors.NotSupportedError` when
 set to anything else, so no option is ever silently ignored. API keys (``quantum_api_key``,
-used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused) are kept on the
-object in memory only: never shown in the repr, left out of :meth:`TrainingConfig.to_dict`
-(used for checkpoints and run records) and never logged.
+used to reach IonQ; ``pinecone_api_key``, accepted for the spec and unused; ``api_key`` in
+``backend_configs`` entries) are kept on the object in memory only: never shown in the repr,
+left out of :meth:`TrainingConfig.to_dict` (used for checkpoints and run records; entry keys
+show as ``'***'``) and never logged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from q_store.errors import ConfigError, NotSupportedError
 __all__ = ["GRADIENT_METHODS", "SECRET_FIELDS", "V34_FEATURES", "V35_FEATURES",
            "TrainingConfig"]
 
-GRADIENT_METHODS = ("adjoint", "parameter_shift", "finite_difference", "spsa",
+GRADIENT_METHODS = ("auto", "adjoint", "parameter_shift", "finite_difference", "spsa",
                     "natural_gradient", "adaptive")
 _GRADIENT_ALIASES = {"natural": "natural_gradient", "param_shift": "parameter_shift",
                      "finite_diff": "finite_difference"}
@@ -73,7 +74,7 @@ class TrainingConfig:
     loss: str | None = None  # None: mse for regression, cross_entropy for classification
     gradient_clip_value: float | None = None
     gradient_clip_norm: float | None = None
-    gradient_method: str = "adjoint"
+    gradient_method: str = "auto"  # adjoint on the exact simulator, else parameter shift
     spsa_c_initial: float = 0.1
     spsa_a_initial: float = 0.01
     spsa_samples: int = 1
@@ -98,6 +99,7 @@ class TrainingConfig:
     performance_log_dir: str | None = None
     log_level: str = "INFO"
     debug_mode: bool = False
+    simulator_device: str = "cpu"  # cpu | gpu: the exact local simulator on a CUDA GPU (CuPy)
     # hardware execution
     batch_timeout: float = 60.0  # seconds a job may take beyond its expected duration
     use_batch_api: bool = True  # deprecated (v3.5); False: one job per circuit, one at a time
@@ -118,8 +120,9 @@ class TrainingConfig:
     enable_smart_caching: bool = False
     adaptive_batch_sizing: bool = False
     use_concurrent_submission: bool = False  # one job per circuit, all in flight at once
-    enable_multi_backend: bool = False
+    enable_multi_backend: bool = False  # spread circuits over backend_configs' backends
     backend_configs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    allow_mixed_exactness: bool = False  # let one gradient mix exact and sampled backends
     adaptive_circuit_depth: bool = False
     circuit_depth_schedule: str = "exponential"
     min_circuit_depth: int = 2
@@ -133,8 +136,8 @@ class TrainingConfig:
     min_shots: int = 500
     max_shots: int = 2000
     base_shots: int = 1000
-    enable_dashboard: bool = False
-    dashboard_port: int = 8080
+    enable_dashboard: bool = False  # q_store.dashboard: the run's live web page, on 127.0.0.1
+    dashboard_port: int = 8080  # 0: any free port (trainer.dashboard.url)
 
     def __init__(self, **kwargs: Any) -> None:
         for key in kwargs:
@@ -237,6 +240,10 @@ class TrainingConfig:
              "no checkpoint_dir is set"),
             (("use_batch_api",), self.use_concurrent_submission,
              "use_concurrent_submission=True submits one job per circuit"),
+            (("backend_configs", "allow_mixed_exactness"), not self.enable_multi_backend,
+             "they configure enable_multi_backend=True, which is off"),
+            (("quantum_sdk", "quantum_target"), self.enable_multi_backend,
+             "with enable_multi_backend=True circuits run on the backend_configs backends"),
             (("adaptive_batch_sizing",), self.adaptive_batch_sizing and not self.use_batch_api,
              "it sizes multi-circuit jobs; with use_batch_api=False every circuit is its own "
              "job"),
@@ -250,8 +257,11 @@ class TrainingConfig:
             (("enable_circuit_optimization",), not (
                 self.gate_merging or self.identity_removal or self.entanglement_pruning),
              "gate_merging, identity_removal and entanglement_pruning are all False"),
+            (("dashboard_port",), not self.enable_dashboard, "enable_dashboard is off"),
             (("dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
               "dask_retries"), self.executor != "dask", "it applies to executor='dask' only"),
+            (("simulator_device",), self.quantum_sdk != "mock",
+             f"circuits run on the {self.quantum_sdk!r} backend, not on the local simulator"),
         ]
         out = []
         for names, inapplicable, why in rules:
@@ -338,12 +348,18 @@ class TrainingConfig:
                      "use_batch_api", "use_native_gates", "retry_failed_circuits",
                      "enable_smart_caching", "adaptive_batch_sizing",
                      "adaptive_shot_allocation", "enable_all_v34_features",
-                     "enable_all_v35_features", "use_concurrent_submission"):
+                     "enable_all_v35_features", "use_concurrent_submission",
+                     "enable_multi_backend", "allow_mixed_exactness"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        from q_store.backends.configs import check_backend_configs
+
+        check_backend_configs(self.backend_configs)
         self._check_depth_and_optimization()
+        self._check_dashboard()
         self._check_not_yet_supported()
         self._check_dask()
+        self._check_device()
 
     def _check_depth_and_optimization(self) -> None:
         """Adaptive circuit depth and circuit optimisation (q_store.ml.depth, q_store.compile)."""
@@ -365,10 +381,19 @@ class TrainingConfig:
                 raise ConfigError("pruning_tolerance must be a positive angle (radians) and "
                                   "needs entanglement_pruning=True; None keeps pruning exact")
 
+    def _check_dashboard(self) -> None:
+        """The live dashboard (q_store.dashboard): served on 127.0.0.1 at dashboard_port."""
+        if not isinstance(self.enable_dashboard, bool):
+            raise ConfigError(f"enable_dashboard must be True or False, got "
+                              f"{self.enable_dashboard!r}")
+        _int("dashboard_port", self.dashboard_port, 0, 65535)  # 0: any free port
+        if self.enable_dashboard and not self.enable_performance_tracking:
+            raise ConfigError("enable_dashboard=True needs enable_performance_tracking=True: "
+                              "the dashboard shows the performance tracker's events")
+
     def _check_not_yet_supported(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        later = ("enable_multi_backend", "backend_configs", "enable_dashboard",
-                 "dashboard_port")
+        later: tuple[str, ...] = ()  # options of features still to come (none now)
         for name in later:
             if getattr(self, name) != defaults[name]:
                 raise NotSupportedError(
@@ -384,6 +409,14 @@ class TrainingConfig:
                 f"{what} needs exact expectation values; with shots choose gradient_method "
                 "'parameter_shift', 'finite_difference', 'spsa', 'adaptive' or "
                 "'natural_gradient' (metric 'auto', 'block_diagonal' or 'spsa')")
+
+    def _check_device(self) -> None:
+        """``simulator_device``: where the exact local simulator runs (q_store.sim.gpu)."""
+        _choice("simulator_device", self.simulator_device, ("cpu", "gpu"))
+        if self.simulator_device == "gpu" and self.executor == "dask":
+            raise ConfigError("simulator_device='gpu' runs the local simulator in this process; "
+                              "executor='dask' runs circuits on the Dask workers' CPU "
+                              "simulators: choose one of them")
 
     def _check_dask(self) -> None:
         _choice("executor", self.executor, ("local", "dask"))
@@ -404,7 +437,9 @@ class TrainingConfig:
         if not include_secrets:
             for name in SECRET_FIELDS:
                 out.pop(name)
-            out.pop("backend_configs")
+            from q_store.backends.configs import redact_backend_configs
+
+            out["backend_configs"] = redact_backend_configs(out["backend_configs"])
         return out
 
     def replace(self, **changes: Any) -> TrainingConfig:

@@ -35,6 +35,7 @@ change the model and jump the loss, which this feature promises not to do.
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ from q_store.errors import ConfigError, ConfigWarning
 from q_store.ml.layers import Layer, QuantumLayer, entangling_pairs
 
 __all__ = ["SCHEDULES", "AdaptiveDepth", "DepthSchedule", "IdentityBlocks"]
+
+log = logging.getLogger("q_store.trainer")
 
 SCHEDULES = ("linear", "exponential", "step")
 
@@ -148,16 +151,22 @@ class AdaptiveDepth:
     receives a ``depth`` event per epoch. Holds no per-run state: the active depth lives in
     the model's :class:`IdentityBlocks`."""
 
-    def __init__(self, schedule: DepthSchedule, tracker: Any = None) -> None:
+    def __init__(self, schedule: DepthSchedule, tracker: Any = None, *,
+                 explicit: bool = True) -> None:
         self.schedule = schedule
         self.tracker = tracker
+        # switched on by enable_all_v35_features rather than asked for: where it cannot apply
+        # (a model that is already deep enough, or not built from QuantumLayers) it stays out
+        # of the way, with a log line instead of a warning or an error
+        self.explicit = explicit
 
     @classmethod
     def from_config(cls, config: Any, tracker: Any = None) -> AdaptiveDepth | None:
         if not config.adaptive_circuit_depth:
             return None
+        explicit = "adaptive_circuit_depth" in getattr(config, "explicitly_set", ())
         return cls(DepthSchedule(config.circuit_depth_schedule, config.min_circuit_depth,
-                                 config.max_circuit_depth), tracker)
+                                 config.max_circuit_depth), tracker, explicit=explicit)
 
     @staticmethod
     def base_depth(model: Any) -> int:
@@ -174,6 +183,16 @@ class AdaptiveDepth:
 
     def prepare(self, model: Any) -> bool:
         """Append the zero blocks that make ``model`` full depth; True if it grew."""
+        if not self.explicit:
+            try:
+                return self._prepare(model)
+            except (ConfigError, ConfigWarning) as exc:
+                log.info("enable_all_v35_features: adaptive circuit depth does not apply to this "
+                         "model (%s)", exc)
+                return False
+        return self._prepare(model)
+
+    def _prepare(self, model: Any) -> bool:
         r = self.base_depth(model)
         blocks = _blocks(model)
         need = self.schedule.max_depth - r
@@ -183,10 +202,12 @@ class AdaptiveDepth:
                                   f"max_circuit_depth is now {self.schedule.max_depth}")
             return False
         if need <= 0:
-            warnings.warn(f"adaptive_circuit_depth adds no layer: the model already has depth "
-                          f"{r} >= max_circuit_depth={self.schedule.max_depth} (build it with "
-                          "QuantumModel.from_config, which starts at min_circuit_depth)",
-                          ConfigWarning, stacklevel=3)
+            message = (f"adaptive_circuit_depth adds no layer: the model already has depth {r} "
+                       f">= max_circuit_depth={self.schedule.max_depth} (build it with "
+                       "QuantumModel.from_config, which starts at min_circuit_depth)")
+            if not self.explicit:
+                raise ConfigWarning(message)
+            warnings.warn(message, ConfigWarning, stacklevel=4)
             return False
         bases = [layer for layer in model.layers if isinstance(layer, QuantumLayer)]
         if not bases:

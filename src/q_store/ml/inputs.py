@@ -9,7 +9,7 @@ checked batch by batch as they arrive.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,8 @@ import numpy as np
 from q_store.data.loaders import DataLoader
 from q_store.errors import ValidationError
 
-__all__ = ["check_data", "check_features", "check_targets", "is_xy_pair", "split_batch"]
+__all__ = ["batches", "check_data", "check_features", "check_targets", "count_batches",
+           "count_samples", "first_batch", "is_xy_pair", "split_batch"]
 
 
 def split_batch(batch: Any, where: str = "batch") -> tuple[Any, Any]:
@@ -135,3 +136,44 @@ def check_data(loader: Any, input_dim: int, task: str, output_dim: int, where: s
         raise ValidationError(f"{where}: expected a DataLoader, an (X, y) pair or an iterable "
                               f"of (X, y) batches; got {type(loader).__name__}")
     return False
+
+
+async def batches(loader: Any, epoch: int | None, where: str
+                  ) -> AsyncIterator[tuple[Any, Any]]:
+    """Batches ``(X, y)`` from a DataLoader (set to ``epoch``'s order), an iterable or an async
+    iterable."""
+    if epoch is not None and hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    if hasattr(loader, "__aiter__") and not hasattr(loader, "__iter__"):
+        async for batch in loader:
+            yield split_batch(batch, where)
+        return
+    if not isinstance(loader, Iterable):
+        raise ValidationError(f"expected a data loader or iterable of (X, y), got {loader!r}")
+    for batch in loader:
+        yield split_batch(batch, where)
+
+
+def count_batches(loader: Any) -> int:
+    """Batches per epoch where the loader says (0 where it cannot)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return 0
+
+
+def _sync_batches(loader: Any) -> list[tuple[Any, Any]]:
+    if not isinstance(loader, Iterable):
+        raise ValidationError("a cost estimate needs a loader that can be iterated "
+                              f"synchronously (a DataLoader or an (X, y) pair), got {loader!r}")
+    return [split_batch(b) for b in loader]
+
+
+def first_batch(loader: Any) -> np.ndarray:
+    for xb, _ in _sync_batches(loader):
+        return np.atleast_2d(np.asarray(xb, dtype=float))
+    raise ValidationError("the training loader produced no batches")
+
+
+def count_samples(loader: Any) -> int:
+    return sum(len(xb) for xb, _ in _sync_batches(loader))

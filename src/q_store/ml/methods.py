@@ -16,8 +16,11 @@ def gradient_method_from_config(config: TrainingConfig, simulator: StatevectorSi
                                 spsa_key: int, *, exact: bool = True) -> GradientMethod:
     """``config.gradient_method`` with its options; ``spsa_key`` keys SPSA's perturbations (and
     2-SPSA's); ``exact``: whether the target answers exactly (the local simulator without
-    shots), which decides the natural gradient's default metric and base."""
+    shots), which decides what ``"auto"`` means (adjoint, else parameter shift) and the natural
+    gradient's default metric and base."""
     name = config.gradient_method
+    if name == "auto":  # the best exact method the target allows
+        name = "adjoint" if exact else "parameter_shift"
 
     def spsa() -> Any:
         return get_gradient_method("spsa", executor=simulator, c=config.spsa_c_initial,

@@ -11,21 +11,16 @@ exactly: weights, optimiser state, epoch, random state and the method's state ar
 from __future__ import annotations
 
 import asyncio
-import copy
-import hashlib
 import logging
-import math
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from q_store.backends.cost import CostBudget, CostEstimate
-from q_store.backends.local import LocalSimulatorBackend, remote_backend
-from q_store.backends.manager import BackendManager, default_backend_name
+from q_store.backends.local import remote_backend
 from q_store.data.loaders import DataLoader
 from q_store.errors import (
     BudgetExceededError,
@@ -34,47 +29,41 @@ from q_store.errors import (
     JobTimeoutError,
     ValidationError,
 )
-from q_store.execution.backend_executor import BackendExecutor
+from q_store.execution.backend_executor import BackendExecutor, run_sync
 from q_store.execution.cache import CircuitCache
 from q_store.execution.engine import ExecutionEngine, values_request
 from q_store.execution.factory import engine_from_config
 from q_store.execution.tracker import PerformanceTracker
 from q_store.gradients import GradientMethod
 from q_store.ml import checkpoint_state
-from q_store.ml.config import SECRET_FIELDS, TrainingConfig
+from q_store.ml.backend_choice import BackendChoice
+from q_store.ml.config import TrainingConfig
+from q_store.ml.cost_estimate import estimate_training_cost
 from q_store.ml.depth import AdaptiveDepth
 from q_store.ml.inputs import (
+    batches,
     check_data,
     check_features,
     check_targets,
+    count_batches,
     is_xy_pair,
-    split_batch,
 )
 from q_store.ml.losses import get_loss
 from q_store.ml.methods import gradient_method_from_config
 from q_store.ml.models import QuantumModel
 from q_store.ml.optimizers import apply_updates, optimizer_from_config
-from q_store.sim import StatevectorSimulator
+from q_store.ml.trainer_config import BACKEND_FIELDS, config_snapshot, scheduled_learning_rate
+from q_store.sim.gpu import simulator_for_device
 
 __all__ = ["QuantumTrainer"]
 
 log = logging.getLogger("q_store.trainer")
 _NOTHING = object()
-# options whose change rebuilds the backend and its executor
-_BACKEND_FIELDS = frozenset({
-    "quantum_sdk", "quantum_target", "quantum_api_key", "shots", "ionq_noise_model",
-    "ionq_base_url", "batch_timeout", "use_batch_api", "use_native_gates",
-    "connection_pool_size", "max_queue_wait_time", "retry_failed_circuits",
-    "checkpoint_dir",  # IonQ's job ledger lives in the checkpoint directory
-    "adaptive_shot_allocation", "min_shots", "max_shots", "base_shots",
-    "executor", "dask_scheduler", "dask_workers", "dask_chunk_rows", "dask_connect_timeout",
-    "dask_retries"})
-
-
 class QuantumTrainer:
     """Trains a :class:`QuantumModel` as configured by a :class:`TrainingConfig`.
 
-    Circuits run where the config says (see :meth:`_select_backend`): any backend other than
+    Circuits run where the config says (:class:`~q_store.ml.backend_choice.BackendChoice`):
+    any backend other than
     the exact local simulator is reached through a
     :class:`~q_store.execution.BackendExecutor` with hardware-compatible gradients (parameter
     shift, finite differences, SPSA, adaptive) and the ``max_cost_usd`` budget: a step whose
@@ -87,7 +76,7 @@ class QuantumTrainer:
         if not isinstance(self.config, TrainingConfig):
             raise ConfigError("config must be a TrainingConfig")
         self.backend_manager = backend_manager
-        self._own_manager: BackendManager | None = None  # built when none was given
+        self._backends = BackendChoice(self.config, backend_manager)
         self.rng = np.random.default_rng(self.config.seed)
         self.opt_state: Any = None
         self.epoch = 0
@@ -102,11 +91,10 @@ class QuantumTrainer:
         self._planned_steps = 1
         self.budget = CostBudget(self.config.max_cost_usd)
         self.performance_tracker: PerformanceTracker | None = None
+        self.dashboard: Any = None  # q_store.dashboard.TrainerDashboard (enable_dashboard)
         self.engine: ExecutionEngine | None = None  # built for the model's backend
         self._retired: list[ExecutionEngine] = []  # replaced engines, closed at the next call
         self._engine_backend: Any = _NOTHING
-        self._moved_from: Any = _NOTHING  # a model backend that a quantum_sdk change overrode
-        self._sdk_changed = False
         self.stop_reason: str | None = None
         self._stop_requested = False  # set by request_stop (e.g. on Ctrl-C)
         self._partial: dict[str, Any] | None = None  # an epoch stopped part-way (checkpointed)
@@ -128,9 +116,10 @@ class QuantumTrainer:
         cfg = self.config
         if not isinstance(cfg, TrainingConfig):
             raise ConfigError("trainer.config must be a TrainingConfig")
-        snap = _snapshot(cfg)
+        snap = config_snapshot(cfg)
         if snap == self._applied:
             return
+        self._backends.config = cfg
         old = self._applied or {}
         changed = {k for k, v in snap.items() if k not in old or old[k] != v}
         first = self._applied is None
@@ -138,15 +127,16 @@ class QuantumTrainer:
             log.info("configuration changed (%s): applying it", ", ".join(sorted(changed)))
         level = "DEBUG" if cfg.debug_mode else str(cfg.log_level).upper()
         log.setLevel(getattr(logging, level))
-        if first or changed & {"cache_size", "enable_circuit_cache"}:
+        if first or changed & {"cache_size", "enable_circuit_cache", "simulator_device"}:
             self.cache = CircuitCache(cfg.cache_size if cfg.enable_circuit_cache else 0)
-            self.simulator = StatevectorSimulator(cache=self.cache)
+            self.simulator = simulator_for_device(cfg.simulator_device, cache=self.cache)
         if not first and "seed" in changed:
             self.rng = np.random.default_rng(cfg.seed)
-        if not first and changed & _BACKEND_FIELDS:
+        if not first and changed & BACKEND_FIELDS:
             self._release_backend()
-            self._sdk_changed = self._sdk_changed or "quantum_sdk" in changed
-        if not first and changed & {"cache_size", "enable_circuit_cache"}:
+            if "quantum_sdk" in changed:
+                self._backends.sdk_changed()
+        if not first and changed & {"cache_size", "enable_circuit_cache", "simulator_device"}:
             self._release_backend()  # the local engine holds the simulator
         self._set_method(gradient_method_from_config(cfg, self.simulator, self._spsa_key(),
                                                      exact=self._exact_target))
@@ -192,32 +182,12 @@ class QuantumTrainer:
             self.method_state = method.init()
 
     # -- where circuits run ----------------------------------------------------------------------
-    def _manager(self) -> Any:
-        if self.backend_manager is not None:
-            return self.backend_manager
-        if self._own_manager is None:
-            self._own_manager = BackendManager(self.config)
-        return self._own_manager
-
-    def _select_backend(self, model: QuantumModel) -> Any:
-        """The model's own backend, else the configured SDK's default backend. Changing
-        ``config.quantum_sdk`` later moves the model to the new SDK's default backend."""
-        if self._sdk_changed:  # the newest choice wins over the model's earlier backend
-            self._moved_from, self._sdk_changed = model.backend, False
-        own = model.backend
-        if own is not None and own is not self._moved_from:
-            return own
-        if own is not None:
-            log.warning("config.quantum_sdk=%r: running on that SDK's default backend instead "
-                        "of the model's backend %r", self.config.quantum_sdk,
-                        getattr(own, "name", own))
-        return self._manager().get_backend(default_backend_name(self.config))
-
     async def _engine_for(self, model: QuantumModel) -> ExecutionEngine:
         """The engine for the model's backend (built when that backend or its options change;
         the engine it replaces is closed here, on the caller's event loop)."""
         self._apply_config()
-        backend = remote_backend(self._select_backend(model))
+        backend = (None if self.config.enable_multi_backend  # the configured backends instead
+                   else remote_backend(self._backends.select(model)))
         if self.engine is None or backend is not self._engine_backend:
             self._release_backend()
             self.engine = engine_from_config(self.config, simulator=self.simulator,
@@ -251,82 +221,30 @@ class QuantumTrainer:
             await self._retired.pop().aclose()
 
     async def aclose(self) -> None:
-        """Close the connections of a remote backend (the trainer can be used again)."""
+        """Close the connections of a remote backend and stop the dashboard (the trainer can
+        be used again)."""
         self._release_backend()
         await self._close_retired()
+        if self.dashboard is not None:
+            self.dashboard.close()
+            self.dashboard = None
 
     def close(self) -> None:
         """Synchronous :meth:`aclose` (outside a running event loop)."""
-        _run_sync_or_raise(self.aclose())
+        run_sync(self.aclose())
 
     def estimate_cost(self, model: QuantumModel, train_loader: Any, val_loader: Any = None,
                       epochs: int | None = None) -> CostEstimate:
-        """Circuits, shots, gate counts, dollars and gate time that training ``epochs`` more
-        epochs (default: the configured total) would submit to the model's backend: the
-        gradient method's plans are counted (``len(plan)``), nothing runs. With adaptive
-        circuit depth every epoch is counted at full depth (an upper bound)."""
-        _run_sync_or_raise(self._engine_for(model))
+        """Circuits, shots, gate counts, dollars, gate time and expected wall time that
+        training ``epochs`` more epochs (default: the configured total) would submit to the
+        model's backend: the gradient method's plans are counted (``len(plan)``), nothing runs.
+        With adaptive circuit depth every epoch is counted at full depth (an upper bound)."""
+        run_sync(self._engine_for(model))
         self._grow(model)
-        backend = self.backend or LocalSimulatorBackend(simulator=self.simulator)
-        n_epochs = self.config.epochs - self.epoch if epochs is None else epochs
-        x_train = _first_batch(self._loader(train_loader, shuffle=False))
-        per_sample = self._runs_per_sample(model, x_train[:1])
-        n_train = _count_samples(self._loader(train_loader, shuffle=False))
-        rows = n_train * per_sample * n_epochs
-        if val_loader is not None:
-            rows += _count_samples(self._loader(val_loader, shuffle=False)) * n_epochs
-        shots = self.config.shots if self.backend is not None else None
-        one = backend.estimate_cost(_measured_circuits(model, x_train[:1]), shots)
-        total = math.ceil(rows)
-        return CostEstimate(total * one.circuits, one.shots, total * one.one_qubit_gates,
-                            total * one.two_qubit_gates, total * one.usd, total * one.seconds,
-                            self._expected_wall_seconds(model, x_train, total * one.circuits))
-
-    def _expected_wall_seconds(self, model: QuantumModel, x: np.ndarray, circuits: int
-                               ) -> float | None:
-        """Wall time: on the local simulator, one step timed now and scaled; on a backend,
-        scaled from the seconds per circuit its jobs took so far (None before any job)."""
-        if self.backend is None:
-            assert self.engine is not None and self.method is not None
-            inputs, states = model.encode(x)
-            plan = self.method.plan(model.circuit, model.observables, model.weights, inputs,
-                                    initial_state=states, state=self.method_state)
-            t0 = time.perf_counter()
-            _run_sync_or_raise(self.engine.run(plan.requests))
-            per_run = (time.perf_counter() - t0) / max(1, len(plan))
-            return per_run * circuits
-        jobs = [] if self.performance_tracker is None else [
-            e for e in self.performance_tracker.events("job")
-            if e.get("backend") == self.backend.name]
-        done = sum(e.get("circuits", 0) for e in jobs)
-        if not done:
-            return None
-        seconds = sum(e.get("submit_seconds", 0.0) + e.get("wait_seconds", 0.0) for e in jobs)
-        return seconds / done * circuits
-
-    def _runs_per_sample(self, model: QuantumModel, x: np.ndarray) -> float:
-        """Circuit runs per sample of a training step, averaged over the method's cycle (the
-        adaptive method refines every few steps): plans are counted, nothing runs."""
-        assert self.method is not None
-        inputs, states = model.encode(x)
-        cycle = getattr(self.method, "refine_every", 1)
-        state, runs = self.method_state, 0
-        for _ in range(cycle):
-            plan = self.method.plan(model.circuit, model.observables, model.weights, inputs,
-                                    initial_state=states, state=state)
-            runs += len(plan)
-            state = plan.state
-        return runs / cycle
+        return estimate_training_cost(self, model, train_loader, val_loader, epochs)
 
     def _scheduled_learning_rate(self, count: int) -> float:
-        """Decay from ``learning_rate`` to ``final_fraction * learning_rate`` over the planned
-        steps (``config.epochs`` times the batches per epoch)."""
-        cfg = self.config
-        frac = min(1.0, count / max(1, self._planned_steps))
-        f = cfg.learning_rate_final_fraction
-        if cfg.learning_rate_schedule == "exponential":
-            return cfg.learning_rate * (f**frac if f > 0 else 1.0 - frac)
-        return cfg.learning_rate * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return scheduled_learning_rate(self.config, count, self._planned_steps)
 
     def learning_rate_at(self, step: int) -> float:
         """The optimiser's step size at update ``step`` (0-based), as configured."""
@@ -354,7 +272,33 @@ class QuantumTrainer:
                     epochs: int | None = None, *, resume_from: str | Path | None = None
                     ) -> dict[str, list[Any]]:
         """Train; ``epochs`` more epochs, or by default up to ``config.epochs`` in total (so a
-        run resumed from a checkpoint finishes the original schedule)."""
+        run resumed from a checkpoint finishes the original schedule). With
+        ``enable_dashboard`` the call is a run on the live dashboard (started at the first
+        call, served until :meth:`close`)."""
+        live = self._open_dashboard()
+        try:
+            history = await self._train_loop(model, train_loader, val_loader, epochs,
+                                             resume_from=resume_from)
+        except BaseException as exc:
+            if live is not None:
+                live.end_run(self, exc)
+            raise
+        if live is not None:
+            live.end_run(self)
+        return history
+
+    def _open_dashboard(self) -> Any:
+        """The live dashboard the config asks for, with a new run open (None when off)."""
+        self._apply_config()
+        if not self.config.enable_dashboard and self.dashboard is None:
+            return None
+        from q_store.dashboard.server import sync_trainer_dashboard
+
+        return sync_trainer_dashboard(self)
+
+    async def _train_loop(self, model: QuantumModel, train_loader: Any, val_loader: Any,
+                          epochs: int | None, *, resume_from: str | Path | None
+                          ) -> dict[str, list[Any]]:
         if not isinstance(model, QuantumModel):
             raise ValidationError(f"expected a QuantumModel, got {type(model).__name__}")
         if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool)
@@ -372,8 +316,8 @@ class QuantumTrainer:
         await self._engine_for(model)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(model.weights)
-        batches = _count_batches(self._loader(train_loader))
-        self._planned_steps = max(1, self.config.epochs * batches) if batches else 1
+        per_epoch = count_batches(self._loader(train_loader))
+        self._planned_steps = max(1, self.config.epochs * per_epoch) if per_epoch else 1
         start = time.perf_counter()
         while self.epoch < target:
             t0 = time.perf_counter()
@@ -504,7 +448,7 @@ class QuantumTrainer:
         if done:
             self._method_counts = dict(part["methods"])
         seen = 0
-        async for xb, yb in _batches(self._loader(loader), self.epoch, "training data"):
+        async for xb, yb in batches(self._loader(loader), self.epoch, "training data"):
             seen += 1
             if seen <= done:
                 continue
@@ -537,7 +481,7 @@ class QuantumTrainer:
         engine = await self._engine_for(model)
         total, count, correct = 0.0, 0, 0
         loss_fn = self._loss(model)
-        async for xb, yb in _batches(self._loader(loader, shuffle=False), None,
+        async for xb, yb in batches(self._loader(loader, shuffle=False), None,
                                      "validation data"):
             x, y = _checked(model, xb, yb, "validation batch")
             out = await self._predict(engine, model, x)
@@ -577,6 +521,24 @@ class QuantumTrainer:
                         "backend_circuits": float(self.executor.stats["circuits"])})
         return out
 
+    def get_backend_stats(self) -> dict[str, dict[str, Any]]:
+        """Per backend: circuits, jobs, failures, throughput and USD (the multi-backend
+        orchestrator's statistics; one row for a single backend)."""
+        sub = None if self.executor is None else self.executor.pipeline.submitter
+        if hasattr(sub, "get_backend_stats"):
+            return sub.get_backend_stats()
+        name = "local_simulator" if self.executor is None else self.executor.backend.name
+        stats = {} if self.executor is None else self.executor.stats
+        return {name: {"backend": name, "circuits": stats.get("circuits", 0),
+                       "jobs": stats.get("jobs", 0), "failures": 0, "throughput": None,
+                       "usd": stats.get("usd", 0.0), "suspended": False}}
+
+    def print_backend_stats(self) -> None:
+        """:meth:`get_backend_stats` as a table (the spec's check that every backend is used)."""
+        from q_store.execution.placement import print_backend_table
+
+        print_backend_table(self.get_backend_stats())
+
     @property
     def circuit_cache(self) -> Any:
         """The engine's smart cache (``enable_smart_caching``), else the template cache."""
@@ -606,7 +568,7 @@ class QuantumTrainer:
                                                             xs, ys)
             return loss, grad
 
-        return _run_sync_or_raise(run())
+        return run_sync(run())
 
     # -- one step --------------------------------------------------------------------------------
     def _loss(self, model: QuantumModel) -> Any:
@@ -731,85 +693,10 @@ class QuantumTrainer:
 
 
 class _StopRequested(Exception):
-    """Internal: :meth:`QuantumTrainer.request_stop` was called; unwinds to ``train``."""
-
-
-def _measured_circuits(model: QuantumModel, x: np.ndarray) -> list[Any]:
-    """The circuits one sample's evaluation submits: the bound circuit (after its
-    state preparation, for amplitude encoding) in each measurement basis."""
-    from q_store.execution.measurement import measurement_plan
-    from q_store.ml._state_prep import prepare_state_circuit
-
-    inputs, states = model.encode(x)
-    bound = model.circuit.bind(model.weights, None if inputs is None else inputs[0])
-    if states is not None:
-        bound = prepare_state_circuit(states[0]).compose(bound)
-    return measurement_plan(tuple(model.observables), model.n_qubits).circuits(bound)
-
-
-class _StopRequested(Exception):
     """Raised inside an epoch after the step that saw :meth:`QuantumTrainer.request_stop`."""
-
-
-def _snapshot(config: TrainingConfig) -> dict[str, Any]:
-    """The config's values, to notice changes; secrets kept only as digests."""
-    snap = copy.deepcopy(config.to_dict(include_secrets=True))
-    for name in SECRET_FIELDS:
-        if snap[name] is not None:
-            snap[name] = hashlib.sha256(str(snap[name]).encode()).hexdigest()
-    if snap.get("backend_configs") is not None:
-        snap["backend_configs"] = hashlib.sha256(
-            repr(snap["backend_configs"]).encode()).hexdigest()
-    return snap
-
-
-def _sync_batches(loader: Any) -> list[tuple[Any, Any]]:
-    if not isinstance(loader, Iterable):
-        raise ValidationError("estimate_cost needs a loader that can be iterated "
-                              f"synchronously (a DataLoader or an (X, y) pair), got {loader!r}")
-    return [split_batch(b) for b in loader]
-
-
-def _first_batch(loader: Any) -> np.ndarray:
-    for xb, _ in _sync_batches(loader):
-        return np.atleast_2d(np.asarray(xb, dtype=float))
-    raise ValidationError("the training loader produced no batches")
-
-
-def _count_samples(loader: Any) -> int:
-    return sum(len(xb) for xb, _ in _sync_batches(loader))
-
-
-async def _batches(loader: Any, epoch: int | None, where: str
-                   ) -> AsyncIterator[tuple[Any, Any]]:
-    """Batches from a DataLoader, an (X, y) pair, an iterable or an async iterable."""
-    if epoch is not None and hasattr(loader, "set_epoch"):
-        loader.set_epoch(epoch)
-    if hasattr(loader, "__aiter__") and not hasattr(loader, "__iter__"):
-        async for batch in loader:
-            yield split_batch(batch, where)
-        return
-    if not isinstance(loader, Iterable):
-        raise ValidationError(f"expected a data loader or iterable of (X, y), got {loader!r}")
-    for batch in loader:
-        yield split_batch(batch, where)
-
-
-def _count_batches(loader: Any) -> int:
-    try:
-        return len(loader)
-    except TypeError:
-        return 0
 
 
 def _checked(model: QuantumModel, xb: Any, yb: Any, where: str
              ) -> tuple[np.ndarray, np.ndarray]:
     x = check_features(xb, model.input_dim, f"{where} X")
     return x, check_targets(yb, model.task, model.output_dim, len(x), f"{where} y")
-
-
-def _run_sync_or_raise(coro: Any) -> Any:
-    """Run a coroutine from a synchronous public method (outside any running event loop)."""
-    from q_store.execution.backend_executor import run_sync
-
-    return run_sync(coro)

@@ -70,6 +70,9 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     Without ``cotangent``: the full Jacobian ``(B, K, P)``. With ``cotangent (B, K)``: the
     vector-Jacobian product ``sum_k c_bk d<O_k>_b / d angle`` as ``(B, P)``, in one sweep.
     """
+    own = getattr(sim, "adjoint_angles", None)
+    if own is not None:  # a simulator with its own sweep (q_store.sim.gpu)
+        return own(circuit, observables, weights, inputs, cotangent, initial_state)
     n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
     states, _ = sim._initial(n, batch.size, initial_state)

@@ -21,6 +21,9 @@ def metric_tensor(circuit: Circuit, weights: object = None, inputs: object = Non
                   simulator: StatevectorSimulator | None = None) -> np.ndarray:
     """Fubini-Study metric with respect to the weights: ``(n_w, n_w)`` or ``(B, n_w, n_w)``."""
     sim = simulator or StatevectorSimulator()
+    own = getattr(sim, "metric_tensor", None)
+    if own is not None:  # a simulator with its own tangent states (q_store.sim.gpu)
+        return own(circuit, weights, inputs)
     n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
     pm = parameter_map_for(circuit)

@@ -39,7 +39,7 @@ from q_store.backends.base import (
     ProgressCallback,
     QuantumBackend,
     as_circuit_list,
-    check_job_seed,
+    check_job_seeds,
     check_job_shots,
 )
 from q_store.backends.cost import CostEstimate, CostModel
@@ -113,6 +113,14 @@ class IonQBackend(QuantumBackend):
     earlier run of the same requests. The ideal simulator returns exact probabilities (results
     have ``shots=None`` even when shots were given); noisy models and QPUs return shot
     histograms with ``counts``.
+
+    Seeds: IonQ's noise seed (simulator only) is per job, and a multi-circuit job's circuits
+    draw from it one after another. ``seed`` may be one integer for the job, or one per circuit;
+    per-circuit seeds on a noisy simulator need one circuit per job (a multi-circuit job with
+    them is refused: its circuits' samples would depend on their position in the job; the
+    pipeline's submitters send such circuits one per job, ``capabilities.seeds_per_circuit``
+    is False). The ideal simulator is exact and a QPU's shots are physical, so seeds have no
+    effect there (none is sent).
     """
 
     def __init__(self, api_key: str | None = None, backend: str = "simulator", *,
@@ -166,7 +174,9 @@ class IonQBackend(QuantumBackend):
             max_qubits=BACKEND_QUBITS[backend], exact_expectations=exact, noisy=not exact,
             batch_jobs=True,
             cost_model=(CostModel.free() if backend == "simulator"
-                        else CostModel.ionq_aria(error_mitigation)))
+                        else CostModel.ionq_aria(error_mitigation)),
+            seeds_per_circuit=not (backend == "simulator" and noise_model != "ideal"),
+            exact_with_shots=exact)
 
     @property
     def api_version(self) -> str:
@@ -183,7 +193,7 @@ class IonQBackend(QuantumBackend):
     # -- submission --------------------------------------------------------------------------
 
     def build_request(self, circuits: Circuit | Sequence[Circuit], shots: int | None = None,
-                      *, seed: int | None = None, name: str | None = None,
+                      *, seed: int | Sequence[int] | None = None, name: str | None = None,
                       metadata: Mapping[str, str] | None = None
                       ) -> tuple[dict[str, Any], JobLayout]:
         """The validated ``POST /jobs`` body for ``circuits`` and the :class:`JobLayout` its
@@ -192,7 +202,7 @@ class IonQBackend(QuantumBackend):
         caps = self.capabilities
         items = as_circuit_list(circuits, caps.max_qubits)
         shots = check_job_shots(shots, caps.exact_expectations)
-        seed = check_job_seed(seed)
+        seed = self._job_seed(check_job_seeds(seed, len(items)))
         if name is not None and not isinstance(name, str):
             raise BackendError(f"name must be a string, got {type(name).__name__}")
         meta = check_metadata(metadata)
@@ -219,8 +229,24 @@ class IonQBackend(QuantumBackend):
             compiled = None  # nothing to undo: keep no compiled circuits while the job runs
         return body, JobLayout(tuple(c.n_qubits for c in items), job_qubits, compiled)
 
+    def _job_seed(self, seeds: int | tuple[int, ...] | None) -> int | None:
+        """The noise seed to send: per-circuit seeds matter on the noisy simulator only, and
+        there only one circuit per job can have its own seed."""
+        if not isinstance(seeds, tuple):
+            return seeds
+        if self.capabilities.seeds_per_circuit:
+            return None  # ideal simulator (exact) or QPU (physical shots): seeds do nothing
+        if len(seeds) != 1:
+            raise BackendError(
+                f"IonQ's noise seed is per job, so {len(seeds)} circuits with one seed each "
+                f"cannot share a job on {self.name}: their samples would depend on their "
+                "position in the job; submit one circuit per job (the execution pipeline does "
+                "this), or give one integer seed for the whole job")
+        return seeds[0]
+
     async def submit_job_async(self, circuits: Circuit | Sequence[Circuit],
-                               shots: int | None = None, *, seed: int | None = None,
+                               shots: int | None = None, *,
+                               seed: int | Sequence[int] | None = None,
                                name: str | None = None,
                                metadata: Mapping[str, str] | None = None) -> str:
         """Submit one job (one request, however many circuits) and return its id; with a

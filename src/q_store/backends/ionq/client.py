@@ -252,7 +252,8 @@ class _DeadlineExceeded(Exception):
 class IonQClient:
     """Async HTTP access to IonQ: jobs, results, cancel, backends. See the module docstring.
 
-    ``base_url`` is the API root (default ``https://api.ionq.co``); the version path is added.
+    ``base_url`` is the API root (default: the ``IONQ_BASE_URL`` environment variable, else
+    ``https://api.ionq.co``); the version path is added.
     ``connect_timeout`` bounds opening a connection and ``read_timeout`` each wait for data;
     ``request_timeout`` (default 120 s) bounds a whole exchange, connect to last byte of the
     answer, so a server that trickles its answer cannot hold a request for longer. A request
@@ -284,6 +285,8 @@ class IonQClient:
         if not isinstance(max_retries, numbers.Integral) or isinstance(max_retries, bool) \
                 or max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if base_url is None:  # the environment can point every client at another server
+            base_url = os.environ.get("IONQ_BASE_URL") or None
         root = DEFAULT_ROOT_URL if base_url is None else str(base_url)
         if not root.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://, got {root!r}")
@@ -462,7 +465,7 @@ class IonQClient:
                 if response.status_code < 400:
                     return self._decode(method, path, response)
                 if response.status_code not in RETRY_STATUSES:
-                    raise self._error(method, path, response)
+                    raise _sent(self._error(method, path, response), ambiguous)
                 ambiguous = ambiguous or response.status_code != 429
                 reason = f"HTTP {response.status_code}"
             if attempt == self.max_retries:
@@ -472,9 +475,9 @@ class IonQClient:
                         reason, delay, attempt + 1, self.max_retries)
             await self.sleep(delay)
         if response is not None:
-            raise self._error(method, path, response)
-        raise BackendError(f"IonQ {method} {path} failed after {self.max_retries + 1} "
-                           f"attempts: {reason}")
+            raise _sent(self._error(method, path, response), ambiguous)
+        raise _sent(BackendError(f"IonQ {method} {path} failed after {self.max_retries + 1} "
+                                 f"attempts: {reason}"), ambiguous)
 
     def _decode(self, method: str, path: str, response: httpx.Response) -> Any:
         if not response.content:
@@ -648,6 +651,15 @@ class IonQClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _sent(exc: BackendError, maybe_sent: bool) -> BackendError:
+    """Mark a failed request's error: ``maybe_sent`` False means no attempt can have reached
+    the server (connection refused, 429, a non-retryable answer to the first attempt...), so a
+    failed ``POST /jobs`` created no job and the circuits may go elsewhere without paying
+    twice."""
+    exc.maybe_sent = maybe_sent  # type: ignore[attr-defined]
+    return exc
 
 
 MAX_PREDICTED_SECONDS = 86400.0  # IonQ's predictions are trusted up to a day
