@@ -91,7 +91,7 @@ def _positive_int(name: str, v: object, low: int = 1) -> int:
 class QuantumFashionClassifier(QuantumModel):
     """Variational quantum image classifier (the spec's v3.5 Fashion-MNIST model).
 
-    ``n_qubits``, ``circuit_depth`` and ``n_classes`` default to ``defaults`` (6, 4, 10);
+    ``n_qubits``, ``circuit_depth`` and ``n_classes`` default to ``defaults`` (6, 50, 10);
     ``options`` override the other architecture fields of :class:`FashionClassifierDefaults`
     (e.g. ``image_shape=(8, 8)`` for scikit-learn digits, ``encoding="angle"``,
     ``reduce="pca"``). Inputs are images ``(B, rows * cols)`` or ``(B, rows, cols)`` with
