@@ -1,10 +1,10 @@
 """The backend conformance suite: the same tests run against every backend, which must agree
 with the reference simulators exactly (where results are exact) or within shot noise.
 
-Backends: the local exact and noisy simulators, Qiskit Aer and Cirq (ideal and with IonQ Aria's
-noise model), and IonQ over real loopback HTTP against the local IonQ server (ideal simulator,
-the ``aria-1`` noise model, native-gate compilation with and without it, API v0.3, and the
-Cirq-flavoured IonQ backend).
+Backends: the local exact and noisy simulators (density matrices and trajectories), Qiskit Aer
+and Cirq (ideal and with IonQ Aria's noise model), and IonQ over real loopback HTTP against the
+local IonQ server (ideal simulator, the ``aria-1`` noise model, native-gate compilation with and
+without it, API v0.3, and the Cirq-flavoured IonQ backend).
 References: :class:`StatevectorSimulator` for ideal backends, :class:`DensityMatrixSimulator`
 with the same :class:`NoiseModel` for noisy ones.
 """
@@ -103,6 +103,8 @@ def _ionq(cls: type[IonQBackend] = IonQBackend, **kwargs: Any
 SPECS = (
     Spec("mock_ideal", lambda emu: LocalSimulatorBackend()),
     Spec("mock_noisy", lambda emu: NoisySimulatorBackend(), noisy=True),
+    Spec("mock_noisy_trajectories", lambda emu: NoisySimulatorBackend(method="trajectories"),
+         noisy=True, exact=False),
     Spec("qiskit_aer", lambda emu: QiskitAerBackend()),
     Spec("qiskit_aer_noisy", lambda emu: QiskitAerBackend(noise_model=ARIA), noisy=True),
     Spec("cirq", lambda emu: CirqSimulatorBackend()),

@@ -29,6 +29,7 @@ BELL = Circuit(2).h(0).cnot(0, 1)
 EXPECTED = {
     "mock_ideal": LocalSimulatorBackend,
     "mock_noisy": NoisySimulatorBackend,
+    "mock_noisy_trajectories": NoisySimulatorBackend,
     "qiskit": QiskitAerBackend,
     "qiskit_aer": QiskitAerBackend,
     "cirq": CirqSimulatorBackend,

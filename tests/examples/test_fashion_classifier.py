@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import q_store
+from q_store.models import DEFAULTS
 from tests.synthetic_images import write_synthetic_fashion
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fashion_classifier.py"
@@ -37,7 +38,7 @@ def test_example_on_generated_idx_files(tmp_path: Path) -> None:
     assert "data: 180 train / 20 validation / 100 test images, 28x28, 10 classes" in out
     assert "area-downsample 28x28 -> 8x8 -> amplitude-normalise" in out
     assert len(re.findall(r"^epoch \d/5: loss", out, re.M)) == 5
-    assert re.search(r"^weights: 24$", out, re.M)
+    assert re.search(rf"^weights: {6 * DEFAULTS.circuit_depth}$", out, re.M)
     acc, chance = _accuracy(out)
     assert chance == 0.1 and acc >= 3 * chance
 

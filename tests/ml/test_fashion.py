@@ -17,6 +17,7 @@ from q_store.datasets.preprocessing import _area_weights
 from q_store.errors import CheckpointError, ConfigError, StateError, ValidationError
 from q_store.ml.layers import QuantumLayer
 from q_store.ml.models import QuantumModel
+from q_store.ml.readouts import ProjectorReadout
 from q_store.models import DEFAULTS, FashionClassifierDefaults, QuantumFashionClassifier
 from tests.synthetic_images import synthetic_images, write_synthetic_fashion
 
@@ -58,6 +59,27 @@ def test_defaults_live_in_one_dataclass() -> None:
         DEFAULTS.epochs = 1  # type: ignore[misc]
 
 
+def test_defaults_are_the_cross_validated_configuration() -> None:
+    """The 6-qubit defaults chosen by benchmarks/bench_digits.py --select: 300 RY weights
+    (depth 50, circular CNOTs), class projectors through a softmax with temperature 40."""
+    model = QuantumFashionClassifier(image_shape=(8, 8))
+    assert model.count_parameters() == 300 == 6 * DEFAULTS.circuit_depth
+    assert model.circuit.count_ops()["CNOT"] == 50 * 6 and set(DEFAULTS.rotations) == {"RY"}
+    assert isinstance(model.readout, ProjectorReadout)
+    assert model.readout.temperature == DEFAULTS.readout_temperature == 40.0
+    assert len(model.observables) == 10
+    cfg = model.training_config()
+    assert (cfg.epochs, cfg.learning_rate, cfg.learning_rate_schedule) == (
+        45, 0.05, "exponential")
+    x = datasets.load("digits").X[:5]
+    plain = QuantumFashionClassifier(image_shape=(8, 8), readout_temperature=None)
+    p = plain.predict(x)  # renormalised projector probabilities, the same weights (seed 0)
+    z = np.exp(40.0 * p)
+    np.testing.assert_allclose(model.predict(x), z / z.sum(axis=1, keepdims=True), rtol=1e-10)
+    groups = QuantumFashionClassifier(image_shape=(8, 8), readout="basis_groups")
+    assert len(groups.observables) == 64 and groups.count_parameters() == 300
+
+
 def test_classifier_equals_a_quantum_model_on_preprocessed_features() -> None:
     """Same weights, same layers: the classifier on pixels = QuantumModel on the features it
     derives, and those features are the normalised area-averaged image."""
@@ -70,7 +92,9 @@ def test_classifier_equals_a_quantum_model_on_preprocessed_features() -> None:
     np.testing.assert_allclose(model.preprocessing.transform(flat), features, atol=1e-12)
     plain = QuantumModel(64, 10, encoding="amplitude", task="classification", n_qubits=6,
                          layers=[QuantumLayer(6, depth=3, entanglement=DEFAULTS.entanglement,
-                                              rotations=DEFAULTS.rotations)])
+                                              rotations=DEFAULTS.rotations)],
+                         readout=DEFAULTS.readout,
+                         readout_options={"temperature": DEFAULTS.readout_temperature})
     plain.weights = model.weights
     np.testing.assert_allclose(model.predict(flat), plain.predict(features), atol=1e-12)
     np.testing.assert_allclose(model.predict(imgs), model.predict(flat), atol=0)  # (B, 28, 28)

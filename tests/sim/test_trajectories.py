@@ -84,3 +84,18 @@ def test_validation():
         TrajectorySimulator("aria")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="wire 3"):
         TrajectorySimulator().expectation(Circuit(2).h(0), Z(3))
+
+
+def test_sample_counts_shots_of_the_measured_distribution():
+    """Noiseless Bell pair: only 00 and 11, about half each; readout error 1 on wire 1 (read
+    the flipped bit always) turns them into 01 and 10; bad shots are refused."""
+    bell = Circuit(2).h(0).cnot(0, 1)
+    counts = TrajectorySimulator().sample(bell, 4000, np.random.default_rng(0))
+    assert counts.sum() == 4000 and counts[1] == counts[2] == 0
+    assert abs(counts[0] - 2000) <= 5 * np.sqrt(1000)
+    flip = NoiseModel().add_readout_error(ReadoutError(1.0, 1.0), qubits=[1])
+    flipped = TrajectorySimulator(flip).sample(bell, 500, np.random.default_rng(0))
+    assert flipped[0] == flipped[3] == 0 and flipped.sum() == 500
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValidationError, match="shots must be a positive integer"):
+            TrajectorySimulator().sample(bell, bad)

@@ -5,7 +5,9 @@ Entries (dicts) name a provider and its settings, as the v3.5 document writes th
     {'provider': 'ionq', 'target': 'simulator', 'api_key': key1}
     {'provider': 'local', 'simulator': 'qiskit_aer', 'device': 'GPU'}
 
-plus our own: ``{'provider': 'local', 'simulator': 'mock_ideal' | 'mock_noisy' | 'cirq'}``, IonQ
+plus our own: ``{'provider': 'local', 'simulator': 'mock_ideal' | 'mock_noisy' |
+'mock_noisy_trajectories' | 'cirq'}`` (``mock_noisy`` takes ``'method': 'density_matrix' |
+'trajectories'``; ``mock_noisy_trajectories`` is ``mock_noisy`` with trajectories), IonQ
 entries with ``base_url`` (e.g. the local IonQ-compatible server), and on any entry ``name`` (its
 label in statistics), ``weight`` (prior relative throughput, default 1) and
 ``max_circuits_per_job``. IonQ entries take the config's IonQ settings (``quantum_api_key``,
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from q_store.backends.noisy import NOISY_METHODS
 from q_store.errors import ConfigError
 
 __all__ = [
@@ -40,7 +43,8 @@ IONQ_KEYS = (*_COMMON, "target", "api_key", "base_url", "noise_model", "api_vers
              "max_retries", "request_timeout", "poll_min", "poll_max")
 LOCAL_KEYS = (*_COMMON, "simulator", "device", "method")
 PROVIDERS = {"ionq": IONQ_KEYS, "local": LOCAL_KEYS}
-LOCAL_SIMULATORS = ("mock_ideal", "mock_noisy", "qiskit_aer", "qiskit", "cirq")
+LOCAL_SIMULATORS = ("mock_ideal", "mock_noisy", "mock_noisy_trajectories", "qiskit_aer",
+                    "qiskit", "cirq")
 _IONQ_NOISE = ("ideal", "aria-1", "forte-1")
 
 
@@ -133,9 +137,14 @@ def _check_local(entry: Mapping[str, Any], where: str) -> None:
     if "device" in entry and (not aer or entry["device"] not in ("CPU", "GPU")):
         raise ConfigError(f"{where}: 'device' ('CPU' or 'GPU') applies to simulator "
                           "'qiskit_aer' only")
-    if "method" in entry and (not aer or not isinstance(entry["method"], str)):
+    if "method" in entry and simulator == "mock_noisy":
+        if entry["method"] not in NOISY_METHODS:
+            raise ConfigError(f"{where}: 'method' of simulator 'mock_noisy' must be one of "
+                              f"{', '.join(NOISY_METHODS)}")
+    elif "method" in entry and (not aer or not isinstance(entry["method"], str)):
         raise ConfigError(f"{where}: 'method' (an Aer simulation method name) applies to "
-                          "simulator 'qiskit_aer' only")
+                          "simulator 'qiskit_aer'; 'density_matrix' or 'trajectories' to "
+                          "'mock_noisy'")
 
 
 def redact_backend_configs(entries: object) -> object:
@@ -179,6 +188,10 @@ def _local(entry: Mapping[str, Any]) -> Any:
 
         options = {"device": entry["device"]} if "device" in entry else {}
         return QiskitAerBackend(method=entry.get("method", "automatic"), **options)
+    if simulator == "mock_noisy" and "method" in entry:
+        from q_store.backends.noisy import NoisySimulatorBackend
+
+        return NoisySimulatorBackend(method=entry["method"])
     from q_store.backends.manager import _FACTORIES
 
     return _FACTORIES[simulator](None)

@@ -1,11 +1,12 @@
 """``BackendManager``: the spec's entry point for choosing where circuits run.
 
 Names (the spec's): ``mock_ideal`` (exact local state vectors), ``mock_noisy`` (local density
-matrices under IonQ Aria's published noise), ``qiskit`` / ``qiskit_aer`` (Qiskit Aer), ``cirq``
-(Cirq's simulator), ``ionq`` / ``ionq_simulator`` / ``cirq_ionq`` (IonQ's cloud simulator) and
-``ionq_qpu`` (IonQ Aria). Backends are built on first use, so asking for Qiskit without Qiskit
-installed, or for IonQ without an API key, fails then, with an error that says what to install
-or set.
+matrices under IonQ Aria's published noise, up to 12 qubits), ``mock_noisy_trajectories`` (the
+same noise sampled with Monte-Carlo trajectories, one per shot, up to 26 qubits), ``qiskit`` /
+``qiskit_aer`` (Qiskit Aer), ``cirq`` (Cirq's simulator), ``ionq`` / ``ionq_simulator`` /
+``cirq_ionq`` (IonQ's cloud simulator) and ``ionq_qpu`` (IonQ Aria). Backends are built on
+first use, so asking for Qiskit without Qiskit installed, or for IonQ without an API key, fails
+then, with an error that says what to install or set.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from q_store.errors import ConfigError
 __all__ = ["BACKEND_NAMES", "SDK_DEFAULTS", "BackendManager", "default_backend_name"]
 
 SDK_DEFAULTS = {"mock": "mock_ideal", "cirq": "cirq", "qiskit": "qiskit_aer",
-                "ionq": "ionq_simulator"}
-BACKEND_NAMES = ("mock_ideal", "mock_noisy", "qiskit", "qiskit_aer", "cirq", "ionq",
-                 "ionq_simulator", "ionq_qpu", "cirq_ionq")
+                "ionq": "ionq_simulator", "mock_noisy": "mock_noisy",
+                "mock_noisy_trajectories": "mock_noisy_trajectories"}
+BACKEND_NAMES = ("mock_ideal", "mock_noisy", "mock_noisy_trajectories", "qiskit", "qiskit_aer",
+                 "cirq", "ionq", "ionq_simulator", "ionq_qpu", "cirq_ionq")
 
 
 def _option(config: Any, name: str, default: Any) -> Any:
@@ -97,6 +99,7 @@ def _cirq(config: Any) -> QuantumBackend:
 _FACTORIES: dict[str, Callable[[Any], QuantumBackend]] = {
     "mock_ideal": lambda config: LocalSimulatorBackend(),
     "mock_noisy": lambda config: NoisySimulatorBackend(),
+    "mock_noisy_trajectories": lambda config: NoisySimulatorBackend(method="trajectories"),
     "qiskit_aer": _qiskit,
     "cirq": _cirq,
     "ionq_simulator": _ionq,

@@ -28,6 +28,7 @@ How it works, in one pass over the gates with 2x2 algebra only:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -214,27 +215,17 @@ class IonQNativeGateCompiler:
                 f"relabel_swaps={self.relabel_swaps})")
 
     def compile(self, circuit: Circuit) -> CompiledCircuit:
-        """Compile a bound circuit; see the module docstring for what is guaranteed."""
+        """Compile a bound circuit; see the module docstring for what is guaranteed.
+
+        Results are memoised by content (the circuit and this compiler's settings; bounded,
+        thread-safe): pricing a job and building its request compile the same circuits."""
         if not isinstance(circuit, Circuit):
             raise CircuitError(f"expected a q_store Circuit, got {type(circuit).__name__}")
         if circuit.symbols:
             names = ", ".join(str(s) for s in sorted(circuit.symbols)[:5])
             raise CircuitError(f"the circuit has unbound symbols ({names}); bind weights and "
                                "inputs with circuit.bind(...) before compiling to native gates")
-        run = _Run(circuit.n_qubits, self.target, self.relabel_swaps, self.atol)
-        for op in circuit.operations:
-            run.apply(op.gate, op.wires,
-                      tuple(p.value if isinstance(p, Const) else float(p) for p in op.params))
-        frames = run.finish()
-        out = Circuit(circuit.n_qubits, tuple(run.ops))
-        perm = [0] * circuit.n_qubits
-        for orig, w in enumerate(run.phys):
-            perm[w] = orig
-        b1, b2 = count_billed_gates(circuit)
-        a1, a2 = count_billed_gates(out)
-        return CompiledCircuit(
-            out, self.target, tuple(normalize_turns(f / TWO_PI, 1.0, self.atol) for f in frames),
-            tuple(perm), circuit.count_ops(), out.count_ops(), b1, a1, b2, a2)
+        return _compile(circuit, self.target, self.relabel_swaps, self.atol)
 
     def compile_circuit(self, circuit: Circuit) -> Circuit:
         """Just the native circuit, with the same measured probabilities as the input: final
@@ -244,6 +235,26 @@ class IonQNativeGateCompiler:
             return self.compile(circuit).circuit
         no_relabel = IonQNativeGateCompiler(self.target, relabel_swaps=False, atol=self.atol)
         return no_relabel.compile(circuit).circuit
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(circuit: Circuit, target: str, relabel_swaps: bool, atol: float) -> CompiledCircuit:
+    """The compilation behind :meth:`IonQNativeGateCompiler.compile` (pure: its inputs decide
+    the output, so it is memoised)."""
+    run = _Run(circuit.n_qubits, target, relabel_swaps, atol)
+    for op in circuit.operations:
+        run.apply(op.gate, op.wires,
+                  tuple(p.value if isinstance(p, Const) else float(p) for p in op.params))
+    frames = run.finish()
+    out = Circuit(circuit.n_qubits, tuple(run.ops))
+    perm = [0] * circuit.n_qubits
+    for orig, w in enumerate(run.phys):
+        perm[w] = orig
+    b1, b2 = count_billed_gates(circuit)
+    a1, a2 = count_billed_gates(out)
+    return CompiledCircuit(
+        out, target, tuple(normalize_turns(f / TWO_PI, 1.0, atol) for f in frames),
+        tuple(perm), circuit.count_ops(), out.count_ops(), b1, a1, b2, a2)
 
 
 class _Run:

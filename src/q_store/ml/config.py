@@ -29,7 +29,7 @@ GRADIENT_METHODS = ("auto", "adjoint", "parameter_shift", "finite_difference", "
 _GRADIENT_ALIASES = {"natural": "natural_gradient", "param_shift": "parameter_shift",
                      "finite_diff": "finite_difference"}
 SECRET_FIELDS = ("pinecone_api_key", "quantum_api_key")
-_SDKS = ("mock", "cirq", "qiskit", "ionq")
+_SDKS = ("mock", "cirq", "qiskit", "ionq", "mock_noisy", "mock_noisy_trajectories")
 # what enable_all_v34_features / enable_all_v35_features switch on (multi-backend needs your
 # backend_configs, the dashboard opens a port and natural gradient is a gradient_method: those
 # stay your choice)
@@ -279,6 +279,12 @@ class TrainingConfig:
         if self.quantum_target != "simulator" and self.quantum_sdk != "ionq":
             raise ConfigError(f"quantum_target={self.quantum_target!r} needs quantum_sdk='ionq'; "
                               f"{self.quantum_sdk!r} runs on a simulator only")
+        if (self.quantum_sdk == "mock_noisy_trajectories" and self.shots is None
+                and not self.enable_multi_backend):
+            raise ConfigError("quantum_sdk='mock_noisy_trajectories' samples (one trajectory "
+                              "per shot) and cannot give exact expectation values: set shots "
+                              "(e.g. shots=1000), or use quantum_sdk='mock_noisy' (density "
+                              "matrices, exact, up to 12 qubits)")
         _choice("ionq_noise_model", self.ionq_noise_model, ("ideal", "aria-1", "forte-1"))
         if self.ionq_noise_model != "ideal" and self.quantum_target != "simulator":
             raise ConfigError("ionq_noise_model applies to IonQ's simulator only; a QPU target "

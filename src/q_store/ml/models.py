@@ -1,8 +1,10 @@
 """``QuantumModel``: an encoder, trainable layers and a readout, over one circuit template.
 
-Regression reads ``<Z>`` of the first ``output_dim`` active wires. Classification reads class
-probabilities from basis-state measurements of the first ``ceil(log2 C)`` active wires (one
-projector per class), renormalised over the ``C`` classes when ``C`` is not a power of two.
+The readout (:mod:`q_store.ml.readouts`) says what is measured and how it becomes outputs. By
+default regression reads ``<Z>`` of the first ``output_dim`` active wires and classification
+reads class probabilities from basis-state measurements of the first ``ceil(log2 C)`` active
+wires (one projector per class), renormalised over the ``C`` classes when ``C`` is not a power
+of two; ``readout="basis_groups"`` and a softmax ``temperature`` are the alternatives.
 The circuit is built once; every call binds new weights and inputs to it.
 """
 
@@ -15,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from q_store.circuit import Circuit, Observable, Projector, Z
+from q_store.circuit import Circuit, Observable
 from q_store.circuit.params import as_real_array
 from q_store.errors import ConfigError, ValidationError
 from q_store.ml.encoders import Encoder, get_encoder
 from q_store.ml.layers import HardwareEfficientQuantumLayer, Layer, QuantumLayer
+from q_store.ml.readouts import Readout, get_readout
 from q_store.sim import StatevectorSimulator
 
 __all__ = ["QuantumModel"]
@@ -33,7 +36,9 @@ class QuantumModel:
     ``QuantumModel(input_dim, output_dim, n_layers=2, backend=None)`` as in the spec; options:
     ``n_qubits`` (default: ``input_dim`` for angle/basis/ZZ encodings, ``ceil(log2 input_dim)``
     for amplitude encoding), ``encoding``, ``task``, ``hardware_efficient`` or ``layer_class``,
-    ``entanglement``, ``layers`` (a custom list, e.g. convolution and pooling), ``seed``.
+    ``entanglement``, ``layers`` (a custom list, e.g. convolution and pooling), ``seed``,
+    ``readout`` (a :class:`~q_store.ml.readouts.Readout` or its name, built with
+    ``readout_options`` such as ``{"temperature": 40}``; default: the task's).
     """
 
     def __init__(self, input_dim: int, output_dim: int, n_layers: int = 2, backend: Any = None,
@@ -41,13 +46,16 @@ class QuantumModel:
                  encoding_options: dict[str, Any] | None = None, task: str = "regression",
                  hardware_efficient: bool = False, layer_class: type[Layer] | None = None,
                  entanglement: str = "circular", layers: Sequence[Layer] | None = None,
-                 seed: int | None = None, init_scale: float = math.pi / 2) -> None:
+                 seed: int | None = None, init_scale: float = math.pi / 2,
+                 readout: str | Readout | None = None,
+                 readout_options: dict[str, Any] | None = None) -> None:
         for name, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         if task not in _TASKS:
             raise ConfigError(f"task={task!r} is not allowed; choose one of {', '.join(_TASKS)}")
         self.input_dim, self.output_dim, self.task = input_dim, output_dim, task
+        self.readout: Readout = get_readout(readout, task, output_dim, **(readout_options or {}))
         self.backend = backend
         self.encoding = encoding
         amplitude = str(encoding).lower() == "amplitude"
@@ -109,19 +117,7 @@ class QuantumModel:
         # what training steps run: the circuit, or (adaptive depth) the circuit without the
         # blocks not grown yet, which are the identity (q_store.ml.depth)
         self.training_circuit: Circuit = self.circuit
-        self.observables: tuple[Observable, ...] = self._readout(wires)
-
-    def _readout(self, wires: tuple[int, ...]) -> tuple[Observable, ...]:
-        if self.task == "regression":
-            if self.output_dim > len(wires):
-                raise ConfigError(f"regression reads <Z> of {self.output_dim} wires but only "
-                                  f"{len(wires)} carry information")
-            return tuple(Z(w) for w in wires[: self.output_dim])
-        k = max(1, math.ceil(math.log2(self.output_dim)))
-        if k > len(wires):
-            raise ConfigError(f"{self.output_dim} classes need {k} readout wires, only "
-                              f"{len(wires)} carry information")
-        return tuple(Projector(format(c, f"0{k}b"), wires[:k]) for c in range(self.output_dim))
+        self.observables: tuple[Observable, ...] = self.readout.observables(wires)
 
     @property
     def quantum_layer(self) -> Layer:
@@ -199,7 +195,7 @@ class QuantumModel:
         return {"input_dim": self.input_dim, "output_dim": self.output_dim,
                 "n_qubits": self.n_qubits, "task": self.task, "encoding": self.encoder.method,
                 "layers": [repr(layer) for layer in self.layers],
-                "n_parameters": self.n_parameters}
+                "readout": self.readout.describe(), "n_parameters": self.n_parameters}
 
     # -- evaluation ------------------------------------------------------------------------------
     def encode(self, x: object) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -224,18 +220,12 @@ class QuantumModel:
         return self.encoder.inputs(arr), None
 
     def postprocess(self, raw: np.ndarray) -> np.ndarray:
-        """Model outputs from the raw expectation values ``(B, K)``."""
-        if self.task == "regression" or 2 ** len(self.observables[0].wires) == self.output_dim:
-            return raw
-        return raw / raw.sum(axis=1, keepdims=True)
+        """Model outputs from the raw expectation values ``(B, K)`` (the readout's map)."""
+        return self.readout.outputs(raw)
 
     def postprocess_vjp(self, raw: np.ndarray, d_out: np.ndarray) -> np.ndarray:
         """Chain rule through :meth:`postprocess`."""
-        if self.task == "regression" or 2 ** len(self.observables[0].wires) == self.output_dim:
-            return d_out
-        s = raw.sum(axis=1, keepdims=True)
-        p = raw / s
-        return (d_out - np.sum(d_out * p, axis=1, keepdims=True)) / s
+        return self.readout.vjp(raw, d_out)
 
     def predict(self, x: object, simulator: StatevectorSimulator | None = None, *,
                 executor: Any = None, shots: int | None = None) -> np.ndarray:

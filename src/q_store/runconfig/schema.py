@@ -184,7 +184,8 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
             "a list of 'RX', 'RY', 'RZ'", "rotation gates of a quantum layer"),
     ), array=True),
     Section("backend", "Where circuits run (short names for TrainingConfig options).", (
-        Key("sdk", "mock", _string, "mock, qiskit, cirq or ionq", "sets quantum_sdk"),
+        Key("sdk", "mock", _string, "mock, qiskit, cirq, ionq, mock_noisy or "
+            "mock_noisy_trajectories", "sets quantum_sdk"),
         Key("target", "simulator", _string, "'simulator' or 'qpu' (IonQ)",
             "sets quantum_target"),
         Key("shots", None, _optional(_int(1)), "an integer >= 1",

@@ -137,7 +137,9 @@ class DensityMatrixSimulator(SamplingMixin):
         in memory-bounded chunks."""
         n = circuit.n_qubits
         if n > MAX_QUBITS:
-            raise ValidationError(f"{n} qubits exceed the density-matrix limit of {MAX_QUBITS}")
+            raise ValidationError(f"{n} qubits exceed the density-matrix limit of {MAX_QUBITS}; "
+                                  "beyond it, sample with Monte-Carlo trajectories "
+                                  "(TrajectorySimulator, backend 'mock_noisy_trajectories')")
         states = self._initial(n, initial_state)
         rows = max(angles.shape[0], 1 if states is None else states.shape[0])
         if states is not None and 1 < angles.shape[0] != states.shape[0]:

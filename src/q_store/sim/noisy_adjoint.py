@@ -84,7 +84,9 @@ def noisy_adjoint_angles(sim: DensityMatrixSimulator, circuit: Circuit,
         raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
     n = circuit.n_qubits
     if n > MAX_QUBITS:
-        raise ValidationError(f"{n} qubits exceed the density-matrix limit of {MAX_QUBITS}")
+        raise ValidationError(f"{n} qubits exceed the density-matrix limit of {MAX_QUBITS}; "
+                                  "beyond it, sample with Monte-Carlo trajectories "
+                                  "(TrajectorySimulator, backend 'mock_noisy_trajectories')")
     obs, _ = sim._observables(observables, n)
     batch = resolve_batch(circuit, weights, inputs)
     angles = np.ascontiguousarray(parameter_map_for(circuit).angles(batch), dtype=np.float64)
