@@ -6,7 +6,8 @@ What is measured
 * ``spec8``: the spec workload (RX embedding, 2 layers of RY/RZ + CNOT ring, ``<Z0>``) at 8
   qubits, batch 1000: forward (``expectation``) and gradient (``AdjointGradient.vjp`` with a
   cotangent of ones, summed over the batch), microseconds per sample;
-* ``digits``: one training epoch of the models of ``bench_digits.py`` (6 qubits, amplitude
+* ``digits``: one training epoch of the digits models benchmarked before the 5-split protocol
+  of ``bench_digits.py`` (built here, so any revision can be the baseline: 6 qubits, amplitude
   encoding, batch 16, Adam, adjoint gradients; ``real``: RY + full CNOTs, depth 50; ``hea``:
   RY/RZ + CNOT ring, depth 25) on the 1257-sample training split, seconds per epoch.
 
@@ -78,21 +79,28 @@ def worker(workload: str, repeats: int, threads: int | None) -> dict[str, Any]:
         return {"forward_us": [1e6 * fw / batch, 1e6 * fc / batch],
                 "gradient_us": [1e6 * gw / batch, 1e6 * gc / batch],
                 "check": [float(np.sum(vals)), *map(float, g)]}
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import bench_digits as D
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     from q_store.data.loaders import DataLoader
     from q_store.ml.config import TrainingConfig
+    from q_store.ml.layers import HardwareEfficientQuantumLayer, QuantumLayer
+    from q_store.ml.models import QuantumModel
     from q_store.ml.trainer import QuantumTrainer
 
-    cand = D.TUNED if workload == "digits-real" else D.HEA
-    data = D.load_split(validation=False)
-
-    model = D.build_model(cand)
-    loader = DataLoader(data.x_train, data.y_train, batch_size=cand.batch_size, shuffle=True,
-                        seed=D.MODEL_SEED)
-    config = TrainingConfig(learning_rate=cand.learning_rate, epochs=1000,
-                            batch_size=cand.batch_size, optimizer="adam",
-                            gradient_method="adjoint", seed=D.MODEL_SEED, n_qubits=D.N_QUBITS)
+    # the digits models as they were benchmarked when this comparison was written; built here
+    # with the API both trees have, so that any revision can be the baseline
+    if workload == "digits-real":
+        layer = QuantumLayer(6, depth=50, entanglement="full", rotations=("RY",))
+    else:
+        layer = HardwareEfficientQuantumLayer(6, depth=25, entanglement="circular")
+    x, y = load_digits(return_X_y=True)
+    x_train, _, y_train, _ = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
+    model = QuantumModel(64, 10, encoding="amplitude", task="classification", n_qubits=6,
+                         layers=[layer], seed=0, init_scale=1.0)
+    loader = DataLoader(x_train, y_train, batch_size=16, shuffle=True, seed=0)
+    config = TrainingConfig(learning_rate=0.05, epochs=1000, batch_size=16, optimizer="adam",
+                            gradient_method="adjoint", seed=0, n_qubits=6)
     trainer = QuantumTrainer(config)
 
     def epoch() -> float:  # the next epoch of the same training run
