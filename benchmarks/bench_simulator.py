@@ -46,10 +46,15 @@ Usage::
     python benchmarks/bench_simulator.py [--quick] [--skip-slow]
         [--cases 8x10,8x1000,12,16,20] [--out PATH]
     python benchmarks/bench_simulator.py --loaded [--cases 16,20,8x1000] [--busy-limit S]
+    python benchmarks/bench_simulator.py --peers [--cases 8x1000,16,20,24]
 
 The table is printed as plain text and as Markdown; the rows plus the environment go to
 ``benchmarks/results/simulator.json`` (or ``--out``) and the Markdown table next to it
 (``simulator.md``).
+
+``--peers`` puts q_store (complex128 and complex64) next to qsim, qulacs, Qiskit Aer and
+PennyLane (the ``bench`` extra), one thread each, calls interleaved round by round (see
+``peers.py``); it writes ``simulator_peers.json`` and ``simulator_peers.md``.
 
 ``--loaded`` compares, side by side, the machine as it is and the machine with one core kept
 busy by a bounded spinning process: q_store's default thread count, q_store ``threads=1`` and
@@ -91,6 +96,7 @@ TOLERANCE = 1e-8
 DEFAULT_CASES = "8x10,8x1000,12,16,20"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "simulator.json"
 LOADED_OUT = DEFAULT_OUT.with_name("simulator_loaded.json")
+PEERS_OUT = DEFAULT_OUT.with_name("simulator_peers.json")
 LOADED_CASES = "16,20,8x1000"
 LOADED_REPEATS = {8: 20, 16: 40, 20: 8}  # per condition
 TRAINING_REPEATS = 8
@@ -574,6 +580,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--loaded", action="store_true",
                    help="idle vs one busy core, side by side (q_store default, threads=1, "
                         "lightning.qubit; batched path; short training)")
+    p.add_argument("--peers", action="store_true",
+                   help="q_store next to qsim, qulacs, Qiskit Aer and PennyLane, one thread "
+                        "each, interleaved (bench extra)")
     p.add_argument("--busy-limit", type=float, default=600.0,
                    help="seconds after which a busy process stops by itself (--loaded)")
     p.add_argument("--no-training", action="store_true",
@@ -625,8 +634,35 @@ def main_loaded(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_peers(args: argparse.Namespace) -> int:
+    """``--peers``: interleaved one-thread comparison with the other simulators."""
+    from peers import PEER_CASES, peers_markdown, run_peers
+
+    cases = args.cases or parse_cases(PEER_CASES)
+    out = args.out or PEERS_OUT
+    env = environment(with_torch=False)
+    env["versions"].update({d: package_version(d) for d in
+                            ("qsimcirq", "qulacs", "qiskit-aer", "cirq-core")})
+    t_start = time.perf_counter()
+    rows, notes = run_peers([(c.n_qubits, c.batch) for c in cases], _pl_template,
+                            target_s=args.target if args.target != 1.5 else 20.0)
+    env["load_average_at_end"] = _load_average()
+    env["benchmark_wall_s"] = round(time.perf_counter() - t_start, 1)
+    markdown = peers_markdown(rows, notes, env)
+    print(markdown)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "spec workload, one thread each, interleaved",
+                               "units": "milliseconds per sample", "environment": env,
+                               "notes": notes, "rows": rows}, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown)
+    print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.peers:
+        return main_peers(args)
     if args.loaded:
         return main_loaded(args)
     args.cases = args.cases or parse_cases(DEFAULT_CASES)

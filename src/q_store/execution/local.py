@@ -37,13 +37,10 @@ def answer(request: Request, executor: Any, *, shots: int | None = None,
     if isinstance(request, AdjointRequest):
         from q_store.sim.adjoint import adjoint_angles
 
-        b, cot = request.batch, None
-        if request.cotangent is not None:  # values first: the cotangent depends on them
-            values = sim.expectation(request.circuit, request.observables, b.weights, b.inputs,
-                                     initial_state=request.initial_state)
-            cot = np.asarray(request.cotangent(np.atleast_2d(values)), dtype=float)
+        b = request.batch
+        # a cotangent function is applied to the values between the forward and backward sweep
         return adjoint_angles(sim, request.circuit, request.observables, b.weights, b.inputs,
-                              cotangent=cot, initial_state=request.initial_state)
+                              cotangent=request.cotangent, initial_state=request.initial_state)
     if isinstance(request, MetricRequest):
         from q_store.sim.qfim import metric_tensor
 

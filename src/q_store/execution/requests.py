@@ -67,9 +67,9 @@ class AdjointRequest:
 
     @property
     def rows(self) -> int:
-        """Sweeps per sample: forward and backward, plus a forward for the values that a
-        cotangent needs first."""
-        return (2 if self.cotangent is None else 3) * int(self.batch.size)
+        """Sweeps per sample: forward and backward (a cotangent function is applied to the
+        forward's values before the backward sweep)."""
+        return 2 * int(self.batch.size)
 
 
 @dataclass(frozen=True, eq=False)

@@ -48,7 +48,7 @@ class AdjointGradient(GradientMethod):
         one_sweep = cotangent is not None and len(problem.observables) > _JACOBIAN_OUTPUTS
         request = AdjointRequest(problem.circuit, problem.observables, problem.batch,
                                  problem.initial_state, cotangent if one_sweep else None)
-        evals = 3 if one_sweep else 2
+        evals = 2  # one forward and one backward sweep, with or without a cotangent
 
         def finish(answers: Sequence[Any]) -> Any:
             res = answers[0]

@@ -17,21 +17,23 @@ from q_store.circuit.ir import Circuit
 from q_store.circuit.observables import Observable
 from q_store.circuit.params import Batch
 from q_store.errors import ValidationError
-from q_store.sim import chunked as C
+from q_store.sim import blocked as BL
 from q_store.sim import kernels as K
+from q_store.sim import simd as S
 from q_store.sim.measure import apply_observable, expectations, observable_terms
 from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
-    _SINGLE_STATE_QUBITS,
     StatevectorSimulator,
     _chunked,
     _serial,
     parameter_map_for,
+    simd_path,
+    simd_tile,
+    tile_types,
 )
 
 __all__ = ["AdjointResult", "adjoint_angles"]
 
-_STASH_LIMIT = 2**26  # bytes of kept forward states per thread (64 MiB)
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,10 @@ def _sweep(sim: StatevectorSimulator, n: int, phis: np.ndarray, lams: np.ndarray
             tape.dmats1, tape.dmats2)
     threads = numba.get_num_threads()
     if _chunked(phis.shape[0], n, sim.threads):
-        lbits = C.chunk_bits(n)
+        real, cplx = tile_types(phis.dtype)
         for r in range(phis.shape[0]):
-            C.adjoint_chunked(phis[r], lams[r], *args, int(bmap[r]), grads[r], lbits, threads)
+            BL.adjoint_blocked(phis[r], lams[r], *args, int(bmap[r]), grads[r], threads,
+                               BL.ROW_BITS, BL.INNER_BITS, real, cplx)
     elif threads == 1 or _serial(phis.shape[0], n, len(tape.blk)):
         K.adjoint_batch_serial(phis, lams, *args, grads, bmap)
     else:
@@ -69,6 +72,9 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
 
     Without ``cotangent``: the full Jacobian ``(B, K, P)``. With ``cotangent (B, K)``: the
     vector-Jacobian product ``sum_k c_bk d<O_k>_b / d angle`` as ``(B, P)``, in one sweep.
+    ``cotangent`` may also be a function of the values ``(B, K) -> (B, K)`` (a loss's chain
+    rule): it is called between the forward and the backward sweep, so values and VJP take one
+    forward and one backward sweep.
     """
     own = getattr(sim, "adjoint_angles", None)
     if own is not None:  # a simulator with its own sweep (q_store.sim.gpu)
@@ -78,16 +84,14 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     states, _ = sim._initial(n, batch.size, initial_state)
     from_zero = initial_state is None
     size = states.shape[0]
-    stash_bytes = len(tape.blk) * 16 * 2**n  # the forward states one thread keeps
-    if (n < _SINGLE_STATE_QUBITS and stash_bytes <= _STASH_LIMIT
-            and (cotangent is not None or len(observables) <= 2)):
-        return _stashed(sim, circuit, observables, states, tape, batch, cotangent, from_zero)
+    if simd_path(n, size):
+        return _batched(sim, circuit, observables, states, tape, batch, cotangent, from_zero)
     sim._run(n, states, tape, from_zero)
     values = expectations(states, observables, n)
     n_params = parameter_map_for(circuit).n_params
     rows = np.arange(size) if tape.rows > 1 else np.zeros(size, dtype=np.int64)
     if cotangent is not None:
-        c = _resolve_cotangent(cotangent, values.shape)
+        c = _cotangent_for(cotangent, values)
         lams = np.zeros_like(states)
         for k, o in enumerate(observables):
             lams += c[:, k, None] * apply_observable(states, o, n)
@@ -101,33 +105,49 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     return AdjointResult(values, jac, batch)
 
 
+def _cotangent_for(cotangent: object, values: np.ndarray) -> np.ndarray:
+    """The cotangent ``(B, K)``: given, resolved to the values' shape, or computed from them."""
+    if callable(cotangent) and not hasattr(cotangent, "resolve"):
+        c = np.asarray(cotangent(values), dtype=float)
+        if c.shape != values.shape:
+            raise ValidationError(f"the cotangent function returned shape {c.shape} for values "
+                                  f"of shape {values.shape}")
+        return np.ascontiguousarray(c)
+    return _resolve_cotangent(cotangent, values.shape)
+
+
+def _batched(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Observable, ...],
+             states: np.ndarray, tape: BoundTape, batch: Batch, cotangent: object,
+             from_zero: bool) -> AdjointResult:
+    """Batches of small states: the batch-inner kernels (:mod:`q_store.sim.simd`). One forward
+    sweep yields the values and final states; then the cotangent; then one backward sweep per
+    output (one in all for a VJP)."""
+    n, size = circuit.n_qubits, states.shape[0]
+    n_params = parameter_map_for(circuit).n_params
+    threads = numba.get_num_threads()
+    parallel = threads > 1 and not _serial(size, n, len(tape.blk))
+    tile = simd_tile(size, threads if parallel else 1)
+    terms = observable_terms(observables, n)
+    values = np.zeros((size, len(observables)))
+    S.simd_forward(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
+                   tape.mats2, *terms, values, True, tile, parallel)
+    args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
+            tape.mats2, tape.dmats1, tape.dmats2, *terms)
+    if cotangent is not None:
+        grads = np.zeros((size, n_params))
+        S.simd_backward(*args, _cotangent_for(cotangent, values), grads, tile, parallel)
+        return AdjointResult(values, grads, batch)
+    jac = np.zeros((len(observables), size, n_params))
+    for k in range(len(observables)):
+        one_hot = np.zeros_like(values)
+        one_hot[:, k] = 1.0
+        S.simd_backward(*args, one_hot, jac[k], tile, parallel)
+    return AdjointResult(values, jac.transpose(1, 0, 2), batch)
+
+
 def _resolve_cotangent(cotangent: object, shape: tuple[int, ...]) -> np.ndarray:
     resolve = getattr(cotangent, "resolve", None)
     c = resolve(shape) if resolve else np.asarray(cotangent, dtype=float)
     if c.shape != shape:
         raise ValidationError(f"cotangent must have shape {shape}, got {c.shape}")
     return np.ascontiguousarray(c, dtype=np.float64)
-
-
-def _stashed(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Observable, ...],
-             states: np.ndarray, tape: BoundTape, batch: Batch, cotangent: object,
-             from_zero: bool) -> AdjointResult:
-    """Small states: values and gradients in one kernel that keeps each sample's forward
-    states, so the backward sweep never recomputes them."""
-    n, size = circuit.n_qubits, states.shape[0]
-    n_obs, n_params = len(observables), parameter_map_for(circuit).n_params
-    obs_index, perm, factor = observable_terms(observables, n)
-    values = np.zeros((size, n_obs))
-    if cotangent is not None:
-        cot = _resolve_cotangent(cotangent, (size, n_obs))
-        grads = np.zeros((size, 1, n_params))
-    else:
-        cot = np.zeros((0, n_obs))
-        grads = np.zeros((size, n_obs, n_params))
-    args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
-            tape.mats2, tape.dmats1, tape.dmats2, obs_index, perm, factor, cot, values, grads)
-    if numba.get_num_threads() == 1 or _serial(size, n, len(tape.blk)):
-        K.stash_adjoint_serial(*args)
-    else:
-        K.stash_adjoint_batch(*args, True)
-    return AdjointResult(values, grads[:, 0] if cotangent is not None else grads, batch)

@@ -33,7 +33,7 @@ from q_store.circuit.observables import Observable, PauliString, PauliSum, Proje
 from q_store.circuit.params import Batch, as_real_array, parameter_map_for, resolve_batch
 from q_store.errors import NotSupportedError, ResourceLimitError, StateError, ValidationError
 from q_store.execution.cache import CircuitCache
-from q_store.sim.adjoint import AdjointResult, _resolve_cotangent
+from q_store.sim.adjoint import AdjointResult, _cotangent_for
 from q_store.sim.measure import _check as _check_observables
 from q_store.sim.memory import check_memory, format_bytes
 from q_store.sim.sampling import check_shots
@@ -349,7 +349,7 @@ class GPUStatevectorSimulator(StatevectorSimulator):
         states = self._forward(circuit, states, angles)
         values = expectations(xp, states, observables, n)
         if cotangent is not None:
-            c = xp.asarray(_resolve_cotangent(cotangent, values.shape))
+            c = xp.asarray(_cotangent_for(cotangent, values))  # array or function
             lam = xp.zeros_like(states)
             for k, o in enumerate(observables):
                 lam += c[:, k, None] * apply_observable(xp, states, o, n)

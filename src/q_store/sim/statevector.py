@@ -23,9 +23,10 @@ from q_store.circuit.observables import Observable, as_observable
 from q_store.circuit.params import Batch, as_real_array, parameter_map_for, resolve_batch
 from q_store.errors import StateError, ValidationError
 from q_store.execution.cache import CircuitCache
-from q_store.sim import chunked as C
+from q_store.sim import blocked as BL
 from q_store.sim import kernels as K
-from q_store.sim.measure import expectations, marginal_probabilities
+from q_store.sim import simd as S
+from q_store.sim.measure import expectations, marginal_probabilities, observable_terms
 from q_store.sim.memory import check_memory
 from q_store.sim.program import BoundTape
 from q_store.sim.sampling import SamplingMixin, check_shots
@@ -41,6 +42,10 @@ __all__ = [
 MAX_QUBITS = 30
 _SINGLE_STATE_QUBITS = 14  # from here on a state is split across threads in cache blocks
 _SERIAL_WORK = 2**17  # amplitude-block updates below which threads cost more than they save
+# states below _SINGLE_STATE_QUBITS go through the batch-inner kernels from this many samples
+# on: all of them, so that a sample's result never depends on the batch it came in (a lone
+# 12-qubit sample runs ~2x slower than in the per-sample kernels, ~0.3 ms)
+SIMD_MIN_BATCH = 1
 
 
 def _serial(rows: int, n: int, n_blocks: int) -> bool:
@@ -52,6 +57,20 @@ def _chunked(rows: int, n: int, max_threads: int) -> bool:
     of them for one state per thread. Depends on the user's thread cap, not on the load, so the
     load never changes which kernel (and which rounding) a call gets."""
     return n >= _SINGLE_STATE_QUBITS and (rows < max_threads or max_threads == 1)
+
+
+_NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.int64),
+             np.zeros((0, 1), dtype=np.complex128))
+
+
+def simd_path(n: int, rows: int) -> bool:
+    """Whether ``rows`` states of ``n`` qubits go through the batch-inner kernels."""
+    return n < _SINGLE_STATE_QUBITS and rows >= SIMD_MIN_BATCH
+
+
+def simd_tile(rows: int, threads: int) -> int:
+    """Samples per tile: ``S.TILE``, fewer when that would leave threads without a tile."""
+    return max(1, min(S.TILE, -(-rows // threads)))
 
 
 free_cores()  # the first reading: the load window of the first call starts at import
@@ -88,13 +107,28 @@ class StatevectorSimulator(SamplingMixin):
     ``(B, n_x)``); results carry a leading batch axis when either is 2-D. ``threads`` caps the
     threads of every call (default: numba's thread count); a call uses fewer when other
     processes keep cores busy.
+
+    ``dtype=np.complex64`` stores states in single precision: half the memory, and states of
+    14 qubits or more are evolved with float32 arithmetic (twice the SIMD width). Expect
+    amplitudes and expectation values to about 1e-6 (rounding grows with the number of gates:
+    ~1e-7 per gate pass) instead of 1e-15; gradients likewise. Batches of smaller states are
+    still computed in double precision and only stored in single.
     """
 
     name = "statevector"
     STRATEGIES = ("auto", "gates", "unitary")
 
+    DTYPES = (np.dtype(np.complex128), np.dtype(np.complex64))
+
     def __init__(self, *, threads: int | None = None, strategy: str = "auto",
-                 cache: CircuitCache | None = None) -> None:
+                 cache: CircuitCache | None = None, dtype: object = np.complex128) -> None:
+        try:
+            dt = np.dtype(dtype)  # type: ignore[call-overload]
+        except TypeError:
+            dt = None
+        if dt not in self.DTYPES:
+            raise ValidationError(f"dtype must be complex128 or complex64, got {dtype!r}")
+        self.dtype = dt
         if strategy not in self.STRATEGIES:
             raise ValidationError(f"strategy must be one of {self.STRATEGIES}, got {strategy!r}")
         available = numba.config.NUMBA_NUM_THREADS
@@ -136,8 +170,8 @@ class StatevectorSimulator(SamplingMixin):
     def _initial(self, n: int, size: int, initial_state: object) -> tuple[np.ndarray, bool]:
         dim = 2**n
         if initial_state is None:
-            check_state_memory(n, size)
-            states = np.zeros((size, dim), dtype=np.complex128)
+            check_state_memory(n, size, self.dtype.itemsize)
+            states = np.zeros((size, dim), dtype=self.dtype)
             states[:, 0] = 1.0
             return states, False
         arr = np.array(initial_state, dtype=np.complex128)
@@ -153,12 +187,16 @@ class StatevectorSimulator(SamplingMixin):
         if arr.ndim == 2 and size > 1 and arr.shape[0] != size:
             raise StateError(f"initial_state batch {arr.shape[0]} does not match batch {size}")
         rows = max(size, arr.shape[0] if arr.ndim == 2 else 1)
-        check_state_memory(n, rows)
-        return np.array(np.broadcast_to(arr, (rows, dim)), order="C"), arr.ndim == 2
+        check_state_memory(n, rows, self.dtype.itemsize)
+        return (np.array(np.broadcast_to(arr, (rows, dim)), dtype=self.dtype, order="C"),
+                arr.ndim == 2)
 
-    def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
+    def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool,
+             observables: tuple[Observable, ...] | None = None) -> np.ndarray | None:
         """Evolve ``states`` in place; ``from_zero``: they are |0...0> (enables the
-        product-state prefix, which overwrites them).
+        product-state prefix, which overwrites them). With ``observables``, return their
+        expectations ``(B, K)``; ``states`` may then be left unevolved (batch-inner kernels read
+        the values off their own copy).
 
         Strategy: gate by gate, or, for a batch large compared with ``2**n`` whose circuit ends
         in a long stretch of gates shared by all samples, that stretch as one unitary applied
@@ -171,23 +209,40 @@ class StatevectorSimulator(SamplingMixin):
                                       or len(split[1].blk) >= 2**n // 8):
                 head, suffix = split
                 self._run_gates(n, states, head, from_zero)
-                u_t = np.eye(2**n, dtype=np.complex128)  # rows become U e_j: U transposed
+                u_t = np.eye(2**n, dtype=states.dtype)  # rows become U e_j: U transposed
                 self._run_gates(n, u_t, suffix, False)
                 np.matmul(states, u_t, out=states)
-                return
-        self._run_gates(n, states, tape, from_zero)
+                return None if observables is None else expectations(states, observables, n)
+        return self._run_gates(n, states, tape, from_zero, observables)
 
-    def _run_gates(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool) -> None:
+    def _run_gates(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool,
+                   observables: tuple[Observable, ...] | None = None) -> np.ndarray | None:
         args = (n, tape.blk, tape.pref, from_zero, tape.mem, tape.mats1, tape.mats2)
         threads = numba.get_num_threads()
-        if _chunked(states.shape[0], n, self.threads):
-            lbits = C.forward_bits(n, threads)
-            for b in range(states.shape[0]):
-                C.forward_chunked(states[b], *args, b if tape.rows > 1 else 0, lbits, threads)
-        elif threads == 1 or _serial(states.shape[0], n, len(tape.blk)):
+        size = states.shape[0]
+        if _chunked(size, n, self.threads):
+            real, cplx = tile_types(states.dtype)
+            for b in range(size):
+                BL.forward_blocked(states[b], n, tape.blk, tape.pref, from_zero, tape.mem,
+                                   tape.par, tape.mats1, tape.mats2,
+                                   b if tape.rows > 1 else 0, threads, BL.ROW_BITS,
+                                   BL.INNER_BITS, real, cplx)
+        elif simd_path(n, size):
+            parallel = threads > 1 and not _serial(size, n, len(tape.blk))
+            tile = simd_tile(size, threads if parallel else 1)
+            if observables is None:
+                terms, values = _NO_TERMS, np.zeros((size, 0))
+            else:
+                terms, values = observable_terms(observables, n), np.zeros((size, len(observables)))
+            S.simd_forward(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par,
+                           tape.mats1, tape.mats2, *terms, values,
+                           observables is None, tile, parallel)
+            return None if observables is None else values
+        elif threads == 1 or _serial(size, n, len(tape.blk)):
             K.forward_batch_serial(states, *args)
         else:
             K.forward_batch(states, *args)
+        return None if observables is None else expectations(states, observables, n)
 
     def expectation_angles(self, circuit: Circuit, angles: np.ndarray,
                            observables: tuple[Observable, ...], *, shots: int | None = None,
@@ -215,9 +270,9 @@ class StatevectorSimulator(SamplingMixin):
         if states.shape[0] != angles.shape[0]:
             raise StateError(f"initial_state has {states.shape[0]} rows for {angles.shape[0]} "
                              "angle rows")
-        self._run(circuit.n_qubits, states, tape, initial_state is None)
         if shots is None:
-            return expectations(states, obs, circuit.n_qubits)
+            return self._run(circuit.n_qubits, states, tape, initial_state is None, obs)
+        self._run(circuit.n_qubits, states, tape, initial_state is None)
         from q_store.sim.shots import estimate_expectations
 
         return estimate_expectations(self, states, obs, circuit.n_qubits, check_shots(shots),
@@ -247,9 +302,12 @@ class StatevectorSimulator(SamplingMixin):
                     initial_state: object = None) -> np.ndarray:
         """``<O_k>`` as ``(B, K)`` (or ``(K,)`` unbatched; a scalar for one observable)."""
         obs, single = _as_observables(observables)
-        states, batch = self.evolve(circuit, weights, inputs, initial_state)
-        vals = expectations(states, obs, circuit.n_qubits)
-        return _shape(vals, batch.batched, single)
+        batch, tape = self._prepare(circuit, weights, inputs)
+        states, state_batched = self._initial(circuit.n_qubits, batch.size, initial_state)
+        if tape.rows > 1 and states.shape[0] != tape.rows:
+            raise StateError("initial_state batch does not match the parameter batch")
+        vals = self._run(circuit.n_qubits, states, tape, initial_state is None, obs)
+        return _shape(vals, batch.batched or state_batched, single)
 
     def probabilities(self, circuit: Circuit, weights: object = None, inputs: object = None,
                       wires: Sequence[int] | None = None,
@@ -289,12 +347,23 @@ class StatevectorSimulator(SamplingMixin):
         return states.T.copy()
 
 
-def check_state_memory(n: int, rows: int) -> None:
+def check_state_memory(n: int, rows: int, itemsize: int = 16) -> None:
     """Refuse a batch of ``rows`` states of ``n`` qubits that will not fit in memory: the
-    states (16 bytes per amplitude) plus working arrays of the same size (probabilities,
-    observables applied to the states)."""
-    check_memory(2 * rows * 2**n * 16, f"simulating {rows} state(s) of {n} qubits "
-                                       f"({rows} x 2**{n} complex amplitudes, plus working copies)")
+    states (``itemsize`` bytes per amplitude) plus working arrays of the same size
+    (probabilities, observables applied to the states)."""
+    check_memory(2 * rows * 2**n * itemsize,
+                 f"simulating {rows} state(s) of {n} qubits ({rows} x 2**{n} complex "
+                 "amplitudes, plus working copies)")
+
+
+_TILE_TYPES = {np.dtype(np.complex128): (np.empty(0), np.empty(0, dtype=np.complex128)),
+               np.dtype(np.complex64): (np.empty(0, dtype=np.float32),
+                                        np.empty(0, dtype=np.complex64))}
+
+
+def tile_types(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Empty real and complex arrays that give the blocked kernels their precision."""
+    return _TILE_TYPES[np.dtype(dtype)]
 
 
 def split_shared_suffix(tape: BoundTape, from_zero: bool) -> tuple[BoundTape, BoundTape] | None:

@@ -1,4 +1,4 @@
-"""The cache-blocked single-state kernels against the tensor reference, at 14-16 qubits.
+"""The row-tile kernels for one large state against the tensor reference, at 14-16 qubits.
 
 Every call is pinned to its thread cap (the free-core chooser would give one thread on a loaded
 machine, and the two-thread kernels must be exercised whatever the load)."""
@@ -11,10 +11,12 @@ import pytest
 
 from q_store.circuit import X, Y, Z
 from q_store.sim import StatevectorSimulator, normalize_state
-from q_store.sim import chunked as C
+from q_store.sim import blocked as BL
 from q_store.sim import statevector as sv
 from q_store.sim.adjoint import adjoint_angles
+from q_store.sim.prefix import block_bits
 from q_store.sim.program import Program
+from q_store.sim.statevector import tile_types
 from tests.reference import random_circuit, reference_angle_gradient, reference_evolve
 
 TOL = 1e-12
@@ -48,18 +50,19 @@ def test_forward_equals_reference(pinned, n):
 
 
 @pytest.mark.parametrize("n", [14, 16])
-def test_forward_kernel_with_small_chunks_equals_reference(n):
-    # small chunks: many segments, most of them gathered (fixed bits anywhere above bit 1)
+def test_forward_kernel_with_other_tile_shapes_equals_reference(n):
+    # other row / inner splits: more segments, inner runs that are not bits 0..L-1
     rng = np.random.default_rng(1500 + n)
     c = random_circuit(n, 60, rng)
     init = _initial(n, rng)
     ref = reference_evolve(c, initial=init)
     _, tape = StatevectorSimulator(threads=1)._prepare(c, None, None)
-    for lbits in (8, C.chunk_bits(n)):
+    real, cplx = tile_types(np.complex128)
+    for rbits, ibits in ((6, 3), (BL.ROW_BITS, BL.INNER_BITS), (11, 3)):
         for threads in THREADS:
             psi = init.copy()
-            C.forward_chunked(psi, n, tape.blk, tape.pref, False, tape.mem, tape.mats1,
-                              tape.mats2, 0, lbits, threads)
+            BL.forward_blocked(psi, n, tape.blk, tape.pref, False, tape.mem, tape.par,
+                               tape.mats1, tape.mats2, 0, threads, rbits, ibits, real, cplx)
             np.testing.assert_allclose(psi, ref, atol=TOL, rtol=0)
 
 
@@ -101,18 +104,23 @@ def test_adjoint_of_the_product_state_prefix(pinned):
 
 
 @pytest.mark.parametrize("n", [14, 20, 24, 30])
-def test_segment_plan_is_valid(n):
+def test_tile_plan_is_valid(n):
     rng = np.random.default_rng(n)
     blk = Program(random_circuit(n, 120, rng)).blk
     work = np.arange(len(blk))
-    for lbits in sorted({8, 11, C.chunk_bits(n)}):
-        starts, fixed, lblk = C.plan_segments(blk, work, n, lbits)
+    for rbits, ibits in ((6, 3), (BL.ROW_BITS, BL.INNER_BITS)):
+        starts, rows, inner, lblk = BL.plan_tiles(blk, work, n, rbits, ibits)
         assert starts[0] == 0 and starts[-1] == len(work) and np.all(np.diff(starts) > 0)
-        w = n - lbits
-        for s, f in enumerate(fixed):
-            f = int(f)
-            assert bin(f).count("1") == w and f >> n == 0
-            assert f & ((1 << C.LOW_RUN_BITS) - 1) == 0
+        for s, (r, u) in enumerate(zip(rows, inner, strict=True)):
+            r, u = int(r), int(u)
+            assert bin(r).count("1") == rbits and bin(u).count("1") == ibits
+            assert r & u == 0 and (r | u) >> n == 0
             for t in work[starts[s]:starts[s + 1]]:
-                assert int(C._block_bits(blk, t)) & f == 0  # the gates avoid the fixed bits
-                assert int(C._block_bits(lblk, t)) >> lbits == 0  # local positions fit
+                assert int(block_bits(blk, t)) & ~r == 0  # the gates touch row bits only
+                assert int(block_bits(lblk, t)) >> rbits == 0  # local positions fit
+            if s + 1 < len(rows):  # segments are maximal: the next block would not fit
+                nxt = int(block_bits(blk, work[starts[s + 1]]))
+                touched = 0
+                for t in work[starts[s]:starts[s + 1]]:
+                    touched |= int(block_bits(blk, t))
+                assert bin(touched | nxt).count("1") > rbits

@@ -1,0 +1,181 @@
+"""The batch-inner kernels (q_store.sim.simd) against the dense reference, Qiskit and the
+per-sample kernels, on random circuits over the whole gate table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from q_store.circuit import GATES, X, Y, Z, theta
+from q_store.circuit.ir import Circuit
+from q_store.circuit.observables import PauliSum, Projector
+from q_store.execution.local import answer
+from q_store.execution.requests import AdjointRequest
+from q_store.sim import StatevectorSimulator, normalize_state
+from q_store.sim import statevector as sv
+from q_store.sim.adjoint import adjoint_angles
+from q_store.sim.measure import expectations
+from tests.interop import QISKIT_GATES, qiskit_state
+from tests.reference import random_circuit, reference_angle_gradient, reference_evolve
+
+TOL = 1e-12
+PAULI = {"X": np.array([[0, 1], [1, 0]], dtype=complex),
+         "Y": np.array([[0, -1j], [1j, 0]], dtype=complex),
+         "Z": np.diag([1.0, -1.0]).astype(complex)}
+
+
+@pytest.fixture
+def sim():
+    return StatevectorSimulator(threads=1)
+
+
+@pytest.fixture
+def per_sample(monkeypatch):
+    """Switch the batch-inner kernels off: the per-sample kernels answer instead."""
+    def off():
+        monkeypatch.setattr(sv, "SIMD_MIN_BATCH", 10**9)
+    return off
+
+
+def _weights(c: Circuit, rows: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.uniform(-np.pi, np.pi, size=(rows, c.n_weights))
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_per_sample_matrices_equal_reference(sim, n):
+    # symbolic angles: every parametrised gate has a matrix per sample
+    rng = np.random.default_rng(10 + n)
+    c = random_circuit(n, 40, rng, symbolic=True)
+    w = _weights(c, 7, rng)
+    got = sim.state(c, w)
+    for b in range(len(w)):
+        np.testing.assert_allclose(got[b], reference_evolve(c, w[b]), atol=TOL, rtol=0)
+
+
+def test_shared_matrices_and_initial_states_equal_reference(sim):
+    # constant angles, a batch of initial states: every block matrix is shared by the batch
+    rng = np.random.default_rng(3)
+    n = 5
+    c = random_circuit(n, 50, rng)
+    init = normalize_state(rng.normal(size=(9, 2**n)) + 1j * rng.normal(size=(9, 2**n)))
+    got = sim.state(c, initial_state=init)
+    for b in range(len(init)):
+        np.testing.assert_allclose(got[b], reference_evolve(c, initial=init[b]), atol=TOL,
+                                   rtol=0)
+
+
+def test_permutation_and_sign_gates_equal_reference(sim):
+    # CNOT, Toffoli and SWAP only move rows, CZ flips signs: long runs of them between dense gates
+    rng = np.random.default_rng(4)
+    n = 4
+    c = random_circuit(n, 60, rng, gates=("CNOT", "Toffoli", "SWAP", "CZ", "H", "RY"),
+                       symbolic=True)
+    w = _weights(c, 5, rng)
+    got = sim.state(c, w)
+    for b in range(len(w)):
+        np.testing.assert_allclose(got[b], reference_evolve(c, w[b]), atol=TOL, rtol=0)
+
+
+def test_batches_equal_qiskit(sim):
+    rng = np.random.default_rng(5)
+    n = 5
+    c = random_circuit(n, 40, rng, gates=QISKIT_GATES, symbolic=True)
+    w = _weights(c, 4, rng)
+    got = sim.state(c, w)
+    for b in range(len(w)):
+        np.testing.assert_allclose(got[b], qiskit_state(c.bind(w[b])), atol=TOL, rtol=0)
+
+
+def test_values_read_off_the_tiles_equal_the_states(sim):
+    rng = np.random.default_rng(6)
+    n = 4
+    c = random_circuit(n, 30, rng, symbolic=True)
+    w = _weights(c, 6, rng)
+    obs = (Z(0), X(1) @ Y(3), 0.5 * (X(0) @ X(2)) - 1.5 * (Z(1) @ Y(2)),
+           Projector("10", (0, 1)))
+    assert isinstance(obs[2], PauliSum)
+    states = sim.state(c, w)
+    np.testing.assert_allclose(sim.expectation(c, obs, w), expectations(states, obs, n),
+                               atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("gate", [g for g, s in GATES.items() if s.num_params])
+def test_adjoint_jacobian_of_every_parametrised_gate_equals_reference(sim, gate):
+    rng = np.random.default_rng(sum(map(ord, gate)))
+    n = 4
+    c = random_circuit(n, 14, rng, gates=(gate, gate, "CNOT", "H", "CZ", "RY", "SWAP"),
+                       symbolic=True)
+    w = _weights(c, 5, rng)
+    obs = (Z(0) @ X(2), Y(1))
+    res = adjoint_angles(sim, c, obs, w)
+    for b in range(len(w)):
+        for k, paulis in enumerate(({0: "Z", 2: "X"}, {1: "Y"})):
+            value, grad = reference_angle_gradient(c, {q: PAULI[p] for q, p in paulis.items()},
+                                                   w[b])
+            np.testing.assert_allclose(res.values[b, k], value, atol=TOL, rtol=0)
+            np.testing.assert_allclose(res.d_angles[b, k], grad, atol=TOL, rtol=0)
+
+
+def test_adjoint_with_inputs_and_prefix_equals_per_sample_kernels(sim, per_sample):
+    # RX(x) embedding then weights: sample-dependent product-state prefix, shared later blocks
+    from q_store.demo import hardware_efficient_circuit
+
+    rng = np.random.default_rng(8)
+    n = 6
+    c = hardware_efficient_circuit(n, 2)
+    x = rng.uniform(0, np.pi, size=(11, n))
+    w = rng.uniform(-np.pi, np.pi, size=c.n_weights)
+    obs = (Z(0), X(1) @ X(4))
+    cot = rng.normal(size=(11, 2))
+    new = adjoint_angles(sim, c, obs, w, x)
+    new_vjp = adjoint_angles(sim, c, obs, w, x, cotangent=cot)
+    new_state = sim.state(c, w, x)
+    per_sample()
+    old = adjoint_angles(sim, c, obs, w, x)
+    old_vjp = adjoint_angles(sim, c, obs, w, x, cotangent=cot)
+    np.testing.assert_allclose(new_state, sim.state(c, w, x), atol=TOL, rtol=0)
+    np.testing.assert_allclose(new.values, old.values, atol=TOL, rtol=0)
+    np.testing.assert_allclose(new.d_angles, old.d_angles, atol=TOL, rtol=0)
+    np.testing.assert_allclose(new_vjp.d_angles, old_vjp.d_angles, atol=TOL, rtol=0)
+    np.testing.assert_allclose(new_vjp.d_angles, np.einsum("bk,bkp->bp", cot, old.d_angles),
+                               atol=TOL, rtol=0)
+
+
+def test_cotangent_function_runs_once_between_the_sweeps(sim):
+    # the trainer's path: values, then the cotangent from them, then one backward sweep
+    rng = np.random.default_rng(9)
+    n = 4
+    b = Circuit.builder(n)
+    for q in range(n):
+        b.ry(q, theta[q])
+    for q in range(n - 1):
+        b.cnot(q, q + 1)
+    c = b.build()
+    w = _weights(c, 5, rng)
+    obs = (Z(0), Z(3), X(1))
+    calls = []
+
+    def cotangent(values):
+        calls.append(values.copy())
+        return np.sin(values)
+
+    from q_store.circuit.params import resolve_batch
+
+    req = AdjointRequest(c, obs, resolve_batch(c, w, None), None, cotangent)
+    res = answer(req, sim)
+    expected = sim.expectation(c, obs, w)
+    assert len(calls) == 1
+    np.testing.assert_allclose(calls[0], expected, atol=TOL, rtol=0)
+    ref = adjoint_angles(sim, c, obs, w, cotangent=np.sin(expected))
+    np.testing.assert_allclose(res.d_angles, ref.d_angles, atol=TOL, rtol=0)
+
+
+def test_complex64_batches_store_single_precision(sim):
+    rng = np.random.default_rng(10)
+    n = 5
+    c = random_circuit(n, 30, rng, symbolic=True)
+    w = _weights(c, 6, rng)
+    s64 = StatevectorSimulator(threads=1, dtype=np.complex64)
+    got = s64.state(c, w)
+    assert got.dtype == np.complex64
+    np.testing.assert_allclose(got, sim.state(c, w), atol=1e-6, rtol=0)
