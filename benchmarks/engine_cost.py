@@ -28,11 +28,13 @@ over the run's USD for the same target.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="circuits a run may submit before it counts as not reaching the target")
     p.add_argument("--cost-targets", default="0.5,0.75,0.9",
                    help="fractions of exact training's loss improvement to reach")
+    p.add_argument("--cost-from", nargs="+", type=Path, default=None,
+                   help="no runs: tabulate the runs saved in these engine_cost_to_target.json "
+                        "files together (runs of one name: their tries pooled)")
     p.add_argument("--cost-learning-rates", default="0.05,0.1",
                    help="learning rates tried for each run (the cheapest success is kept)")
 
@@ -146,23 +151,43 @@ def first_reaching(run: dict[str, Any], target: float) -> dict[str, float] | Non
     return next((c for c in run["curve"] if c["loss"] <= target), None)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    bt = _problem()
-    initial, best = exact_reference(bt)
-    fractions = [float(f) for f in args.cost_targets.split(",")]
-    targets = {f: initial - f * (initial - best) for f in fractions}
-    strictest = min(targets.values())
-    names = list(RUNS) if args.cost_runs == "all" else [
-        n for n in RUNS if any(n.startswith(k.strip()) for k in args.cost_runs.split(","))]
-    rates = [float(r) for r in args.cost_learning_rates.split(",")]
+def saved_runs(paths: list[Path]) -> tuple[float, float, dict[str, list[dict[str, Any]]]]:
+    """``(L0, L*, runs)`` pooled from earlier outputs of this section (same problem)."""
     results: dict[str, list[dict[str, Any]]] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. adaptive shots' notes: the table says it all
-        with IonQEmulator(api_key=KEY, latency=LatencyModel(time_scale=0.0)) as emu:
-            for name in names:
-                results[name] = [hardware_run(bt, emu, RUNS[name], lr, strictest,
-                                              args.cost_max_steps, args.cost_max_circuits)
-                                 for lr in rates]
+    refs = set()
+    for path in paths:
+        data = json.loads(path.read_text())
+        refs.add((round(data["initial_loss"], 12), round(data["exact_loss"], 12)))
+        for name, tries in data["runs"].items():
+            results.setdefault(name, []).extend(tries)
+    if len(refs) != 1:
+        raise SystemExit(f"--cost-from: the files disagree on the exact reference: {refs}")
+    initial, best = refs.pop()
+    return initial, best, {n: results[n] for n in RUNS if n in results}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    fractions = [float(f) for f in args.cost_targets.split(",")]
+    if args.cost_from:
+        initial, best, results = saved_runs(args.cost_from)
+        targets = {f: initial - f * (initial - best) for f in fractions}
+        names = list(results)
+    else:
+        bt = _problem()
+        initial, best = exact_reference(bt)
+        targets = {f: initial - f * (initial - best) for f in fractions}
+        strictest = min(targets.values())
+        names = list(RUNS) if args.cost_runs == "all" else [
+            n for n in RUNS if any(n.startswith(k.strip()) for k in args.cost_runs.split(","))]
+        rates = [float(r) for r in args.cost_learning_rates.split(",")]
+        results = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. adaptive shots' notes: the table says it all
+            with IonQEmulator(api_key=KEY, latency=LatencyModel(time_scale=0.0)) as emu:
+                for name in names:
+                    results[name] = [hardware_run(bt, emu, RUNS[name], lr, strictest,
+                                                  args.cost_max_steps, args.cost_max_circuits)
+                                     for lr in rates]
     rows = []
     for f, target in targets.items():
         base = None
@@ -184,8 +209,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          f"{chosen['best_exact_loss']:.5f}"])
     header = ("target (exact loss)", "run", "lr", "steps to target", "circuits", "shots",
               "USD", "cheaper than baseline", "best exact loss")
+    rates_tried = sorted({t["learning_rate"] for tries in results.values() for t in tries})
     limits = (f"at most {args.cost_max_steps} steps or {args.cost_max_circuits:,} circuits "
-              "per run")
+              f"per run; learning rates tried: {', '.join(f'{r:g}' for r in rates_tried)}, "
+              "the cheapest success kept per run and target")
     markdown = (f"Exact training: loss {initial:.5f} -> L* = {best:.5f}. A target f is an exact "
                 f"loss of L0 - f (L0 - L*); {limits}.\n\n" + text_table(header, rows))
     return {"title": "Cost to a target on IonQ Aria (local IonQ-compatible server)",
