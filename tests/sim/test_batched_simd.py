@@ -141,6 +141,35 @@ def test_adjoint_with_inputs_and_prefix_equals_per_sample_kernels(sim, per_sampl
                                atol=TOL, rtol=0)
 
 
+def test_repeated_weight_rows_are_shared_and_give_the_same_gradients(sim):
+    # weights repeated per initial state (as make_problem does) bind one matrix per gate
+    from q_store.circuit.params import parameter_map_for, resolve_batch
+
+    rng = np.random.default_rng(12)
+    n = 5
+    c = random_circuit(n, 40, rng, symbolic=True)
+    w = rng.uniform(-np.pi, np.pi, size=c.n_weights)
+    init = normalize_state(rng.normal(size=(9, 2**n)) + 1j * rng.normal(size=(9, 2**n)))
+    tiled = np.tile(w, (9, 1))
+    pm = parameter_map_for(c)
+    assert not pm.batched_columns(resolve_batch(c, tiled)).any()
+    varied = tiled.copy()
+    varied[4, 0] += 0.1
+    assert pm.batched_columns(resolve_batch(c, varied)).sum() > 0
+    obs = (Z(0), X(1) @ Y(3))
+    cot = rng.normal(size=(9, 2))
+    rep = adjoint_angles(sim, c, obs, tiled, cotangent=cot, initial_state=init)
+    one = adjoint_angles(sim, c, obs, w, cotangent=cot, initial_state=init)
+    np.testing.assert_allclose(rep.values, one.values, atol=TOL, rtol=0)
+    np.testing.assert_allclose(rep.d_angles, one.d_angles, atol=TOL, rtol=0)
+    for b in (0, 8):
+        v0, g0 = reference_angle_gradient(c, {0: PAULI["Z"]}, w, initial=init[b])
+        v1, g1 = reference_angle_gradient(c, {1: PAULI["X"], 3: PAULI["Y"]}, w, initial=init[b])
+        np.testing.assert_allclose(rep.values[b], [v0, v1], atol=TOL, rtol=0)
+        np.testing.assert_allclose(rep.d_angles[b], cot[b, 0] * g0 + cot[b, 1] * g1,
+                                   atol=TOL, rtol=0)
+
+
 def test_cotangent_function_runs_once_between_the_sweeps(sim):
     # the trainer's path: values, then the cotangent from them, then one backward sweep
     rng = np.random.default_rng(9)

@@ -75,6 +75,11 @@ def _as_2d(values: object, n: int, what: str) -> tuple[np.ndarray, bool]:
     return arr2, batched
 
 
+def _varies(a: np.ndarray) -> bool:
+    """Whether the rows of ``a (rows, n)`` differ (NaN counts as differing)."""
+    return a.shape[0] > 1 and not bool(np.all(a[1:] == a[:1]))
+
+
 def resolve_batch(circuit: Circuit, weights: object = None, inputs: object = None) -> Batch:
     """Validate and broadcast weights and inputs for ``circuit``."""
     w, wb = _as_2d(weights, circuit.n_weights or 0, "weights")
@@ -120,11 +125,13 @@ class ParameterMap:
         self._ax = sparse.csr_matrix(self.a_x)
 
     def batched_columns(self, batch: Batch) -> np.ndarray:
-        """Which angle columns vary across the batch."""
+        """Which angle columns vary across the batch. Rows that are all equal do not vary
+        (weights repeated per initial state, :func:`q_store.gradients.base.make_problem`): their
+        gate matrices are then computed once and shared by the batch's kernels."""
         out = np.zeros(self.n_params, dtype=bool)
-        if batch.weights.shape[0] > 1:
+        if _varies(batch.weights):
             out |= self.uses_weights
-        if batch.inputs.shape[0] > 1:
+        if _varies(batch.inputs):
             out |= self.uses_inputs
         return out
 
