@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from q_store.sim.kernels import K_HASPAR, K_KIND, K_PREFIX, _param_contrib
+from q_store.sim.tile_adjoint import fused_run, shared_run_grads, shared_run_terms
 from q_store.sim.tiles import (
     apply_block,
     classify,
@@ -133,7 +134,7 @@ def simd_forward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, term_
 
 @njit(cache=_CACHE)
 def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                   dmats2, shared, cls, smats, sdag, term_obs, term_perm,
+                   dmats2, shared, cls, smats, sdag, er, ei, term_obs, term_perm,
                    term_factor, cot, grads):
     """Samples lo..hi of :func:`simd_backward`."""
     d = 1 << n
@@ -165,15 +166,20 @@ def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, ma
     tm = np.zeros((4, 4), dtype=np.complex128)
     g = np.empty((4, w), dtype=np.complex128)
     g2 = np.empty((4, w), dtype=np.complex128)
+    acc = np.empty(w)
     for t in range(blk.shape[0] - 1, -1, -1):
         if use_prefix and blk[t, K_PREFIX]:
             continue
+        want = blk[t, K_HASPAR] != 0
         if not shared[t]:
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, True, mr, mi, m, g)
-        want = blk[t, K_HASPAR] != 0
         # undo the block on phi (it becomes the block's input); lam is still the output
         if apply_block(fr, fi, fr2, fi2, frows, blk, t, cls, shared, sdag, mr, mi):
             fr, fi, fr2, fi2 = fr2, fi2, fr, fi
+        if want and fused_run(blk, t, cls, shared):
+            shared_run_grads(lr, li, lrows, fr, fi, frows, blk, t, mem, par, er, ei, lo, acc,
+                             grads)
+            want = False
         if want:
             transition(lr, li, lrows, fr, fi, frows, blk, t, tr, ti)
         if apply_block(lr, li, lr2, li2, lrows, blk, t, cls, shared, sdag, mr, mi):
@@ -263,14 +269,14 @@ def _prefix_tile(lr, li, lrows, n, blk, pref, mem, par, mats1, dmats1, dmats2, l
 
 @njit(cache=_CACHE, parallel=True)
 def _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                       dmats2, shared, cls, smats, sdag, term_obs, term_perm,
+                       dmats2, shared, cls, smats, sdag, er, ei, term_obs, term_perm,
                        term_factor, cot, grads, tile):
     size = states.shape[0]
     nt = (size + tile - 1) // tile
     for k in prange(nt):
         _backward_tile(states, k * tile, min(size, (k + 1) * tile), n, blk, pref, use_prefix,
                        mem, par, mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag,
-                       term_obs, term_perm, term_factor, cot, grads)
+                       er, ei, term_obs, term_perm, term_factor, cot, grads)
 
 
 @njit(cache=_CACHE)
@@ -286,13 +292,14 @@ def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmat
         for r in range(4):
             for c in range(4):
                 sdag[t, r, c] = np.conj(smats[t, c, r])
+    er, ei = shared_run_terms(blk, mem, par, mats1, dmats1, shared, cls)
     if parallel:
         _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                           dmats2, shared, cls, smats, sdag, term_obs, term_perm,
+                           dmats2, shared, cls, smats, sdag, er, ei, term_obs, term_perm,
                            term_factor, cot, grads, tile)
         return
     size = states.shape[0]
     for lo in range(0, size, tile):
         _backward_tile(states, lo, min(size, lo + tile), n, blk, pref, use_prefix, mem, par,
-                       mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag, term_obs,
-                       term_perm, term_factor, cot, grads)
+                       mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag, er, ei,
+                       term_obs, term_perm, term_factor, cot, grads)
