@@ -29,7 +29,12 @@ import numpy as np
 from numba import njit, prange
 
 from q_store.sim.kernels import K_HASPAR, K_KIND, K_PREFIX, _param_contrib
-from q_store.sim.tile_adjoint import fused_run, shared_run_grads, shared_run_terms
+from q_store.sim.tile_adjoint import (
+    fused_run,
+    prefix_run_grads,
+    shared_run_grads,
+    shared_run_terms,
+)
 from q_store.sim.tiles import (
     apply_block,
     classify,
@@ -252,7 +257,7 @@ def _prefix_tile(lr, li, lrows, n, blk, pref, mem, par, mats1, dmats1, dmats2, l
                         a, b, e, f = lr[i, s], li[i, s], pr[ph, s], pi[ph, s]
                         tr[4 * r, s] += a * e + b * f
                         ti[4 * r, s] += a * f - b * e
-            _contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo, w, tr, ti, grads, tm, g, g2)
+            prefix_run_grads(blk, t, mem, par, mats1, dmats1, lo, w, tr, ti, grads)
         if q == 0:
             break
         # lam <- M_q^dag lam on the rows the next wires read: row 0 of M^dag = conj(v_q)

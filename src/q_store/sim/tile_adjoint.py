@@ -26,12 +26,14 @@ from q_store.sim.kernels import (
     M_OFF,
     M_PEND,
     M_PSTART,
+    M_STRIDE,
     P_COL,
     P_OFF,
+    P_STRIDE,
 )
 from q_store.sim.tiles import DENSE
 
-__all__ = ["fused_run", "shared_run_grads", "shared_run_terms"]
+__all__ = ["fused_run", "prefix_run_grads", "shared_run_grads", "shared_run_terms"]
 
 _CACHE = True
 
@@ -107,3 +109,32 @@ def shared_run_terms(blk, mem, par, mats1, dmats1, shared, cls):
                             ei[q, 2 * r + c] = e[r, c].imag
             pre = _mul2(mats1[mem[mm, M_OFF]], pre)
     return er, ei
+
+
+@njit(cache=_CACHE)
+def prefix_run_grads(blk, t, mem, par, mats1, dmats1, lo, w, tr, ti, grads):
+    """Gradient terms of product-state prefix run t, whose transition matrix has only column
+    0 (``T[r, 0]``: rows 0 and 4 of ``tr/ti``, zeroed here): ``2 Re sum_r T[r, 0]
+    (S dG P e0)_r`` per parameter, with matrix-vector products only (the run acts on
+    ``|0>``)."""
+    ms, me = blk[t, K_MSTART], blk[t, K_MEND]
+    for s in range(w):
+        b = lo + s
+        t0 = complex(tr[0, s], ti[0, s])
+        t1 = complex(tr[4, s], ti[4, s])
+        v0, v1 = 1.0 + 0j, 0j  # P e0
+        for mm in range(ms, me):
+            for q in range(mem[mm, M_PSTART], mem[mm, M_PEND]):
+                k = par[q, P_OFF] + b * par[q, P_STRIDE]
+                y0 = dmats1[k, 0, 0] * v0 + dmats1[k, 0, 1] * v1
+                y1 = dmats1[k, 1, 0] * v0 + dmats1[k, 1, 1] * v1
+                for j in range(mm + 1, me):
+                    g = mem[j, M_OFF] + b * mem[j, M_STRIDE]
+                    y0, y1 = (mats1[g, 0, 0] * y0 + mats1[g, 0, 1] * y1,
+                              mats1[g, 1, 0] * y0 + mats1[g, 1, 1] * y1)
+                grads[b, par[q, P_COL]] += 2.0 * (t0 * y0 + t1 * y1).real
+            g = mem[mm, M_OFF] + b * mem[mm, M_STRIDE]
+            v0, v1 = (mats1[g, 0, 0] * v0 + mats1[g, 0, 1] * v1,
+                      mats1[g, 1, 0] * v0 + mats1[g, 1, 1] * v1)
+        tr[0, s] = tr[4, s] = 0.0
+        ti[0, s] = ti[4, s] = 0.0
