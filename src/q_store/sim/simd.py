@@ -46,7 +46,8 @@ from q_store.sim.tiles import (
     transition,
 )
 
-__all__ = ["TILE", "simd_backward", "simd_forward"]
+__all__ = ["TILE", "backward_core", "backward_setup", "forward_core", "simd_backward",
+           "simd_forward"]
 
 _CACHE = True
 TILE = 32  # samples per tile (measured 16/32/64 at 8 qubits): 4 tiles of 8 qubits = 256 KiB
@@ -57,10 +58,10 @@ TILE = 32  # samples per tile (measured 16/32/64 at 8 qubits): 4 tiles of 8 qubi
 
 
 @njit(cache=_CACHE)
-def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
-                  smats, term_obs, term_perm, term_factor, values, write_states):
-    """Samples lo..hi: load (or build the product-state prefix), apply the tape, then the
-    values and (``write_states``) the final states."""
+def forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
+                 smats):
+    """Samples lo..hi: load (or build the product-state prefix) and apply the tape. Returns
+    the final tile ``(ar, ai, rows)`` and a spare tile pair ``(br, bi)``."""
     d = 1 << n
     w = hi - lo
     ar = np.empty((d, w))
@@ -87,6 +88,17 @@ def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mat
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, False, mr, mi, m, g)
         if apply_block(ar, ai, br, bi, rows, blk, t, cls, shared, smats, mr, mi):
             ar, ai, br, bi = br, bi, ar, ai
+    return ar, ai, rows, br, bi
+
+
+@njit(cache=_CACHE)
+def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
+                  smats, term_obs, term_perm, term_factor, values, write_states):
+    """Samples lo..hi: the tape, then the values and (``write_states``) the final states."""
+    d = 1 << n
+    w = hi - lo
+    ar, ai, rows, br, bi = forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par,
+                                        mats1, mats2, shared, cls, smats)
     if values.shape[1] > 0:
         vals = np.zeros((values.shape[1], w))
         observe(ar, ai, rows, term_obs, term_perm, term_factor, np.zeros((0, w)), br, bi, vals)
@@ -150,14 +162,26 @@ def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, ma
         for i in range(d):
             fr[i, s] = states[lo + s, i].real
             fi[i, s] = states[lo + s, i].imag
-    frows = np.arange(d)
-    lrows = np.arange(d)
-    lr = np.zeros((d, w))
-    li = np.zeros((d, w))
     coef = np.empty((cot.shape[1], w))
     for s in range(w):
         for k in range(cot.shape[1]):
             coef[k, s] = cot[lo + s, k]
+    backward_core(fr, fi, np.arange(d), lo, n, blk, pref, use_prefix, mem, par, mats1, mats2,
+                  dmats1, dmats2, shared, cls, sdag, er, ei, term_obs, term_perm, term_factor,
+                  coef, grads)
+
+
+@njit(cache=_CACHE)
+def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
+                  dmats2, shared, cls, sdag, er, ei, term_obs, term_perm, term_factor, coef,
+                  grads):
+    """The backward sweep of the final tile ``fr/fi`` (physical rows ``frows``; overwritten)
+    of samples ``lo ..``: ``lam = sum_k coef[k, s] O_k psi``, then ``grads[lo + s]`` gets
+    every gate angle's term."""
+    d, w = fr.shape
+    lrows = np.arange(d)
+    lr = np.zeros((d, w))
+    li = np.zeros((d, w))
     observe(fr, fi, frows, term_obs, term_perm, term_factor, coef, lr, li, np.zeros((0, w)))
     fr2 = np.empty((d, w))
     fi2 = np.empty((d, w))
@@ -285,12 +309,9 @@ def _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2,
 
 
 @njit(cache=_CACHE)
-def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
-                  term_obs, term_perm, term_factor, cot, grads, tile, parallel):
-    """Adjoint sweep of a batch whose final states are ``states (B, 2**n)``:
-    ``lam = sum_k cot[b, k] O_k psi`` (observable terms as in :func:`simd_forward`), and
-    ``grads[b, col] += 2 Re <lam| dG |phi>`` for every gate angle, undoing the blocks on copies
-    of the final states. Only ``grads`` is written."""
+def backward_setup(blk, mem, par, mats1, mats2, dmats1):
+    """Per call: the blocks' classes and shared matrices (:func:`classify`), their conjugate
+    transposes and the shared runs' gradient matrices (:func:`shared_run_terms`)."""
     shared, cls, smats = classify(blk, mem, par, mats1, mats2, 0)
     sdag = np.empty_like(smats)
     for t in range(smats.shape[0]):
@@ -298,6 +319,17 @@ def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmat
             for c in range(4):
                 sdag[t, r, c] = np.conj(smats[t, c, r])
     er, ei = shared_run_terms(blk, mem, par, mats1, dmats1, shared, cls)
+    return shared, cls, smats, sdag, er, ei
+
+
+@njit(cache=_CACHE)
+def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1, dmats2,
+                  term_obs, term_perm, term_factor, cot, grads, tile, parallel):
+    """Adjoint sweep of a batch whose final states are ``states (B, 2**n)``:
+    ``lam = sum_k cot[b, k] O_k psi`` (observable terms as in :func:`simd_forward`), and
+    ``grads[b, col] += 2 Re <lam| dG |phi>`` for every gate angle, undoing the blocks on copies
+    of the final states. Only ``grads`` is written."""
+    shared, cls, smats, sdag, er, ei = backward_setup(blk, mem, par, mats1, mats2, dmats1)
     if parallel:
         _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
                            dmats2, shared, cls, smats, sdag, er, ei, term_obs, term_perm,
