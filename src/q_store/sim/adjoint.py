@@ -82,8 +82,12 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
         return own(circuit, observables, weights, inputs, cotangent, initial_state)
     n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
-    states, _ = sim._initial(n, batch.size, initial_state)
     from_zero = initial_state is None
+    if from_zero and simd_path(n, batch.size) and not _is_function(cotangent):
+        # the one-pass kernels build |0...0> as a product state and never read the states
+        return _batched(sim, circuit, observables, np.empty((batch.size, 0), sim.dtype), tape,
+                        batch, cotangent, from_zero)
+    states, _ = sim._initial(n, batch.size, initial_state)
     size = states.shape[0]
     if simd_path(n, size):
         return _batched(sim, circuit, observables, states, tape, batch, cotangent, from_zero)
