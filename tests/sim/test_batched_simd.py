@@ -208,3 +208,37 @@ def test_complex64_batches_store_single_precision(sim):
     got = s64.state(c, w)
     assert got.dtype == np.complex64
     np.testing.assert_allclose(got, sim.state(c, w), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_parallel_tiles_equal_serial_tiles(sim, monkeypatch, symbolic):
+    # the prange paths (one-pass adjoint, forward, backward) against the serial tile loop
+    from q_store.demo import hardware_efficient_circuit
+    from q_store.sim import adjoint as adj
+
+    rng = np.random.default_rng(21)
+    n, size = 5, 45
+    c = random_circuit(n, 40, rng, symbolic=True) if symbolic else hardware_efficient_circuit(n, 2)
+    # symbolic: a matrix per sample (weights per sample); else a prefix from the inputs
+    w = rng.uniform(-np.pi, np.pi, size=(size, c.n_weights) if symbolic else c.n_weights)
+    x = None if symbolic else rng.uniform(0, np.pi, size=(size, c.n_inputs))
+    obs = (Z(0), X(1) @ X(3))
+    cot = rng.normal(size=(size, 2))
+
+    def run():
+        return (adjoint_angles(sim, c, obs, w, x), adjoint_angles(sim, c, obs, w, x, cotangent=cot),
+                adjoint_angles(sim, c, obs, w, x, cotangent=lambda v: cot * v),
+                sim.expectation(c, list(obs), w, x))
+
+    serial = run()
+    monkeypatch.setattr(adj, "simd_parallel", lambda *a: True)
+    monkeypatch.setattr(sv, "simd_parallel", lambda *a: True)
+    monkeypatch.setattr(adj.numba, "get_num_threads", lambda: 4)
+    par = run()
+    for a, b in zip(serial[:3], par[:3], strict=True):
+        np.testing.assert_allclose(a.values, b.values, atol=TOL, rtol=0)
+        np.testing.assert_allclose(a.d_angles, b.d_angles, atol=TOL, rtol=0)
+    np.testing.assert_allclose(serial[3], par[3], atol=TOL, rtol=0)
+    np.testing.assert_allclose(serial[1].d_angles, np.einsum("bk,bkp->bp", cot,
+                                                             serial[0].d_angles),
+                               atol=TOL, rtol=0)

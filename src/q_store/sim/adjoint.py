@@ -28,6 +28,7 @@ from q_store.sim.statevector import (
     _chunked,
     _serial,
     parameter_map_for,
+    simd_parallel,
     simd_path,
     simd_tile,
     tile_types,
@@ -136,7 +137,7 @@ def _batched(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Obs
     n, size = circuit.n_qubits, states.shape[0]
     n_params = parameter_map_for(circuit).n_params
     threads = numba.get_num_threads()
-    parallel = threads > 1 and not _serial(size, n, len(tape.blk))
+    parallel = simd_parallel(size, n, len(tape.blk), threads)
     tile = simd_tile(size, threads if parallel else 1)
     terms = observable_terms(observables, n)
     values = np.zeros((size, len(observables)))
