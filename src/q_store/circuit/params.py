@@ -123,6 +123,8 @@ class ParameterMap:
         # threads would compete with the simulator's own threads
         self._aw = sparse.csr_matrix(self.a_w)
         self._ax = sparse.csr_matrix(self.a_x)
+        self._aw_t = sparse.csr_matrix(self.a_w.T)  # for the pullback (built once, not per call)
+        self._ax_t = sparse.csr_matrix(self.a_x.T)
 
     def batched_columns(self, batch: Batch) -> np.ndarray:
         """Which angle columns vary across the batch. Rows that are all equal do not vary
@@ -160,8 +162,8 @@ class ParameterMap:
                  want_inputs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Chain rule: ``d_angles (B, ..., n_params)`` -> ``(d_weights (B, ..., n_w),
         d_inputs (B, ..., n_x))``, per sample."""
-        gw = _right_multiply(d_angles, self._aw) if want_weights else None
-        gx = _right_multiply(d_angles, self._ax) if want_inputs else None
+        gw = _right_multiply(d_angles, self._aw_t) if want_weights else None
+        gx = _right_multiply(d_angles, self._ax_t) if want_inputs else None
         if self.nonlinear:
             rows = d_angles.shape[0]
             extra = (1,) * (d_angles.ndim - 2)
@@ -183,7 +185,7 @@ def parameter_map_for(circuit: Circuit) -> ParameterMap:
     return ParameterMap(circuit)
 
 
-def _right_multiply(d: np.ndarray, a: sparse.csr_matrix) -> np.ndarray:
-    """``d @ a`` for a dense ``(..., P)`` array and a sparse ``(P, n)`` matrix."""
+def _right_multiply(d: np.ndarray, a_t: sparse.csr_matrix) -> np.ndarray:
+    """``d @ a`` for a dense ``(..., P)`` array, given the sparse ``(n, P)`` matrix ``a.T``."""
     flat = d.reshape(-1, d.shape[-1])
-    return np.asarray((a.T @ flat.T).T).reshape(*d.shape[:-1], a.shape[1])
+    return np.asarray((a_t @ flat.T).T).reshape(*d.shape[:-1], a_t.shape[0])
