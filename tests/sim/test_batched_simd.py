@@ -242,3 +242,20 @@ def test_parallel_tiles_equal_serial_tiles(sim, monkeypatch, symbolic):
     np.testing.assert_allclose(serial[1].d_angles, np.einsum("bk,bkp->bp", cot,
                                                              serial[0].d_angles),
                                atol=TOL, rtol=0)
+
+
+def test_a_sample_gradient_does_not_depend_on_its_batch(sim):
+    # a lone sample shares its input-dependent runs, a batch does not: equal bit for bit
+    from q_store.circuit import x as xs
+
+    c = (Circuit(3).rx(0, xs[0]).rx(1, xs[1]).ry(0, theta[0]).ry(1, theta[1]).cnot(0, 1)
+         .crz(1, 2, theta[2]).rx(2, 2 * theta[3] + xs[1]).ry(2, theta[0]).cnot(2, 0))
+    obs = (Z(0), X(1) @ Z(2), 0.5 * Y(2) + 0.25 * Z(0) @ Z(1))
+    w = np.array([0.3, -0.8, 1.1, 0.4])
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    for cot in (None, lambda v: 2.0 * v - 0.3):
+        full = adjoint_angles(sim, c, obs, w, x, cotangent=cot)
+        for lo, hi in ((0, 1), (1, 3), (4, 5)):
+            part = adjoint_angles(sim, c, obs, w, x[lo:hi], cotangent=cot)
+            np.testing.assert_array_equal(part.values, full.values[lo:hi])
+            np.testing.assert_array_equal(part.d_angles, full.d_angles[lo:hi])

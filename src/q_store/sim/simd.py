@@ -28,11 +28,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from q_store.sim.kernels import K_HASPAR, K_KIND, K_PREFIX, _param_contrib
+from q_store.sim.kernels import (
+    K_HASPAR,
+    K_KIND,
+    K_MEND,
+    K_MSTART,
+    K_PREFIX,
+    M_PEND,
+    M_PSTART,
+    _param_contrib,
+)
 from q_store.sim.tile_adjoint import (
     fused_run,
     prefix_run_grads,
-    shared_run_grads,
+    run_grads,
+    run_terms,
     shared_run_terms,
 )
 from q_store.sim.tiles import (
@@ -42,7 +52,6 @@ from q_store.sim.tiles import (
     observe,
     prefix_vectors,
     product_state,
-    run_contrib,
     transition,
 )
 
@@ -196,6 +205,8 @@ def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, 
     g = np.empty((4, w), dtype=np.complex128)
     g2 = np.empty((4, w), dtype=np.complex128)
     acc = np.empty(w)
+    er_s = np.zeros((_run_params(blk, mem), 4, w))  # per-sample E matrices of one run
+    ei_s = np.zeros((_run_params(blk, mem), 4, w))
     for t in range(blk.shape[0] - 1, -1, -1):
         if use_prefix and blk[t, K_PREFIX]:
             continue
@@ -205,9 +216,15 @@ def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, 
         # undo the block on phi (it becomes the block's input); lam is still the output
         if apply_block(fr, fi, fr2, fi2, frows, blk, t, cls, shared, sdag, mr, mi):
             fr, fi, fr2, fi2 = fr2, fi2, fr, fi
-        if want and fused_run(blk, t, cls, shared):
-            shared_run_grads(lr, li, lrows, fr, fi, frows, blk, t, mem, par, er, ei, lo, acc,
-                             grads)
+        if want and blk[t, K_KIND] == 0:  # one-qubit runs: no transition matrix
+            if fused_run(blk, t, cls, shared):
+                run_grads(lr, li, lrows, fr, fi, frows, blk, t, mem, par, er, ei, 0, False, lo,
+                          acc, grads)
+            else:
+                for s in range(w):
+                    run_terms(blk, t, mem, par, mats1, dmats1, lo + s, er_s, ei_s, s)
+                run_grads(lr, li, lrows, fr, fi, frows, blk, t, mem, par, er_s, ei_s,
+                          mem[blk[t, K_MSTART], M_PSTART], True, lo, acc, grads)
             want = False
         if want:
             transition(lr, li, lrows, fr, fi, frows, blk, t, tr, ti)
@@ -221,16 +238,24 @@ def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, 
 
 
 @njit(cache=_CACHE)
+def _run_params(blk, mem):
+    """The most parameter rows of any one-qubit run."""
+    most = 0
+    for t in range(blk.shape[0]):
+        if blk[t, K_KIND] == 0:
+            most = max(most, mem[blk[t, K_MEND] - 1, M_PEND] - mem[blk[t, K_MSTART], M_PSTART])
+    return most
+
+
+@njit(cache=_CACHE)
 def _contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo, w, tr, ti, grads, tm, g, g2):
-    """Gradient terms of block t from its transition matrices ``tr/ti``, which it zeroes."""
-    if blk[t, K_KIND] == 0:
-        run_contrib(blk, t, mem, par, mats1, dmats1, lo, w, tr, ti, grads, g, g2)
-    else:
-        for s in range(w):
-            for r in range(4):
-                for c in range(4):
-                    tm[r, c] = complex(tr[r * 4 + c, s], ti[r * 4 + c, s])
-            _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo + s, tm, grads[lo + s])
+    """Gradient terms of block t (not a one-qubit run: :func:`run_grads` takes those) from its
+    transition matrices ``tr/ti``, which it zeroes."""
+    for s in range(w):
+        for r in range(4):
+            for c in range(4):
+                tm[r, c] = complex(tr[r * 4 + c, s], ti[r * 4 + c, s])
+        _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo + s, tm, grads[lo + s])
     tr[:, :] = 0.0
     ti[:, :] = 0.0
 
