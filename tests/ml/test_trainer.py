@@ -270,3 +270,23 @@ def test_layer_rotations_option():
     assert m.n_parameters == 18 and set(m.circuit.count_ops()) == {"RX", "RY", "CNOT"}
     with pytest.raises(ConfigError, match="rotations"):
         QuantumLayer(2, rotations=("H",))
+
+
+@pytest.mark.parametrize("method", ["adjoint", "parameter_shift"])
+def test_the_loss_is_computed_once_per_step_and_equals_the_loss_of_the_outputs(method):
+    # the step takes the loss from the cotangent's call on the same values
+    from q_store.ml.losses import get_loss
+
+    x, y = blobs(10, seed=3)
+    m = QuantumModel(4, 3, 2, task="classification", seed=1)
+    trainer = QuantumTrainer(TrainingConfig(gradient_method=method))
+    base, calls = get_loss("cross_entropy"), []
+
+    def counted(out, yy):
+        calls.append(out.copy())
+        return base(out, yy)
+
+    trainer.loss_fn = counted
+    loss, _ = trainer.loss_and_gradient(m, x, y, method=method)
+    assert len(calls) == 1
+    assert loss == base(calls[0], y)[0]

@@ -141,6 +141,35 @@ def test_adjoint_with_inputs_and_prefix_equals_per_sample_kernels(sim, per_sampl
                                atol=TOL, rtol=0)
 
 
+def test_repeated_weight_rows_are_shared_and_give_the_same_gradients(sim):
+    # weights repeated per initial state (as make_problem does) bind one matrix per gate
+    from q_store.circuit.params import parameter_map_for, resolve_batch
+
+    rng = np.random.default_rng(12)
+    n = 5
+    c = random_circuit(n, 40, rng, symbolic=True)
+    w = rng.uniform(-np.pi, np.pi, size=c.n_weights)
+    init = normalize_state(rng.normal(size=(9, 2**n)) + 1j * rng.normal(size=(9, 2**n)))
+    tiled = np.tile(w, (9, 1))
+    pm = parameter_map_for(c)
+    assert not pm.batched_columns(resolve_batch(c, tiled)).any()
+    varied = tiled.copy()
+    varied[4, 0] += 0.1
+    assert pm.batched_columns(resolve_batch(c, varied)).sum() > 0
+    obs = (Z(0), X(1) @ Y(3))
+    cot = rng.normal(size=(9, 2))
+    rep = adjoint_angles(sim, c, obs, tiled, cotangent=cot, initial_state=init)
+    one = adjoint_angles(sim, c, obs, w, cotangent=cot, initial_state=init)
+    np.testing.assert_allclose(rep.values, one.values, atol=TOL, rtol=0)
+    np.testing.assert_allclose(rep.d_angles, one.d_angles, atol=TOL, rtol=0)
+    for b in (0, 8):
+        v0, g0 = reference_angle_gradient(c, {0: PAULI["Z"]}, w, initial=init[b])
+        v1, g1 = reference_angle_gradient(c, {1: PAULI["X"], 3: PAULI["Y"]}, w, initial=init[b])
+        np.testing.assert_allclose(rep.values[b], [v0, v1], atol=TOL, rtol=0)
+        np.testing.assert_allclose(rep.d_angles[b], cot[b, 0] * g0 + cot[b, 1] * g1,
+                                   atol=TOL, rtol=0)
+
+
 def test_cotangent_function_runs_once_between_the_sweeps(sim):
     # the trainer's path: values, then the cotangent from them, then one backward sweep
     rng = np.random.default_rng(9)
@@ -179,3 +208,54 @@ def test_complex64_batches_store_single_precision(sim):
     got = s64.state(c, w)
     assert got.dtype == np.complex64
     np.testing.assert_allclose(got, sim.state(c, w), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_parallel_tiles_equal_serial_tiles(sim, monkeypatch, symbolic):
+    # the prange paths (one-pass adjoint, forward, backward) against the serial tile loop
+    from q_store.demo import hardware_efficient_circuit
+    from q_store.sim import adjoint as adj
+
+    rng = np.random.default_rng(21)
+    n, size = 5, 45
+    c = random_circuit(n, 40, rng, symbolic=True) if symbolic else hardware_efficient_circuit(n, 2)
+    # symbolic: a matrix per sample (weights per sample); else a prefix from the inputs
+    w = rng.uniform(-np.pi, np.pi, size=(size, c.n_weights) if symbolic else c.n_weights)
+    x = None if symbolic else rng.uniform(0, np.pi, size=(size, c.n_inputs))
+    obs = (Z(0), X(1) @ X(3))
+    cot = rng.normal(size=(size, 2))
+
+    def run():
+        return (adjoint_angles(sim, c, obs, w, x), adjoint_angles(sim, c, obs, w, x, cotangent=cot),
+                adjoint_angles(sim, c, obs, w, x, cotangent=lambda v: cot * v),
+                sim.expectation(c, list(obs), w, x))
+
+    serial = run()
+    monkeypatch.setattr(adj, "simd_parallel", lambda *a: True)
+    monkeypatch.setattr(sv, "simd_parallel", lambda *a: True)
+    monkeypatch.setattr(adj.numba, "get_num_threads", lambda: 4)
+    par = run()
+    for a, b in zip(serial[:3], par[:3], strict=True):
+        np.testing.assert_allclose(a.values, b.values, atol=TOL, rtol=0)
+        np.testing.assert_allclose(a.d_angles, b.d_angles, atol=TOL, rtol=0)
+    np.testing.assert_allclose(serial[3], par[3], atol=TOL, rtol=0)
+    np.testing.assert_allclose(serial[1].d_angles, np.einsum("bk,bkp->bp", cot,
+                                                             serial[0].d_angles),
+                               atol=TOL, rtol=0)
+
+
+def test_a_sample_gradient_does_not_depend_on_its_batch(sim):
+    # a lone sample shares its input-dependent runs, a batch does not: equal bit for bit
+    from q_store.circuit import x as xs
+
+    c = (Circuit(3).rx(0, xs[0]).rx(1, xs[1]).ry(0, theta[0]).ry(1, theta[1]).cnot(0, 1)
+         .crz(1, 2, theta[2]).rx(2, 2 * theta[3] + xs[1]).ry(2, theta[0]).cnot(2, 0))
+    obs = (Z(0), X(1) @ Z(2), 0.5 * Y(2) + 0.25 * Z(0) @ Z(1))
+    w = np.array([0.3, -0.8, 1.1, 0.4])
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    for cot in (None, lambda v: 2.0 * v - 0.3):
+        full = adjoint_angles(sim, c, obs, w, x, cotangent=cot)
+        for lo, hi in ((0, 1), (1, 3), (4, 5)):
+            part = adjoint_angles(sim, c, obs, w, x[lo:hi], cotangent=cot)
+            np.testing.assert_array_equal(part.values, full.values[lo:hi])
+            np.testing.assert_array_equal(part.d_angles, full.d_angles[lo:hi])

@@ -75,6 +75,11 @@ def _as_2d(values: object, n: int, what: str) -> tuple[np.ndarray, bool]:
     return arr2, batched
 
 
+def _varies(a: np.ndarray) -> bool:
+    """Whether the rows of ``a (rows, n)`` differ (NaN counts as differing)."""
+    return a.shape[0] > 1 and not bool(np.all(a[1:] == a[:1]))
+
+
 def resolve_batch(circuit: Circuit, weights: object = None, inputs: object = None) -> Batch:
     """Validate and broadcast weights and inputs for ``circuit``."""
     w, wb = _as_2d(weights, circuit.n_weights or 0, "weights")
@@ -118,13 +123,17 @@ class ParameterMap:
         # threads would compete with the simulator's own threads
         self._aw = sparse.csr_matrix(self.a_w)
         self._ax = sparse.csr_matrix(self.a_x)
+        self._aw_t = sparse.csr_matrix(self.a_w.T)  # for the pullback (built once, not per call)
+        self._ax_t = sparse.csr_matrix(self.a_x.T)
 
     def batched_columns(self, batch: Batch) -> np.ndarray:
-        """Which angle columns vary across the batch."""
+        """Which angle columns vary across the batch. Rows that are all equal do not vary
+        (weights repeated per initial state, :func:`q_store.gradients.base.make_problem`): their
+        gate matrices are then computed once and shared by the batch's kernels."""
         out = np.zeros(self.n_params, dtype=bool)
-        if batch.weights.shape[0] > 1:
+        if _varies(batch.weights):
             out |= self.uses_weights
-        if batch.inputs.shape[0] > 1:
+        if _varies(batch.inputs):
             out |= self.uses_inputs
         return out
 
@@ -153,8 +162,8 @@ class ParameterMap:
                  want_inputs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Chain rule: ``d_angles (B, ..., n_params)`` -> ``(d_weights (B, ..., n_w),
         d_inputs (B, ..., n_x))``, per sample."""
-        gw = _right_multiply(d_angles, self._aw) if want_weights else None
-        gx = _right_multiply(d_angles, self._ax) if want_inputs else None
+        gw = _right_multiply(d_angles, self._aw_t) if want_weights else None
+        gx = _right_multiply(d_angles, self._ax_t) if want_inputs else None
         if self.nonlinear:
             rows = d_angles.shape[0]
             extra = (1,) * (d_angles.ndim - 2)
@@ -176,7 +185,7 @@ def parameter_map_for(circuit: Circuit) -> ParameterMap:
     return ParameterMap(circuit)
 
 
-def _right_multiply(d: np.ndarray, a: sparse.csr_matrix) -> np.ndarray:
-    """``d @ a`` for a dense ``(..., P)`` array and a sparse ``(P, n)`` matrix."""
+def _right_multiply(d: np.ndarray, a_t: sparse.csr_matrix) -> np.ndarray:
+    """``d @ a`` for a dense ``(..., P)`` array, given the sparse ``(n, P)`` matrix ``a.T``."""
     flat = d.reshape(-1, d.shape[-1])
-    return np.asarray((a.T @ flat.T).T).reshape(*d.shape[:-1], a.shape[1])
+    return np.asarray((a_t @ flat.T).T).reshape(*d.shape[:-1], a_t.shape[0])

@@ -20,6 +20,7 @@ from q_store.errors import ValidationError
 from q_store.sim import blocked as BL
 from q_store.sim import kernels as K
 from q_store.sim import simd as S
+from q_store.sim import simd_fused as F
 from q_store.sim.measure import apply_observable, expectations, observable_terms
 from q_store.sim.program import BoundTape
 from q_store.sim.statevector import (
@@ -27,6 +28,7 @@ from q_store.sim.statevector import (
     _chunked,
     _serial,
     parameter_map_for,
+    simd_parallel,
     simd_path,
     simd_tile,
     tile_types,
@@ -81,8 +83,12 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
         return own(circuit, observables, weights, inputs, cotangent, initial_state)
     n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
-    states, _ = sim._initial(n, batch.size, initial_state)
     from_zero = initial_state is None
+    if from_zero and simd_path(n, batch.size) and not _is_function(cotangent):
+        # the one-pass kernels build |0...0> as a product state and never read the states
+        return _batched(sim, circuit, observables, np.empty((batch.size, 0), sim.dtype), tape,
+                        batch, cotangent, from_zero)
+    states, _ = sim._initial(n, batch.size, initial_state)
     size = states.shape[0]
     if simd_path(n, size):
         return _batched(sim, circuit, observables, states, tape, batch, cotangent, from_zero)
@@ -105,9 +111,14 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     return AdjointResult(values, jac, batch)
 
 
+def _is_function(cotangent: object) -> bool:
+    """Whether the cotangent is a function of the values (else an array or resolvable)."""
+    return callable(cotangent) and not hasattr(cotangent, "resolve")
+
+
 def _cotangent_for(cotangent: object, values: np.ndarray) -> np.ndarray:
     """The cotangent ``(B, K)``: given, resolved to the values' shape, or computed from them."""
-    if callable(cotangent) and not hasattr(cotangent, "resolve"):
+    if _is_function(cotangent):
         c = np.asarray(cotangent(values), dtype=float)
         if c.shape != values.shape:
             raise ValidationError(f"the cotangent function returned shape {c.shape} for values "
@@ -119,30 +130,34 @@ def _cotangent_for(cotangent: object, values: np.ndarray) -> np.ndarray:
 def _batched(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Observable, ...],
              states: np.ndarray, tape: BoundTape, batch: Batch, cotangent: object,
              from_zero: bool) -> AdjointResult:
-    """Batches of small states: the batch-inner kernels (:mod:`q_store.sim.simd`). One forward
-    sweep yields the values and final states; then the cotangent; then one backward sweep per
-    output (one in all for a VJP)."""
+    """Batches of small states: the batch-inner kernels (:mod:`q_store.sim.simd`). With the
+    cotangent known beforehand (or none: the Jacobian), forward and backward sweeps run tile by
+    tile in one pass (:mod:`q_store.sim.simd_fused`). A cotangent function: one forward sweep
+    yields the values and final states; then the cotangent; then one backward sweep."""
     n, size = circuit.n_qubits, states.shape[0]
     n_params = parameter_map_for(circuit).n_params
     threads = numba.get_num_threads()
-    parallel = threads > 1 and not _serial(size, n, len(tape.blk))
+    parallel = simd_parallel(size, n, len(tape.blk), threads)
     tile = simd_tile(size, threads if parallel else 1)
     terms = observable_terms(observables, n)
     values = np.zeros((size, len(observables)))
+    if cotangent is None or not _is_function(cotangent):  # known before the forward sweep
+        n_out = len(observables)
+        jacobian = cotangent is None
+        cot = (np.zeros((size, n_out)) if jacobian
+               else _resolve_cotangent(cotangent, (size, n_out)))
+        grads = np.zeros((n_out if jacobian else 1, size, n_params))
+        F.simd_adjoint(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par,
+                       tape.mats1, tape.mats2, tape.dmats1, tape.dmats2, *terms, cot, jacobian,
+                       values, grads, tile, parallel)
+        return AdjointResult(values, grads.transpose(1, 0, 2) if jacobian else grads[0], batch)
     S.simd_forward(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
                    tape.mats2, *terms, values, True, tile, parallel)
-    args = (states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
-            tape.mats2, tape.dmats1, tape.dmats2, *terms)
-    if cotangent is not None:
-        grads = np.zeros((size, n_params))
-        S.simd_backward(*args, _cotangent_for(cotangent, values), grads, tile, parallel)
-        return AdjointResult(values, grads, batch)
-    jac = np.zeros((len(observables), size, n_params))
-    for k in range(len(observables)):
-        one_hot = np.zeros_like(values)
-        one_hot[:, k] = 1.0
-        S.simd_backward(*args, one_hot, jac[k], tile, parallel)
-    return AdjointResult(values, jac.transpose(1, 0, 2), batch)
+    grads = np.zeros((size, n_params))
+    S.simd_backward(states, n, tape.blk, tape.pref, from_zero, tape.mem, tape.par, tape.mats1,
+                    tape.mats2, tape.dmats1, tape.dmats2, *terms,
+                    _cotangent_for(cotangent, values), grads, tile, parallel)
+    return AdjointResult(values, grads, batch)
 
 
 def _resolve_cotangent(cotangent: object, shape: tuple[int, ...]) -> np.ndarray:

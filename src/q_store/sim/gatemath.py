@@ -182,6 +182,18 @@ def gate_deriv(code, k, p, out):
         out[1, 1] = out[2, 2] = 1j * np.pi * np.exp(1j * a)
 
 
+@njit(cache=True, inline="always")
+def _rot1_at(code, c, s, mats, k):
+    """:func:`_rot1` into ``mats[k]`` (no array view: these loops run once per sample)."""
+    if code == RX:
+        mats[k, 0, 0], mats[k, 0, 1], mats[k, 1, 0], mats[k, 1, 1] = c, -1j * s, -1j * s, c
+    elif code == RY:
+        mats[k, 0, 0], mats[k, 0, 1], mats[k, 1, 0], mats[k, 1, 1] = c, -s, s, c
+    else:
+        mats[k, 0, 0], mats[k, 0, 1] = c - 1j * s, 0.0
+        mats[k, 1, 0], mats[k, 1, 1] = 0.0, c + 1j * s
+
+
 @njit(cache=True)
 def fill_matrices(angles, codes, cols, nparams, stores, mem_off, mem_rows, fixed, mats1, mats2,
                   par_member, par_k, par_off, dmats1, dmats2, derivatives):
@@ -195,6 +207,11 @@ def fill_matrices(angles, codes, cols, nparams, stores, mem_off, mem_rows, fixed
     p = np.zeros(3)
     for m in range(codes.shape[0]):
         code = codes[m]
+        if code == RX or code == RY or code == RZ:  # the common case, written in place
+            for r in range(mem_rows[m]):
+                a = angles[r, cols[m]] / 2
+                _rot1_at(code, np.cos(a), np.sin(a), mats1, mem_off[m] + r)
+            continue
         d = 2 if stores[m] == 1 else 4
         for r in range(mem_rows[m]):
             if nparams[m] == 0:
@@ -212,6 +229,11 @@ def fill_matrices(angles, codes, cols, nparams, stores, mem_off, mem_rows, fixed
     for q in range(par_member.shape[0]):
         m = par_member[q]
         code = codes[m]
+        if code == RX or code == RY or code == RZ:
+            for r in range(mem_rows[m]):
+                a = angles[r, cols[m]] / 2
+                _rot1_at(code, -0.5 * np.sin(a), 0.5 * np.cos(a), dmats1, par_off[q] + r)
+            continue
         d = 2 if stores[m] == 1 else 4
         for r in range(mem_rows[m]):
             for j in range(nparams[m]):

@@ -28,7 +28,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from q_store.sim.kernels import K_HASPAR, K_KIND, K_PREFIX, _param_contrib
+from q_store.sim.kernels import (
+    K_HASPAR,
+    K_KIND,
+    K_MEND,
+    K_MSTART,
+    K_PREFIX,
+    M_PEND,
+    M_PSTART,
+    _param_contrib,
+)
+from q_store.sim.tile_adjoint import (
+    fused_run,
+    prefix_run_grads,
+    run_grads,
+    run_terms,
+    shared_run_terms,
+)
 from q_store.sim.tiles import (
     apply_block,
     classify,
@@ -36,11 +52,11 @@ from q_store.sim.tiles import (
     observe,
     prefix_vectors,
     product_state,
-    run_contrib,
     transition,
 )
 
-__all__ = ["TILE", "simd_backward", "simd_forward"]
+__all__ = ["TILE", "backward_core", "backward_setup", "forward_core", "simd_backward",
+           "simd_forward"]
 
 _CACHE = True
 TILE = 32  # samples per tile (measured 16/32/64 at 8 qubits): 4 tiles of 8 qubits = 256 KiB
@@ -51,10 +67,10 @@ TILE = 32  # samples per tile (measured 16/32/64 at 8 qubits): 4 tiles of 8 qubi
 
 
 @njit(cache=_CACHE)
-def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
-                  smats, term_obs, term_perm, term_factor, values, write_states):
-    """Samples lo..hi: load (or build the product-state prefix), apply the tape, then the
-    values and (``write_states``) the final states."""
+def forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
+                 smats):
+    """Samples lo..hi: load (or build the product-state prefix) and apply the tape. Returns
+    the final tile ``(ar, ai, rows)`` and a spare tile pair ``(br, bi)``."""
     d = 1 << n
     w = hi - lo
     ar = np.empty((d, w))
@@ -81,6 +97,17 @@ def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mat
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, False, mr, mi, m, g)
         if apply_block(ar, ai, br, bi, rows, blk, t, cls, shared, smats, mr, mi):
             ar, ai, br, bi = br, bi, ar, ai
+    return ar, ai, rows, br, bi
+
+
+@njit(cache=_CACHE)
+def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
+                  smats, term_obs, term_perm, term_factor, values, write_states):
+    """Samples lo..hi: the tape, then the values and (``write_states``) the final states."""
+    d = 1 << n
+    w = hi - lo
+    ar, ai, rows, br, bi = forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par,
+                                        mats1, mats2, shared, cls, smats)
     if values.shape[1] > 0:
         vals = np.zeros((values.shape[1], w))
         observe(ar, ai, rows, term_obs, term_perm, term_factor, np.zeros((0, w)), br, bi, vals)
@@ -133,7 +160,7 @@ def simd_forward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, term_
 
 @njit(cache=_CACHE)
 def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                   dmats2, shared, cls, smats, sdag, term_obs, term_perm,
+                   dmats2, shared, cls, smats, sdag, er, ei, term_obs, term_perm,
                    term_factor, cot, grads):
     """Samples lo..hi of :func:`simd_backward`."""
     d = 1 << n
@@ -144,14 +171,26 @@ def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, ma
         for i in range(d):
             fr[i, s] = states[lo + s, i].real
             fi[i, s] = states[lo + s, i].imag
-    frows = np.arange(d)
-    lrows = np.arange(d)
-    lr = np.zeros((d, w))
-    li = np.zeros((d, w))
     coef = np.empty((cot.shape[1], w))
     for s in range(w):
         for k in range(cot.shape[1]):
             coef[k, s] = cot[lo + s, k]
+    backward_core(fr, fi, np.arange(d), lo, n, blk, pref, use_prefix, mem, par, mats1, mats2,
+                  dmats1, dmats2, shared, cls, sdag, er, ei, term_obs, term_perm, term_factor,
+                  coef, grads)
+
+
+@njit(cache=_CACHE)
+def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
+                  dmats2, shared, cls, sdag, er, ei, term_obs, term_perm, term_factor, coef,
+                  grads):
+    """The backward sweep of the final tile ``fr/fi`` (physical rows ``frows``; overwritten)
+    of samples ``lo ..``: ``lam = sum_k coef[k, s] O_k psi``, then ``grads[lo + s]`` gets
+    every gate angle's term."""
+    d, w = fr.shape
+    lrows = np.arange(d)
+    lr = np.zeros((d, w))
+    li = np.zeros((d, w))
     observe(fr, fi, frows, term_obs, term_perm, term_factor, coef, lr, li, np.zeros((0, w)))
     fr2 = np.empty((d, w))
     fi2 = np.empty((d, w))
@@ -165,15 +204,28 @@ def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, ma
     tm = np.zeros((4, 4), dtype=np.complex128)
     g = np.empty((4, w), dtype=np.complex128)
     g2 = np.empty((4, w), dtype=np.complex128)
+    acc = np.empty(w)
+    er_s = np.zeros((_run_params(blk, mem), 4, w))  # per-sample E matrices of one run
+    ei_s = np.zeros((_run_params(blk, mem), 4, w))
     for t in range(blk.shape[0] - 1, -1, -1):
         if use_prefix and blk[t, K_PREFIX]:
             continue
+        want = blk[t, K_HASPAR] != 0
         if not shared[t]:
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, True, mr, mi, m, g)
-        want = blk[t, K_HASPAR] != 0
         # undo the block on phi (it becomes the block's input); lam is still the output
         if apply_block(fr, fi, fr2, fi2, frows, blk, t, cls, shared, sdag, mr, mi):
             fr, fi, fr2, fi2 = fr2, fi2, fr, fi
+        if want and blk[t, K_KIND] == 0:  # one-qubit runs: no transition matrix
+            if fused_run(blk, t, cls, shared):
+                run_grads(lr, li, lrows, fr, fi, frows, blk, t, mem, par, er, ei, 0, False, lo,
+                          acc, grads)
+            else:
+                for s in range(w):
+                    run_terms(blk, t, mem, par, mats1, dmats1, lo + s, er_s, ei_s, s)
+                run_grads(lr, li, lrows, fr, fi, frows, blk, t, mem, par, er_s, ei_s,
+                          mem[blk[t, K_MSTART], M_PSTART], True, lo, acc, grads)
+            want = False
         if want:
             transition(lr, li, lrows, fr, fi, frows, blk, t, tr, ti)
         if apply_block(lr, li, lr2, li2, lrows, blk, t, cls, shared, sdag, mr, mi):
@@ -186,16 +238,24 @@ def _backward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, ma
 
 
 @njit(cache=_CACHE)
+def _run_params(blk, mem):
+    """The most parameter rows of any one-qubit run."""
+    most = 0
+    for t in range(blk.shape[0]):
+        if blk[t, K_KIND] == 0:
+            most = max(most, mem[blk[t, K_MEND] - 1, M_PEND] - mem[blk[t, K_MSTART], M_PSTART])
+    return most
+
+
+@njit(cache=_CACHE)
 def _contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo, w, tr, ti, grads, tm, g, g2):
-    """Gradient terms of block t from its transition matrices ``tr/ti``, which it zeroes."""
-    if blk[t, K_KIND] == 0:
-        run_contrib(blk, t, mem, par, mats1, dmats1, lo, w, tr, ti, grads, g, g2)
-    else:
-        for s in range(w):
-            for r in range(4):
-                for c in range(4):
-                    tm[r, c] = complex(tr[r * 4 + c, s], ti[r * 4 + c, s])
-            _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo + s, tm, grads[lo + s])
+    """Gradient terms of block t (not a one-qubit run: :func:`run_grads` takes those) from its
+    transition matrices ``tr/ti``, which it zeroes."""
+    for s in range(w):
+        for r in range(4):
+            for c in range(4):
+                tm[r, c] = complex(tr[r * 4 + c, s], ti[r * 4 + c, s])
+        _param_contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo + s, tm, grads[lo + s])
     tr[:, :] = 0.0
     ti[:, :] = 0.0
 
@@ -246,7 +306,7 @@ def _prefix_tile(lr, li, lrows, n, blk, pref, mem, par, mats1, dmats1, dmats2, l
                         a, b, e, f = lr[i, s], li[i, s], pr[ph, s], pi[ph, s]
                         tr[4 * r, s] += a * e + b * f
                         ti[4 * r, s] += a * f - b * e
-            _contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo, w, tr, ti, grads, tm, g, g2)
+            prefix_run_grads(blk, t, mem, par, mats1, dmats1, lo, w, tr, ti, grads)
         if q == 0:
             break
         # lam <- M_q^dag lam on the rows the next wires read: row 0 of M^dag = conj(v_q)
@@ -263,14 +323,28 @@ def _prefix_tile(lr, li, lrows, n, blk, pref, mem, par, mats1, dmats1, dmats2, l
 
 @njit(cache=_CACHE, parallel=True)
 def _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                       dmats2, shared, cls, smats, sdag, term_obs, term_perm,
+                       dmats2, shared, cls, smats, sdag, er, ei, term_obs, term_perm,
                        term_factor, cot, grads, tile):
     size = states.shape[0]
     nt = (size + tile - 1) // tile
     for k in prange(nt):
         _backward_tile(states, k * tile, min(size, (k + 1) * tile), n, blk, pref, use_prefix,
                        mem, par, mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag,
-                       term_obs, term_perm, term_factor, cot, grads)
+                       er, ei, term_obs, term_perm, term_factor, cot, grads)
+
+
+@njit(cache=_CACHE)
+def backward_setup(blk, mem, par, mats1, mats2, dmats1):
+    """Per call: the blocks' classes and shared matrices (:func:`classify`), their conjugate
+    transposes and the shared runs' gradient matrices (:func:`shared_run_terms`)."""
+    shared, cls, smats = classify(blk, mem, par, mats1, mats2, 0)
+    sdag = np.empty_like(smats)
+    for t in range(smats.shape[0]):
+        for r in range(4):
+            for c in range(4):
+                sdag[t, r, c] = np.conj(smats[t, c, r])
+    er, ei = shared_run_terms(blk, mem, par, mats1, dmats1, shared, cls)
+    return shared, cls, smats, sdag, er, ei
 
 
 @njit(cache=_CACHE)
@@ -280,19 +354,14 @@ def simd_backward(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmat
     ``lam = sum_k cot[b, k] O_k psi`` (observable terms as in :func:`simd_forward`), and
     ``grads[b, col] += 2 Re <lam| dG |phi>`` for every gate angle, undoing the blocks on copies
     of the final states. Only ``grads`` is written."""
-    shared, cls, smats = classify(blk, mem, par, mats1, mats2, 0)
-    sdag = np.empty_like(smats)
-    for t in range(smats.shape[0]):
-        for r in range(4):
-            for c in range(4):
-                sdag[t, r, c] = np.conj(smats[t, c, r])
+    shared, cls, smats, sdag, er, ei = backward_setup(blk, mem, par, mats1, mats2, dmats1)
     if parallel:
         _backward_parallel(states, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmats1,
-                           dmats2, shared, cls, smats, sdag, term_obs, term_perm,
+                           dmats2, shared, cls, smats, sdag, er, ei, term_obs, term_perm,
                            term_factor, cot, grads, tile)
         return
     size = states.shape[0]
     for lo in range(0, size, tile):
         _backward_tile(states, lo, min(size, lo + tile), n, blk, pref, use_prefix, mem, par,
-                       mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag, term_obs,
-                       term_perm, term_factor, cot, grads)
+                       mats1, mats2, dmats1, dmats2, shared, cls, smats, sdag, er, ei,
+                       term_obs, term_perm, term_factor, cot, grads)

@@ -46,6 +46,7 @@ _SERIAL_WORK = 2**17  # amplitude-block updates below which threads cost more th
 # on: all of them, so that a sample's result never depends on the batch it came in (a lone
 # 12-qubit sample runs ~2x slower than in the per-sample kernels, ~0.3 ms)
 SIMD_MIN_BATCH = 1
+SIMD_MIN_PARALLEL_TILES = 2  # full tiles per thread before a batch is split across threads
 
 
 def _serial(rows: int, n: int, n_blocks: int) -> bool:
@@ -66,6 +67,15 @@ _NO_TERMS = (np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.int64),
 def simd_path(n: int, rows: int) -> bool:
     """Whether ``rows`` states of ``n`` qubits go through the batch-inner kernels."""
     return n < _SINGLE_STATE_QUBITS and rows >= SIMD_MIN_BATCH
+
+
+def simd_parallel(rows: int, n: int, n_blocks: int, threads: int) -> bool:
+    """Whether the batch-inner kernels split a batch across threads: only when every thread
+    gets at least ``SIMD_MIN_PARALLEL_TILES`` full tiles; with fewer, shorter tiles and the
+    parallel region cost more than the second thread saves (a digits training step, 16
+    samples of 6 qubits: 1.7x slower on two threads than on one)."""
+    return (threads > 1 and not _serial(rows, n, n_blocks)
+            and rows >= threads * SIMD_MIN_PARALLEL_TILES * S.TILE)
 
 
 def simd_tile(rows: int, threads: int) -> int:
@@ -228,7 +238,7 @@ class StatevectorSimulator(SamplingMixin):
                                    b if tape.rows > 1 else 0, threads, BL.ROW_BITS,
                                    BL.INNER_BITS, real, cplx)
         elif simd_path(n, size):
-            parallel = threads > 1 and not _serial(size, n, len(tape.blk))
+            parallel = simd_parallel(size, n, len(tape.blk), threads)
             tile = simd_tile(size, threads if parallel else 1)
             if observables is None:
                 terms, values = _NO_TERMS, np.zeros((size, 0))

@@ -22,17 +22,12 @@ from q_store.sim.kernels import (
     K_MEND,
     K_MSTART,
     M_OFF,
-    M_PEND,
-    M_PSTART,
     M_STRIDE,
-    P_COL,
-    P_OFF,
-    P_STRIDE,
     _block_matrix,
 )
 
 __all__ = ["DENSE", "SWAP", "XPERM", "ZSIGN", "apply_block", "classify", "fill_tile_matrices",
-           "observe", "prefix_vectors", "product_state", "run_contrib", "run_products",
+           "observe", "prefix_vectors", "product_state", "run_products",
            "transition"]
 
 _CACHE = True
@@ -349,43 +344,3 @@ def run_products(blk, t, mem, mats1, b0, w, g):
         off, stride = mem[m, M_OFF], mem[m, M_STRIDE]
         for s in range(w):
             _left_mul(mats1, off + (b0 + s) * stride, g, s)
-
-
-@njit(cache=_CACHE)
-def run_contrib(blk, t, mem, par, mats1, dmats1, b0, w, tr, ti, grads, pre, suf):
-    """Gradient terms of the parameters of one-qubit run t for samples b0 .. b0+w, given its
-    transition matrices ``tr/ti`` (rows 0, 1, 4, 5): member j's term is
-    ``2 Re sum dG_j * (S_j^T T P_j^T)`` with ``P_j``/``S_j`` the products of the members before
-    and after it. ``pre``/``suf``: complex work arrays ``(4, w)``."""
-    ms, me = blk[t, K_MSTART], blk[t, K_MEND]
-    for s in range(w):
-        pre[0, s], pre[1, s], pre[2, s], pre[3, s] = 1.0, 0.0, 0.0, 1.0
-    for m in range(ms, me):
-        if mem[m, M_PEND] > mem[m, M_PSTART]:
-            for s in range(w):
-                suf[0, s], suf[1, s], suf[2, s], suf[3, s] = 1.0, 0.0, 0.0, 1.0
-            for k in range(m + 1, me):
-                off, stride = mem[k, M_OFF], mem[k, M_STRIDE]
-                for s in range(w):
-                    _left_mul(mats1, off + (b0 + s) * stride, suf, s)
-            for s in range(w):
-                t00, t01 = complex(tr[0, s], ti[0, s]), complex(tr[1, s], ti[1, s])
-                t10, t11 = complex(tr[4, s], ti[4, s]), complex(tr[5, s], ti[5, s])
-                s00, s01, s10, s11 = suf[0, s], suf[1, s], suf[2, s], suf[3, s]
-                p00, p01, p10, p11 = pre[0, s], pre[1, s], pre[2, s], pre[3, s]
-                u00 = s00 * t00 + s10 * t10
-                u01 = s00 * t01 + s10 * t11
-                u10 = s01 * t00 + s11 * t10
-                u11 = s01 * t01 + s11 * t11
-                w00 = u00 * p00 + u01 * p01
-                w01 = u00 * p10 + u01 * p11
-                w10 = u10 * p00 + u11 * p01
-                w11 = u10 * p10 + u11 * p11
-                for q in range(mem[m, M_PSTART], mem[m, M_PEND]):
-                    k = par[q, P_OFF] + (b0 + s) * par[q, P_STRIDE]
-                    acc = (dmats1[k, 0, 0] * w00 + dmats1[k, 0, 1] * w01
-                           + dmats1[k, 1, 0] * w10 + dmats1[k, 1, 1] * w11).real
-                    grads[b0 + s, par[q, P_COL]] += 2.0 * acc
-        off, stride = mem[m, M_OFF], mem[m, M_STRIDE]
-        for s in range(w):
-            _left_mul(mats1, off + (b0 + s) * stride, pre, s)
