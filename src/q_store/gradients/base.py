@@ -164,6 +164,16 @@ class GradientMethod(ABC):
         return f"{type(self).__name__}()"
 
 
+def random_key(seed: int | np.random.Generator | None = None) -> int:
+    """A perturbation key (SPSA, 2-SPSA metric): the seed, a draw from a Generator, or fresh OS
+    entropy when None."""
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2**62))
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % 2**62)  # type: ignore[operator]
+    return int(seed)
+
+
 def make_problem(circuit: Circuit, observables: object, weights: object, inputs: object,
                  wrt: Sequence[str], initial_state: object) -> Problem:
     obs, _ = _as_observables(observables)

@@ -29,7 +29,7 @@ import numpy as np
 from q_store.errors import NotSupportedError, ValidationError
 from q_store.execution.requests import MetricRequest, Plan, Request
 from q_store.gradients.adjoint import AdjointGradient
-from q_store.gradients.base import Cotangent, GradientMethod, Problem
+from q_store.gradients.base import Cotangent, GradientMethod, Problem, random_key
 from q_store.gradients.metric_blocks import block_diagonal_requests
 from q_store.gradients.metric_cache import MetricCache, array_digest
 from q_store.gradients.metric_spsa import spsa_metric_requests
@@ -98,12 +98,7 @@ class NaturalGradient(GradientMethod):
         self.cache = MetricCache(cache_size) if cache_size else None
         self.reuse_steps, self.resamplings = reuse_steps, resamplings
         self.epsilon = _number("epsilon", epsilon, 0.0, strict=True)
-        if isinstance(seed, np.random.Generator):
-            self.key = int(seed.integers(2**62))
-        elif seed is None:
-            self.key = int(np.random.SeedSequence().entropy % 2**62)  # type: ignore[operator]
-        else:
-            self.key = int(seed)
+        self.key = random_key(seed)
         super().__init__(self.base.executor)
 
     def init(self) -> NaturalState:

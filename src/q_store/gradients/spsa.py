@@ -27,6 +27,7 @@ from q_store.gradients.base import (
     Problem,
     expectation_request,
     finish_jacobian,
+    random_key,
 )
 from q_store.sim.statevector import parameter_map_for
 
@@ -96,12 +97,7 @@ class SPSAGradient(GradientMethod):
         if not isinstance(n_samples, int) or n_samples < 1:
             raise ValidationError(f"n_samples must be a positive integer, got {n_samples!r}")
         self.n_samples = n_samples
-        if isinstance(seed, np.random.Generator):
-            self.key = int(seed.integers(2**62))
-        elif seed is None:
-            self.key = int(np.random.SeedSequence().entropy % 2**62)  # type: ignore[operator]
-        else:
-            self.key = int(seed)
+        self.key = random_key(seed)
         super().__init__(runner)
 
     def init(self) -> SPSAState:

@@ -35,6 +35,7 @@ from q_store.execution.engine import ExecutionEngine, values_request
 from q_store.execution.factory import engine_from_config
 from q_store.execution.tracker import PerformanceTracker
 from q_store.gradients import GradientMethod
+from q_store.gradients.base import random_key
 from q_store.ml import checkpoint_state
 from q_store.ml.backend_choice import BackendChoice
 from q_store.ml.config import TrainingConfig
@@ -171,7 +172,7 @@ class QuantumTrainer:
         if self.config.seed is not None:
             return int(self.config.seed)
         if not hasattr(self, "_random_key"):
-            self._random_key = int(np.random.SeedSequence().entropy % 2**62)  # type: ignore[operator]
+            self._random_key = random_key()
         return self._random_key
 
     def _set_method(self, method: GradientMethod) -> None:
