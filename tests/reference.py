@@ -10,6 +10,10 @@ import numpy as np
 
 from q_store.circuit import Circuit
 
+PAULI = {"X": np.array([[0, 1], [1, 0]], dtype=complex),
+         "Y": np.array([[0, -1j], [1j, 0]], dtype=complex),
+         "Z": np.diag([1.0, -1.0]).astype(complex)}
+
 
 def embed(matrix: np.ndarray, wires: tuple[int, ...], n: int) -> np.ndarray:
     """Full-space matrix of a gate on ``wires`` (big-endian: wire 0 is the top bit)."""

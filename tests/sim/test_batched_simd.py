@@ -16,12 +16,9 @@ from q_store.sim import statevector as sv
 from q_store.sim.adjoint import adjoint_angles
 from q_store.sim.measure import expectations
 from tests.interop import QISKIT_GATES, qiskit_state
-from tests.reference import random_circuit, reference_angle_gradient, reference_evolve
+from tests.reference import PAULI, random_circuit, reference_angle_gradient, reference_evolve
 
 TOL = 1e-12
-PAULI = {"X": np.array([[0, 1], [1, 0]], dtype=complex),
-         "Y": np.array([[0, -1j], [1j, 0]], dtype=complex),
-         "Z": np.diag([1.0, -1.0]).astype(complex)}
 
 
 @pytest.fixture

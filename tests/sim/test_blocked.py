@@ -12,24 +12,14 @@ import pytest
 from q_store.circuit import X, Y, Z
 from q_store.sim import StatevectorSimulator, normalize_state
 from q_store.sim import blocked as BL
-from q_store.sim import statevector as sv
 from q_store.sim.adjoint import adjoint_angles
 from q_store.sim.prefix import block_bits
 from q_store.sim.program import Program
 from q_store.sim.statevector import tile_types
-from tests.reference import random_circuit, reference_angle_gradient, reference_evolve
+from tests.reference import PAULI, random_circuit, reference_angle_gradient, reference_evolve
 
 TOL = 1e-12
 THREADS = [1, 2] if numba.config.NUMBA_NUM_THREADS >= 2 else [1]
-PAULI = {"X": np.array([[0, 1], [1, 0]], dtype=complex),
-         "Y": np.array([[0, -1j], [1j, 0]], dtype=complex),
-         "Z": np.diag([1.0, -1.0]).astype(complex)}
-
-
-@pytest.fixture
-def pinned(monkeypatch):
-    """Calls use exactly the simulator's ``threads``, whatever the machine's load."""
-    monkeypatch.setattr(sv, "threads_for", lambda cap: cap)
 
 
 def _initial(n: int, rng: np.random.Generator) -> np.ndarray:

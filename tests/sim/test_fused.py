@@ -11,22 +11,12 @@ from q_store.circuit import GATES, X, Y, Z, theta
 from q_store.circuit.ir import Circuit
 from q_store.errors import ValidationError
 from q_store.sim import StatevectorSimulator, normalize_state
-from q_store.sim import statevector as sv
 from q_store.sim.adjoint import adjoint_angles
 from tests.interop import QISKIT_GATES, qiskit_state
-from tests.reference import random_circuit, reference_angle_gradient, reference_evolve
+from tests.reference import PAULI, random_circuit, reference_angle_gradient, reference_evolve
 
 TOL = 1e-12
 N = 14  # the smallest state that takes the row-tile path
-PAULI = {"X": np.array([[0, 1], [1, 0]], dtype=complex),
-         "Y": np.array([[0, -1j], [1j, 0]], dtype=complex),
-         "Z": np.diag([1.0, -1.0]).astype(complex)}
-
-
-@pytest.fixture
-def pinned(monkeypatch):
-    """Calls use exactly the simulator's ``threads``, whatever the machine's load."""
-    monkeypatch.setattr(sv, "threads_for", lambda cap: cap)
 
 
 @pytest.mark.parametrize("gate", [g for g, s in GATES.items() if s.num_params])
