@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,14 @@ def test_store_runs_are_listed_compared_and_honest_about_missing_data(driver: An
             assert points[chart] == 0
             assert empty[chart].startswith("no data for this run") and message in empty[chart]
         assert points["circuits"] > 0 and points["cost"] > 0 and points["backends"] == 1
-        for box in driver.find_elements("css selector", "#runs input[type=checkbox]"):
+        boxes = driver.find_elements("css selector", "#runs input[type=checkbox]")
+        driver.execute_script("window.__rows = [...document.querySelectorAll('#runs li')]")
+        time.sleep(4.5)  # at least two of the page's 2 s list refreshes
+        # rows are updated in place: what a user is about to click is never replaced
+        assert driver.execute_script(
+            "const now = [...document.querySelectorAll('#runs li')];"
+            "return now.length === 2 && now.every((li, i) => li === window.__rows[i])")
+        for box in boxes:
             box.click()
         driver.find_element("id", "compare-button").click()
         compared = wait_for(lambda: driver.execute_script(

@@ -268,24 +268,46 @@
   }
 
   // -- runs list and comparison --------------------------------------------------------------
-  function renderRuns() {
-    const list = $("#runs");
-    list.replaceChildren(...app.runs.map((run) => {
-      const li = el("li", run.id === app.current ? "run current" : "run");
+  // Rows are keyed by run id and updated in place, so a periodic refresh never replaces the
+  // element a user is about to click (nor loses a checkbox's focus).
+  const runRows = new Map();
+  function runRow(run) {
+    let row = runRows.get(run.id);
+    if (!row) {
+      const li = el("li", "run");
       const box = el("input");
       box.type = "checkbox";
-      box.checked = app.selected.has(run.id);
       box.title = "select for comparison";
       box.addEventListener("change", () => {
         if (box.checked) app.selected.add(run.id); else app.selected.delete(run.id);
         $("#compare-button").disabled = app.selected.size < 2;
       });
-      const name = el("a", "run-name", run.name);
+      const name = el("a", "run-name");
       name.href = "#" + run.id;
       name.addEventListener("click", (ev) => { ev.preventDefault(); openRun(run.id); });
-      li.append(box, name, el("span", "badge " + run.status, run.status));
-      return li;
-    }));
+      const badge = el("span", "badge");
+      li.append(box, name, badge);
+      row = { li, box, name, badge };
+      runRows.set(run.id, row);
+    }
+    row.li.className = run.id === app.current ? "run current" : "run";
+    row.box.checked = app.selected.has(run.id);
+    if (row.name.textContent !== run.name) row.name.textContent = run.name;
+    row.badge.className = "badge " + run.status;
+    if (row.badge.textContent !== run.status) row.badge.textContent = run.status;
+    return row.li;
+  }
+
+  function renderRuns() {
+    const list = $("#runs");
+    const ids = new Set(app.runs.map((run) => run.id));
+    for (const [id, row] of runRows) {
+      if (!ids.has(id)) { row.li.remove(); runRows.delete(id); app.selected.delete(id); }
+    }
+    app.runs.forEach((run, i) => {
+      const li = runRow(run);
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+    });
     $("#compare-button").disabled = app.selected.size < 2;
   }
 
