@@ -225,8 +225,6 @@ def _forward_chunks(psi, lblk, work, j0, j1, cls, shared, smats, roff, uoff, cof
     nr, nu = roff.shape[0], uoff.shape[0]
     ar = np.empty((nr, nu), dtype=real.dtype)
     ai = np.empty((nr, nu), dtype=real.dtype)
-    br = np.empty((nr, nu), dtype=real.dtype)
-    bi = np.empty((nr, nu), dtype=real.dtype)
     mr = np.zeros((16, 1), dtype=real.dtype)
     mi = np.zeros((16, 1), dtype=real.dtype)
     rows = np.empty(nr, dtype=np.int64)
@@ -235,8 +233,7 @@ def _forward_chunks(psi, lblk, work, j0, j1, cls, shared, smats, roff, uoff, cof
         for i in range(nr):
             rows[i] = i
         for j in range(j0, j1):
-            if apply_block(ar, ai, br, bi, rows, lblk, work[j], cls, shared, smats, mr, mi):
-                ar, ai, br, bi = br, bi, ar, ai
+            apply_block(ar, ai, rows, lblk, work[j], cls, shared, smats, mr, mi)
         _scatter(psi, ar, ai, rows, coff[c], roff, uoff)
 
 
@@ -301,12 +298,8 @@ def _adjoint_chunks(phi, lam, lblk, work, j0, j1, cls, shared, sdag, roff, uoff,
     nr, nu = roff.shape[0], uoff.shape[0]
     fr = np.empty((nr, nu), dtype=real.dtype)
     fi = np.empty((nr, nu), dtype=real.dtype)
-    fr2 = np.empty((nr, nu), dtype=real.dtype)
-    fi2 = np.empty((nr, nu), dtype=real.dtype)
     lr = np.empty((nr, nu), dtype=real.dtype)
     li = np.empty((nr, nu), dtype=real.dtype)
-    lr2 = np.empty((nr, nu), dtype=real.dtype)
-    li2 = np.empty((nr, nu), dtype=real.dtype)
     mr = np.zeros((16, 1), dtype=real.dtype)
     mi = np.zeros((16, 1), dtype=real.dtype)
     frows = np.empty(nr, dtype=np.int64)
@@ -319,12 +312,10 @@ def _adjoint_chunks(phi, lam, lblk, work, j0, j1, cls, shared, sdag, roff, uoff,
             lrows[i] = i
         for j in range(j1 - 1, j0 - 1, -1):
             t = work[j]
-            if apply_block(fr, fi, fr2, fi2, frows, lblk, t, cls, shared, sdag, mr, mi):
-                fr, fi, fr2, fi2 = fr2, fi2, fr, fi
+            apply_block(fr, fi, frows, lblk, t, cls, shared, sdag, mr, mi)
             if lblk[t, K_HASPAR]:
                 transition(lr, li, lrows, fr, fi, frows, lblk, t, trs[j - j0], tis[j - j0])
-            if apply_block(lr, li, lr2, li2, lrows, lblk, t, cls, shared, sdag, mr, mi):
-                lr, li, lr2, li2 = lr2, li2, lr, li
+            apply_block(lr, li, lrows, lblk, t, cls, shared, sdag, mr, mi)
         _scatter(phi, fr, fi, frows, coff[c], roff, uoff)
         _scatter(lam, lr, li, lrows, coff[c], roff, uoff)
 

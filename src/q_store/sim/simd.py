@@ -70,13 +70,11 @@ TILE = 32  # samples per tile (measured 16/32/64 at 8 qubits): 4 tiles of 8 qubi
 def forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, shared, cls,
                  smats):
     """Samples lo..hi: load (or build the product-state prefix) and apply the tape. Returns
-    the final tile ``(ar, ai, rows)`` and a spare tile pair ``(br, bi)``."""
+    the final tile ``(ar, ai, rows)``."""
     d = 1 << n
     w = hi - lo
     ar = np.empty((d, w))
     ai = np.empty((d, w))
-    br = np.empty((d, w))
-    bi = np.empty((d, w))
     rows = np.arange(d)
     mr = np.zeros((16, w))
     mi = np.zeros((16, w))
@@ -84,7 +82,7 @@ def forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats
     g = np.empty((4, w), dtype=np.complex128)
     if use_prefix:
         vr, vi = prefix_vectors(n, blk, pref, mem, mats1, lo, w, g)
-        ar, ai, br, bi = product_state(ar, ai, br, bi, vr, vi)
+        product_state(ar, ai, vr, vi)
     else:
         for s in range(w):
             for i in range(d):
@@ -95,9 +93,8 @@ def forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats
             continue
         if not shared[t]:
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, False, mr, mi, m, g)
-        if apply_block(ar, ai, br, bi, rows, blk, t, cls, shared, smats, mr, mi):
-            ar, ai, br, bi = br, bi, ar, ai
-    return ar, ai, rows, br, bi
+        apply_block(ar, ai, rows, blk, t, cls, shared, smats, mr, mi)
+    return ar, ai, rows
 
 
 @njit(cache=_CACHE)
@@ -106,11 +103,12 @@ def _forward_tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mat
     """Samples lo..hi: the tape, then the values and (``write_states``) the final states."""
     d = 1 << n
     w = hi - lo
-    ar, ai, rows, br, bi = forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par,
-                                        mats1, mats2, shared, cls, smats)
+    ar, ai, rows = forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2,
+                                shared, cls, smats)
     if values.shape[1] > 0:
         vals = np.zeros((values.shape[1], w))
-        observe(ar, ai, rows, term_obs, term_perm, term_factor, np.zeros((0, w)), br, bi, vals)
+        none = np.zeros((0, w))
+        observe(ar, ai, rows, term_obs, term_perm, term_factor, none, none, none, vals)
         for s in range(w):
             for k in range(values.shape[1]):
                 values[lo + s, k] = vals[k, s]
@@ -192,10 +190,6 @@ def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, 
     lr = np.zeros((d, w))
     li = np.zeros((d, w))
     observe(fr, fi, frows, term_obs, term_perm, term_factor, coef, lr, li, np.zeros((0, w)))
-    fr2 = np.empty((d, w))
-    fi2 = np.empty((d, w))
-    lr2 = np.empty((d, w))
-    li2 = np.empty((d, w))
     mr = np.zeros((16, w))
     mi = np.zeros((16, w))
     tr = np.zeros((16, w))
@@ -214,8 +208,7 @@ def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, 
         if not shared[t]:
             fill_tile_matrices(blk, t, mem, par, mats1, mats2, lo, w, True, mr, mi, m, g)
         # undo the block on phi (it becomes the block's input); lam is still the output
-        if apply_block(fr, fi, fr2, fi2, frows, blk, t, cls, shared, sdag, mr, mi):
-            fr, fi, fr2, fi2 = fr2, fi2, fr, fi
+        apply_block(fr, fi, frows, blk, t, cls, shared, sdag, mr, mi)
         if want and blk[t, K_KIND] == 0:  # one-qubit runs: no transition matrix
             if fused_run(blk, t, cls, shared):
                 run_grads(lr, li, lrows, fr, fi, frows, blk, t, mem, par, er, ei, 0, False, lo,
@@ -228,8 +221,7 @@ def backward_core(fr, fi, frows, lo, n, blk, pref, use_prefix, mem, par, mats1, 
             want = False
         if want:
             transition(lr, li, lrows, fr, fi, frows, blk, t, tr, ti)
-        if apply_block(lr, li, lr2, li2, lrows, blk, t, cls, shared, sdag, mr, mi):
-            lr, li, lr2, li2 = lr2, li2, lr, li
+        apply_block(lr, li, lrows, blk, t, cls, shared, sdag, mr, mi)
         if want:
             _contrib(blk, t, mem, par, mats1, dmats1, dmats2, lo, w, tr, ti, grads, tm, g, g2)
     if use_prefix:

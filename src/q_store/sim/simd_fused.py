@@ -28,10 +28,11 @@ def _tile(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2, dmat
           values, grads):
     w = hi - lo
     n_out = values.shape[1]
-    ar, ai, rows, br, bi = forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par,
-                                        mats1, mats2, shared, cls, smats)
+    ar, ai, rows = forward_core(states, lo, hi, n, blk, pref, use_prefix, mem, par, mats1, mats2,
+                                shared, cls, smats)
     vals = np.zeros((n_out, w))
-    observe(ar, ai, rows, term_obs, term_perm, term_factor, np.zeros((0, w)), br, bi, vals)
+    none = np.zeros((0, w))
+    observe(ar, ai, rows, term_obs, term_perm, term_factor, none, none, none, vals)
     for s in range(w):
         for k in range(n_out):
             values[lo + s, k] = vals[k, s]
