@@ -114,3 +114,28 @@ def test_tile_plan_is_valid(n):
                 for t in work[starts[s]:starts[s + 1]]:
                     touched |= int(block_bits(blk, t))
                 assert bin(touched | nxt).count("1") > rbits
+
+
+@pytest.mark.parametrize("umask", [0b11111, 0b1111100, 0b111110000000, 0b1111100000000000])
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_chunk_gather_and_scatter_in_every_copy_order(umask, dtype):
+    """Inner bits from bit 0 (rows outer), above 2 or 7 low row bits (run by run) and above 11
+    (whole columns): each tile element is the amplitude its offsets name, and a permuted tile
+    goes back to the permuted positions."""
+    n, rbits, ibits = 16, 9, 5
+    rng = np.random.default_rng(umask)
+    psi = (rng.normal(size=2**n) + 1j * rng.normal(size=2**n)).astype(dtype)
+    free = [p for p in range(n) if not (umask >> p) & 1]
+    rmask = sum(1 << p for p in free[:rbits])
+    roff, uoff, coff = BL._segment_tables(n, rmask, umask, rbits, ibits)
+    real = np.empty(0, dtype=np.float64 if dtype == np.complex128 else np.float32)
+    ar = np.empty((2**rbits, 2**ibits), dtype=real.dtype)
+    ai = np.empty_like(ar)
+    rows = rng.permutation(2**rbits)
+    out = psi.copy()
+    for base in coff[[0, len(coff) // 2, -1]]:
+        BL._gather(psi, ar, ai, base, roff, uoff)
+        idx = base + roff[:, None] + uoff[None, :]
+        assert np.array_equal(ar + 1j * ai, psi[idx])
+        BL._scatter(out, ar, ai, rows, base, roff, uoff)
+        assert np.array_equal(out[idx], psi[idx][rows])

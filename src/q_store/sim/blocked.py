@@ -178,21 +178,37 @@ def _matrices(blk, mem, par, mats1, mats2, b, dagger, cplx):
 # moving chunks
 
 
+_RUN_MAX = 16  # contiguous row runs up to this length are copied run by run
+
+
 @njit(cache=_CACHE)
 def _gather(psi, ar, ai, base, roff, uoff):
-    """Chunk ``base`` of ``psi`` into the tile; the loop over the contiguous side innermost
-    (inner amplitudes when bit 0 is an inner bit, else rows, whose lowest bits then are)."""
-    if uoff.shape[0] == 1 or uoff[1] == 1:
-        for r in range(ar.shape[0]):
+    """Chunk ``base`` of ``psi`` into the tile, in the order that reads ``psi`` in the longest
+    contiguous runs: along the inner amplitudes when bit 0 is an inner bit; else along the
+    ``low`` rows below the lowest inner bit (contiguous in ``psi``), run by run for short runs
+    (a tile column written a short run at a time stays in L1), whole columns for long ones."""
+    nr, nu = ar.shape
+    low = uoff[1] if nu > 1 else nr
+    if low == 1:
+        for r in range(nr):
             o = base + roff[r]
-            for u in range(ar.shape[1]):
+            for u in range(nu):
                 v = psi[o + uoff[u]]
                 ar[r, u] = v.real
                 ai[r, u] = v.imag
+    elif low <= _RUN_MAX:
+        for r0 in range(0, nr, low):
+            ob = base + roff[r0]
+            for u in range(nu):
+                o = ob + uoff[u]
+                for k in range(low):
+                    v = psi[o + k]
+                    ar[r0 + k, u] = v.real
+                    ai[r0 + k, u] = v.imag
     else:
-        for u in range(ar.shape[1]):
+        for u in range(nu):
             o = base + uoff[u]
-            for r in range(ar.shape[0]):
+            for r in range(nr):
                 v = psi[o + roff[r]]
                 ar[r, u] = v.real
                 ai[r, u] = v.imag
@@ -200,19 +216,30 @@ def _gather(psi, ar, ai, base, roff, uoff):
 
 @njit(cache=_CACHE)
 def _scatter(psi, ar, ai, rows, base, roff, uoff):
-    """The tile back into chunk ``base`` of ``psi`` (logical row r is tile row ``rows[r]``)."""
-    if uoff.shape[0] == 1 or uoff[1] == 1:
-        for r in range(ar.shape[0]):
+    """The tile back into chunk ``base`` of ``psi`` (logical row r is tile row ``rows[r]``),
+    in :func:`_gather`'s order."""
+    nr, nu = ar.shape
+    low = uoff[1] if nu > 1 else nr
+    if low == 1:
+        for r in range(nr):
             o = base + roff[r]
             j = rows[r]
-            for u in range(ar.shape[1]):
-                psi[o + uoff[u]] = ar[j, u] + 1j * ai[j, u]
+            for u in range(nu):
+                psi[o + uoff[u]] = complex(ar[j, u], ai[j, u])
+    elif low <= _RUN_MAX:
+        for r0 in range(0, nr, low):
+            ob = base + roff[r0]
+            for u in range(nu):
+                o = ob + uoff[u]
+                for k in range(low):
+                    j = rows[r0 + k]
+                    psi[o + k] = complex(ar[j, u], ai[j, u])
     else:
-        for u in range(ar.shape[1]):
+        for u in range(nu):
             o = base + uoff[u]
-            for r in range(ar.shape[0]):
+            for r in range(nr):
                 j = rows[r]
-                psi[o + roff[r]] = ar[j, u] + 1j * ai[j, u]
+                psi[o + roff[r]] = complex(ar[j, u], ai[j, u])
 
 
 # ---------------------------------------------------------------------------------------------
