@@ -26,7 +26,7 @@ def _initial(n: int, rng: np.random.Generator) -> np.ndarray:
     return normalize_state(rng.normal(size=2**n) + 1j * rng.normal(size=2**n))
 
 
-@pytest.mark.parametrize("n", [14, 15, 16])
+@pytest.mark.parametrize("n", [14, 15, 16, BL.WIDE_FROM])
 def test_forward_equals_reference(pinned, n):
     rng = np.random.default_rng(1400 + n)
     c = random_circuit(n, 70, rng)
@@ -48,7 +48,9 @@ def test_forward_kernel_with_other_tile_shapes_equals_reference(n):
     ref = reference_evolve(c, initial=init)
     _, tape = StatevectorSimulator(threads=1)._prepare(c, None, None)
     real, cplx = tile_types(np.complex128)
-    for rbits, ibits in ((6, 3), (BL.ROW_BITS, BL.INNER_BITS), (11, 3)):
+    shapes = {(6, 3), (BL.ROW_BITS, BL.INNER_BITS), (11, 3), BL.tile_bits(n, 8),
+              BL.tile_bits(n, 16), BL.tile_bits(n, 8, adjoint=True)}
+    for rbits, ibits in sorted(shapes):
         for threads in THREADS:
             psi = init.copy()
             BL.forward_blocked(psi, n, tape.blk, tape.pref, False, tape.mem, tape.par,
@@ -98,7 +100,9 @@ def test_tile_plan_is_valid(n):
     rng = np.random.default_rng(n)
     blk = Program(random_circuit(n, 120, rng)).blk
     work = np.arange(len(blk))
-    for rbits, ibits in ((6, 3), (BL.ROW_BITS, BL.INNER_BITS)):
+    shapes = {(6, 3), (BL.ROW_BITS, BL.INNER_BITS), BL.tile_bits(n, 8), BL.tile_bits(n, 16),
+              BL.tile_bits(n, 8, adjoint=True)}
+    for rbits, ibits in sorted(shapes):
         starts, rows, inner, lblk = BL.plan_tiles(blk, work, n, rbits, ibits)
         assert starts[0] == 0 and starts[-1] == len(work) and np.all(np.diff(starts) > 0)
         for s, (r, u) in enumerate(zip(rows, inner, strict=True)):
@@ -139,3 +143,15 @@ def test_chunk_gather_and_scatter_in_every_copy_order(umask, dtype):
         assert np.array_equal(ar + 1j * ai, psi[idx])
         BL._scatter(out, ar, ai, rows, base, roff, uoff)
         assert np.array_equal(out[idx], psi[idx][rows])
+
+
+@pytest.mark.parametrize("n", [14, 15, BL.WIDE_FROM, 24, 30])
+def test_tile_bits_fit_the_state_and_keep_the_tile_bytes(n):
+    for itemsize in (8, 16):
+        for adjoint in (False, True):
+            rbits, ibits = BL.tile_bits(n, itemsize, adjoint)
+            assert rbits + ibits <= n and ibits >= 4
+            assert rbits == (BL.WIDE_ROW_BITS if n >= BL.WIDE_FROM and not adjoint
+                             else BL.ROW_BITS)
+    if n >= 16:  # room for the full inner run: float32 tiles take twice the amplitudes
+        assert BL.tile_bits(n, 8, True)[1] == BL.tile_bits(n, 16, True)[1] + 1

@@ -43,7 +43,7 @@ def test_random_circuits_equal_qiskit(pinned, n):
         np.testing.assert_allclose(got, qiskit_state(c), atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("n", [14, 16])
+@pytest.mark.parametrize("n", [14, 16, 18])
 def test_complex64_within_single_precision(pinned, n):
     # float32 tiles: ~1e-7 relative per pass; amplitudes of a random 2**n state ~2**(-n/2)
     rng = np.random.default_rng(300 + n)

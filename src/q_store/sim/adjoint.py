@@ -58,7 +58,7 @@ def _sweep(sim: StatevectorSimulator, n: int, phis: np.ndarray, lams: np.ndarray
         real, cplx = tile_types(phis.dtype)
         for r in range(phis.shape[0]):
             BL.adjoint_blocked(phis[r], lams[r], *args, int(bmap[r]), grads[r], threads,
-                               BL.ROW_BITS, BL.INNER_BITS, real, cplx)
+                               *BL.tile_bits(n, phis.itemsize, adjoint=True), real, cplx)
     elif threads == 1 or _serial(phis.shape[0], n, len(tape.blk)):
         K.adjoint_batch_serial(phis, lams, *args, grads, bmap)
     else:

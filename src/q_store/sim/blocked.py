@@ -43,11 +43,28 @@ from q_store.sim.kernels import (
 from q_store.sim.prefix import MAX_GROUPS, block_bits, prefix_gradients, product_state
 from q_store.sim.tiles import apply_block, classify, transition
 
-__all__ = ["INNER_BITS", "ROW_BITS", "adjoint_blocked", "forward_blocked", "plan_tiles"]
+__all__ = ["INNER_BITS", "ROW_BITS", "adjoint_blocked", "forward_blocked", "plan_tiles",
+           "tile_bits"]
 
 _CACHE = True
 ROW_BITS = 9  # rows of a tile: a segment touches at most this many index bits
 INNER_BITS = 5  # inner run of a tile: 32 amplitudes (2 KiB tiles of 2**14 complex128 in all)
+WIDE_ROW_BITS = 11  # forward from WIDE_FROM qubits: fewer segments, so fewer passes
+WIDE_FROM = 18
+
+
+def tile_bits(n: int, itemsize: int, adjoint: bool = False) -> tuple[int, int]:
+    """Row and inner bits of the tiles for a state of ``n`` qubits of ``itemsize`` bytes.
+
+    Measured on the spec workload, one thread (``benchmarks/bench_tiles.py``, results in
+    ``benchmarks/results/tiles.md``): the in-place kernels keep one tile, so a float32 tile
+    takes 64 inner amplitudes (the bytes of 32 in float64; adjoint 1.18-1.20x at 20 and 24
+    qubits); the forward pass from 18 qubits on gains from segments of 11 bits (fewer passes
+    over the state; complex64 1.12-1.13x, complex128 0.98-1.13x) more than it loses to a tile
+    that fills L2; the adjoint sweep holds two tiles and keeps 9 row bits."""
+    rbits = WIDE_ROW_BITS if n >= WIDE_FROM and not adjoint else ROW_BITS
+    ibits = INNER_BITS + (1 if itemsize <= 8 else 0)
+    return rbits, max(0, min(ibits, n - rbits))
 
 
 # ---------------------------------------------------------------------------------------------

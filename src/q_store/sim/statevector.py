@@ -235,8 +235,8 @@ class StatevectorSimulator(SamplingMixin):
             for b in range(size):
                 BL.forward_blocked(states[b], n, tape.blk, tape.pref, from_zero, tape.mem,
                                    tape.par, tape.mats1, tape.mats2,
-                                   b if tape.rows > 1 else 0, threads, BL.ROW_BITS,
-                                   BL.INNER_BITS, real, cplx)
+                                   b if tape.rows > 1 else 0, threads,
+                                   *BL.tile_bits(n, states.itemsize), real, cplx)
         elif simd_path(n, size):
             parallel = simd_parallel(size, n, len(tape.blk), threads)
             tile = simd_tile(size, threads if parallel else 1)
