@@ -9,7 +9,7 @@ import numba
 import numpy as np
 import pytest
 
-from q_store.circuit import X, Y, Z
+from q_store.circuit import Circuit, X, Y, Z
 from q_store.sim import StatevectorSimulator, normalize_state
 from q_store.sim import blocked as BL
 from q_store.sim.adjoint import adjoint_angles
@@ -155,3 +155,17 @@ def test_tile_bits_fit_the_state_and_keep_the_tile_bytes(n):
                              else BL.ROW_BITS)
     if n >= 16:  # room for the full inner run: float32 tiles take twice the amplitudes
         assert BL.tile_bits(n, 8, True)[1] == BL.tile_bits(n, 16, True)[1] + 1
+
+
+def test_a_circuit_that_is_all_prefix_still_writes_the_product_state(pinned):
+    # no block left after the product-state prefix: no segment to build it in
+    n = 14
+    rng = np.random.default_rng(7)
+    b = Circuit.builder(n)
+    for q in range(n):
+        b.ry(q, float(rng.uniform(0, np.pi)))
+        b.rz(q, float(rng.uniform(0, np.pi)))
+    c = b.build()
+    for threads in THREADS:
+        got = StatevectorSimulator(threads=threads).state(c)
+        np.testing.assert_allclose(got, reference_evolve(c), atol=TOL, rtol=0)

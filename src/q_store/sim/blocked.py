@@ -264,16 +264,57 @@ def _scatter(psi, ar, ai, rows, base, roff, uoff):
 
 
 @njit(cache=_CACHE)
+def _bit_products(offsets, n, vecs):
+    """The product state's factor for each offset of a deposit table: ``out[k] = prod_p
+    vecs[n-1-p, bit p of offsets[k]]`` over the bits p the table ranges over (wire w sits at
+    bit n-1-w)."""
+    mask = 0
+    for k in range(offsets.shape[0]):
+        mask |= offsets[k]
+    out = np.ones(offsets.shape[0], dtype=np.complex128)
+    for k in range(offsets.shape[0]):
+        v = 1.0 + 0j
+        for p in range(n):
+            if (mask >> p) & 1:
+                v *= vecs[n - 1 - p, (offsets[k] >> p) & 1]
+        out[k] = v
+    return out
+
+
+@njit(cache=_CACHE)
+def _fill_product(ar, ai, c, rvals, ur, ui):
+    """The tile of a product state: amplitude ``c * rvals[r] * (ur + i ui)[u]`` (chunk, row
+    and inner bits are disjoint, so the product-state amplitude factors into the three)."""
+    for r in range(ar.shape[0]):
+        v = c * rvals[r]
+        vr, vi = v.real, v.imag
+        xr, xi = ar[r], ai[r]
+        for u in range(ar.shape[1]):
+            xr[u] = vr * ur[u] - vi * ui[u]
+            xi[u] = vr * ui[u] + vi * ur[u]
+
+
+@njit(cache=_CACHE)
 def _forward_chunks(psi, lblk, work, j0, j1, cls, shared, smats, roff, uoff, coff, c0, c1,
-                    real):
+                    real, cvals, rvals, uvals):
+    """Segment ``work[j0:j1]`` on chunks c0 .. c1. With product-state factors (``cvals`` not
+    empty) each chunk's tile is computed from them instead of read from ``psi`` (the first
+    segment after the prefix: saves writing the product state and reading it back)."""
     nr, nu = roff.shape[0], uoff.shape[0]
     ar = np.empty((nr, nu), dtype=real.dtype)
     ai = np.empty((nr, nu), dtype=real.dtype)
     mr = np.zeros((16, 1), dtype=real.dtype)
     mi = np.zeros((16, 1), dtype=real.dtype)
     rows = np.empty(nr, dtype=np.int64)
+    ur = np.empty(uvals.shape[0])
+    ui = np.empty(uvals.shape[0])
+    for u in range(uvals.shape[0]):
+        ur[u], ui[u] = uvals[u].real, uvals[u].imag
     for c in range(c0, c1):
-        _gather(psi, ar, ai, coff[c], roff, uoff)
+        if cvals.shape[0] > 0:
+            _fill_product(ar, ai, cvals[c], rvals, ur, ui)
+        else:
+            _gather(psi, ar, ai, coff[c], roff, uoff)
         for i in range(nr):
             rows[i] = i
         for j in range(j0, j1):
@@ -283,11 +324,11 @@ def _forward_chunks(psi, lblk, work, j0, j1, cls, shared, smats, roff, uoff, cof
 
 @njit(cache=_CACHE, parallel=True)
 def _forward_parallel(psi, lblk, work, j0, j1, cls, shared, smats, roff, uoff, coff, parts,
-                      real):
+                      real, cvals, rvals, uvals):
     nc = coff.shape[0]
     for g in prange(parts):
         _forward_chunks(psi, lblk, work, j0, j1, cls, shared, smats, roff, uoff, coff,
-                        nc * g // parts, nc * (g + 1) // parts, real)
+                        nc * g // parts, nc * (g + 1) // parts, real, cvals, rvals, uvals)
 
 
 @njit(cache=_CACHE)
@@ -309,25 +350,34 @@ def forward_blocked(psi, n, blk, pref, use_prefix, mem, par, mats1, mats2, b, th
                     ibits, real, cplx):
     """Apply the tape (matrix row ``b``) to one state ``psi`` (complex128 or complex64; the
     tiles have the precision of the empty arrays ``real`` and ``cplx``), segment by segment;
-    with ``use_prefix`` ``psi`` is overwritten by the product-state prefix first.
+    with ``use_prefix`` ``psi`` is overwritten by the product-state prefix first (computed
+    tile by tile inside the first segment).
     ``threads``: the number of threads the chunks are split over (1: no parallel region).
     Needs ``n >= rbits + ibits``."""
+    vecs = np.empty((n, 2), dtype=np.complex128)
     if use_prefix:
         m = np.zeros((4, 4), dtype=np.complex128)
-        vecs = np.empty((n, 2), dtype=np.complex128)
         _prefix_vectors(n, blk, pref, mem, par, mats1, mats2, mats1, mats2, b, m, -1, 0, vecs)
-        product_state(psi, vecs, n, threads)
     work = _work_blocks(blk, use_prefix)
     shared, cls, smats = _matrices(blk, mem, par, mats1, mats2, b, False, cplx)
     starts, rmasks, umasks, lblk = plan_tiles(blk, work, n, rbits, ibits)
+    if use_prefix and rmasks.shape[0] == 0:
+        product_state(psi, vecs, n, threads)
+    none = np.empty(0, dtype=np.complex128)
     for s in range(rmasks.shape[0]):
         roff, uoff, coff = _segment_tables(n, rmasks[s], umasks[s], rbits, ibits)
+        cvals, rvals, uvals = none, none, none
+        if use_prefix and s == 0:
+            cvals = _bit_products(coff, n, vecs)
+            rvals = _bit_products(roff, n, vecs)
+            uvals = _bit_products(uoff, n, vecs)
         if threads > 1:
             _forward_parallel(psi, lblk, work, starts[s], starts[s + 1], cls, shared, smats,
-                              roff, uoff, coff, min(threads, coff.shape[0]), real)
+                              roff, uoff, coff, min(threads, coff.shape[0]), real, cvals,
+                              rvals, uvals)
         else:
             _forward_chunks(psi, lblk, work, starts[s], starts[s + 1], cls, shared, smats,
-                            roff, uoff, coff, 0, coff.shape[0], real)
+                            roff, uoff, coff, 0, coff.shape[0], real, cvals, rvals, uvals)
 
 
 # ---------------------------------------------------------------------------------------------
