@@ -38,15 +38,20 @@ def _weights(c: Circuit, rows: int, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(-np.pi, np.pi, size=(rows, c.n_weights))
 
 
+def _assert_rows_equal_reference(sim: StatevectorSimulator, c: Circuit, w: np.ndarray) -> None:
+    """Every sample of the batched state equals the reference evolved with its own weights."""
+    got = sim.state(c, w)
+    for b in range(len(w)):
+        np.testing.assert_allclose(got[b], reference_evolve(c, w[b]), atol=TOL, rtol=0)
+
+
 @pytest.mark.parametrize("n", [3, 5])
 def test_per_sample_matrices_equal_reference(sim, n):
     # symbolic angles: every parametrised gate has a matrix per sample
     rng = np.random.default_rng(10 + n)
     c = random_circuit(n, 40, rng, symbolic=True)
     w = _weights(c, 7, rng)
-    got = sim.state(c, w)
-    for b in range(len(w)):
-        np.testing.assert_allclose(got[b], reference_evolve(c, w[b]), atol=TOL, rtol=0)
+    _assert_rows_equal_reference(sim, c, w)
 
 
 def test_shared_matrices_and_initial_states_equal_reference(sim):
@@ -68,9 +73,7 @@ def test_permutation_and_sign_gates_equal_reference(sim):
     c = random_circuit(n, 60, rng, gates=("CNOT", "Toffoli", "SWAP", "CZ", "H", "RY"),
                        symbolic=True)
     w = _weights(c, 5, rng)
-    got = sim.state(c, w)
-    for b in range(len(w)):
-        np.testing.assert_allclose(got[b], reference_evolve(c, w[b]), atol=TOL, rtol=0)
+    _assert_rows_equal_reference(sim, c, w)
 
 
 def test_batches_equal_qiskit(sim):

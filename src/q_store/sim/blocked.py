@@ -234,7 +234,8 @@ def _gather(psi, ar, ai, base, roff, uoff):
 @njit(cache=_CACHE)
 def _scatter(psi, ar, ai, rows, base, roff, uoff):
     """The tile back into chunk ``base`` of ``psi`` (logical row r is tile row ``rows[r]``),
-    in :func:`_gather`'s order."""
+    in :func:`_gather`'s order. (Kept apart from :func:`_gather`: one kernel with a direction
+    flag in the inner loop measured 3-8 % slower at 20 qubits.)"""
     nr, nu = ar.shape
     low = uoff[1] if nu > 1 else nr
     if low == 1:
