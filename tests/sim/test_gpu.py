@@ -189,8 +189,9 @@ def test_no_gpu_is_a_clear_error(monkeypatch):
         G.GPUStatevectorSimulator()
 
 
+@pytest.mark.parametrize("module", MODULES)
 @pytest.mark.parametrize("method", ["adjoint", "natural_gradient"])
-def test_the_trainer_runs_on_the_configured_device(monkeypatch, method):
+def test_the_trainer_runs_on_the_configured_device(monkeypatch, method, module):
     from q_store.ml import QuantumModel, QuantumTrainer, TrainingConfig
 
     rng = np.random.default_rng(0)
@@ -201,8 +202,8 @@ def test_the_trainer_runs_on_the_configured_device(monkeypatch, method):
     sweep = G.GPUStatevectorSimulator._sweep
     monkeypatch.setattr(G.GPUStatevectorSimulator, "_sweep",
                         lambda self, *a: sweeps.append(1) or sweep(self, *a))
-    # the GPU simulator with NumPy as its array module: the trainer's GPU code path
-    monkeypatch.setattr(G, "cupy_module", lambda: np)
+    if module is np:  # the GPU simulator with NumPy as its array module: the GPU code path
+        monkeypatch.setattr(G, "cupy_module", lambda: np)
     for device in ("cpu", "gpu"):
         before = len(sweeps)
         cfg = TrainingConfig(n_qubits=3, epochs=2, batch_size=4, seed=0, gradient_method=method,
@@ -211,6 +212,7 @@ def test_the_trainer_runs_on_the_configured_device(monkeypatch, method):
         model = QuantumModel(3, 1, 1, seed=0)
         history = trainer.fit(model, (xs, ys))
         assert isinstance(trainer.simulator, G.GPUStatevectorSimulator) == (device == "gpu")
+        assert device == "cpu" or trainer.simulator.xp is module
         losses[device] = history["losses"]
         assert (len(sweeps) > before) == (device == "gpu")  # gradients from the GPU sweep
     assert len(losses["cpu"]) == 2
