@@ -33,6 +33,7 @@ from q_store.circuit.observables import Observable, PauliString, PauliSum, Proje
 from q_store.circuit.params import Batch, as_real_array, parameter_map_for, resolve_batch
 from q_store.errors import NotSupportedError, ResourceLimitError, StateError, ValidationError
 from q_store.execution.cache import CircuitCache
+from q_store.sim import gpu_kernels
 from q_store.sim.adjoint import AdjointResult, _cotangent_for
 from q_store.sim.measure import _check as _check_observables
 from q_store.sim.memory import check_memory, format_bytes
@@ -44,7 +45,8 @@ from q_store.sim.statevector import (
     _shape,
 )
 
-__all__ = ["GPUStatevectorSimulator", "apply_matrices", "cupy_module", "simulator_for_device"]
+__all__ = ["GPUStatevectorSimulator", "apply_matrices", "cupy_module", "simulator_for_device",
+           "undo_gate"]
 
 _INSTALL = ("install CuPy for your CUDA version: pip install 'q-store[gpu]' (CUDA 12, "
             "cupy-cuda12x) or cupy-cuda13x")
@@ -83,9 +85,12 @@ def simulator_for_device(device: str, *, cache: CircuitCache | None = None
 
 # -- the array-module code path -----------------------------------------------------------------
 def apply_matrices(xp: ModuleType, states: Any, mats: Any, wires: Sequence[int], n: int) -> Any:
-    """``states (R, 2**n)`` with the gate ``mats (Rm, d, d)`` (Rm = 1 or R; d = 2**len(wires),
-    first wire most significant) applied on ``wires``: a new ``(R, 2**n)`` array."""
+    """``states (R, 2**n)`` with the gate ``mats (Rm, d, d)`` (R a multiple of Rm, row ``r``
+    taking matrix ``r % Rm``; d = 2**len(wires), first wire most significant) applied on
+    ``wires``: a new ``(R, 2**n)`` array."""
     rows, k = states.shape[0], len(wires)
+    if mats.shape[0] not in (1, rows):  # row r uses matrix r % Rm
+        mats = xp.concatenate([mats] * (rows // mats.shape[0]))
     t = states.reshape((rows,) + (2,) * n)
     front = list(range(1, 1 + k))
     axes = [1 + w for w in wires]
@@ -93,6 +98,21 @@ def apply_matrices(xp: ModuleType, states: Any, mats: Any, wires: Sequence[int],
     shape = t.shape
     out = xp.matmul(mats, t.reshape(rows, 2**k, -1)).reshape(shape)
     return xp.ascontiguousarray(xp.moveaxis(out, front, axes)).reshape(rows, 2**n)
+
+
+def undo_gate(xp: ModuleType, phi: Any, lam: Any, mats: Any, derivs: Sequence[Any],
+              wires: Sequence[int], n: int) -> tuple[Any, Any, Any]:
+    """One adjoint step with array operations: ``(G^dag phi, G^dag lam, parts)`` with
+    ``parts[:, j] = 2 Re <lam| dG_j G^dag phi>`` per row (``mats``, ``derivs[j]``:
+    ``(Rm, d, d)``); the reference for :func:`q_store.sim.gpu_kernels.adjoint_step`."""
+    dag = xp.conj(xp.swapaxes(mats, 1, 2))
+    phi = apply_matrices(xp, phi, dag, wires, n)
+    parts = xp.zeros((phi.shape[0], len(derivs)))
+    if len(derivs):
+        lam_c = xp.conj(lam)
+        for j, d in enumerate(derivs):
+            parts[:, j] = 2.0 * xp.sum(lam_c * apply_matrices(xp, phi, d, wires, n), axis=1).real
+    return phi, apply_matrices(xp, lam, dag, wires, n), parts
 
 
 def _axis_vector(xp: ModuleType, values: Sequence[complex], axis: int, ndim: int) -> Any:
@@ -196,11 +216,19 @@ class GPUStatevectorSimulator(StatevectorSimulator):
         super().__init__(threads=1, cache=cache)
         self.xp = cupy_module() if array_module is None else array_module
         self.device = "cpu (array module numpy)" if self.xp is np else "gpu"
+        self._cuda = self.xp is not np  # CUDA kernels (gpu_kernels); array operations on NumPy
 
     def __repr__(self) -> str:
         return f"GPUStatevectorSimulator(array_module={self.xp.__name__})"
 
     # -- binding and running ---------------------------------------------------------------------
+    def _apply(self, states: Any, mats: Any, wires: Sequence[int], n: int) -> Any:
+        """``mats`` applied to ``states``: in place by a CUDA kernel on the GPU, as a new array
+        by array operations (:func:`apply_matrices`) with NumPy."""
+        if self._cuda:
+            return gpu_kernels.apply_gate(self.xp, states, mats, wires, n)
+        return apply_matrices(self.xp, states, mats, wires, n)
+
     def _angles(self, circuit: Circuit, weights: object, inputs: object
                 ) -> tuple[Batch, np.ndarray]:
         if not isinstance(circuit, Circuit):
@@ -251,7 +279,7 @@ class GPUStatevectorSimulator(StatevectorSimulator):
     def _forward(self, circuit: Circuit, states: Any, angles: np.ndarray) -> Any:
         n = circuit.n_qubits
         for op in _operations(circuit):
-            states = apply_matrices(self.xp, states, self._matrices(op, angles), op.wires, n)
+            states = self._apply(states, self._matrices(op, angles), op.wires, n)
         return states
 
     def _evolve_device(self, circuit: Circuit, weights: object, inputs: object,
@@ -344,7 +372,7 @@ class GPUStatevectorSimulator(StatevectorSimulator):
         batch, angles = self._angles(circuit, weights, inputs)
         n_obs = len(observables)
         sweeps = 1 if cotangent is not None else n_obs
-        states = self._device_states(n, batch.size, initial_state, 4 + 2 * sweeps)
+        states = self._device_states(n, batch.size, initial_state, 5 + 2 * sweeps)
         size = states.shape[0]
         states = self._forward(circuit, states, angles)
         values = expectations(xp, states, observables, n)
@@ -357,30 +385,27 @@ class GPUStatevectorSimulator(StatevectorSimulator):
         else:
             lam = xp.concatenate([apply_observable(xp, states, o, n) for o in observables])
             phi = xp.concatenate([states] * n_obs)
-        grads = _host(xp, self._sweep(circuit, phi, lam, angles, sweeps))
+        grads = _host(xp, self._sweep(circuit, phi, lam, angles))
         if cotangent is not None:
             return AdjointResult(values, grads, batch)
         jac = grads.reshape(n_obs, size, -1).transpose(1, 0, 2)
         return AdjointResult(values, jac, batch)
 
-    def _sweep(self, circuit: Circuit, phi: Any, lam: Any, angles: np.ndarray,
-               sweeps: int) -> Any:
+    def _sweep(self, circuit: Circuit, phi: Any, lam: Any, angles: np.ndarray) -> Any:
         """Backward sweep: undo each gate on ``phi`` (final states) and ``lam`` (observables
         applied), reading ``2 Re <lam| dG |phi>`` for every parameter on the way."""
         xp, n = self.xp, circuit.n_qubits
         grads = xp.zeros((phi.shape[0], parameter_map_for(circuit).n_params))
-
-        def rows(m: Any) -> Any:  # matrices per state row (rows repeat once per sweep)
-            return m if m.shape[0] == 1 or sweeps == 1 else xp.concatenate([m] * sweeps)
-
         for op in reversed(_operations(circuit)):
-            dag = rows(xp.conj(xp.swapaxes(self._matrices(op, angles), 1, 2)))
-            phi = apply_matrices(xp, phi, dag, op.wires, n)
-            lam_c = xp.conj(lam) if op.spec.num_params else None
-            for j in range(op.spec.num_params):
-                mu = apply_matrices(xp, phi, rows(self._matrices(op, angles, j)), op.wires, n)
-                grads[:, op.col + j] += 2.0 * xp.sum(lam_c * mu, axis=1).real
-            lam = apply_matrices(xp, lam, dag, op.wires, n)
+            mats = self._matrices(op, angles)
+            derivs = [self._matrices(op, angles, j) for j in range(op.spec.num_params)]
+            if self._cuda:
+                stacked = xp.stack(derivs) if derivs else xp.empty((0, *mats.shape))
+                parts = gpu_kernels.adjoint_step(xp, phi, lam, mats, stacked, op.wires, n)
+            else:
+                phi, lam, parts = undo_gate(xp, phi, lam, mats, derivs, op.wires, n)
+            if derivs:
+                grads[:, op.col : op.col + len(derivs)] += parts
         return grads
 
     def metric_tensor(self, circuit: Circuit, weights: object = None,
@@ -401,13 +426,13 @@ class GPUStatevectorSimulator(StatevectorSimulator):
         psi, tan = states[:size], states[size:]
         for op in _operations(circuit):
             m = xp.broadcast_to(self._matrices(op, angles), (size, op.spec.dim, op.spec.dim))
-            psi = apply_matrices(xp, psi, m, op.wires, n)
+            psi = self._apply(psi, m, op.wires, n)
             mats = xp.concatenate([m] * nq)  # row block j: d psi / d angle cols[j]
             for k in range(op.spec.num_params):
                 j = block.get(op.col + k)
                 if j is not None:
                     mats[j * size : (j + 1) * size] = self._matrices(op, angles, k)
-            tan = apply_matrices(xp, tan, mats, op.wires, n)
+            tan = self._apply(tan, mats, op.wires, n)
         tan = tan.reshape(nq, size, 2**n)
         eye = np.zeros((size, nq, pm.n_params))
         eye[:, np.arange(nq), cols] = 1.0
