@@ -119,3 +119,24 @@ def test_layouts_the_kernels_cannot_take_are_refused():
         gpu_kernels.apply_gate(np, psi, np.stack([m[0]] * 3), (0,), 3)
     with pytest.raises(ValueError, match="same shape"):
         gpu_kernels.adjoint_step(np, psi, np.zeros((4, 4), complex), m, m[None], (0,), 3)
+
+
+@pytest.mark.parametrize("size", [2**4, 2**10, 2**14])
+def test_row_sums_in_two_stages_equal_a_plain_sum(xp, size):
+    a = _random(np.random.default_rng(size), 3, size)
+    got = _host(xp, gpu_kernels.row_sums(xp, xp.asarray(a)))
+    np.testing.assert_allclose(got, a.sum(axis=1), atol=1e-10, rtol=0)
+
+
+def test_the_fused_adjoint_step_on_a_larger_state(xp):
+    rng = np.random.default_rng(12)
+    n, wires = 13, (7, 2)  # 2**11 groups per row: the two-stage row sums
+    phi, lam = _random(rng, 2, 2**n), _random(rng, 2, 2**n)
+    mats, derivs = _random(rng, 1, 4, 4), [_random(rng, 1, 4, 4)]
+    want_phi, want_lam, want_parts = G.undo_gate(np, phi, lam, mats, derivs, wires, n)
+    dphi, dlam = xp.asarray(phi), xp.asarray(lam)
+    parts = gpu_kernels.adjoint_step(xp, dphi, dlam, xp.asarray(mats),
+                                     xp.asarray(np.stack(derivs)), wires, n)
+    np.testing.assert_allclose(_host(xp, dphi), want_phi, atol=TOL, rtol=0)
+    np.testing.assert_allclose(_host(xp, dlam), want_lam, atol=TOL, rtol=0)
+    np.testing.assert_allclose(_host(xp, parts), want_parts, atol=1e-10, rtol=0)

@@ -160,7 +160,7 @@ def expectations(xp: ModuleType, states: Any, observables: Sequence[Observable],
     out = xp.empty((states.shape[0], len(observables)))
     conj = xp.conj(states)
     for k, o in enumerate(observables):
-        out[:, k] = xp.sum(conj * apply_observable(xp, states, o, n), axis=1).real
+        out[:, k] = gpu_kernels.row_sums(xp, conj * apply_observable(xp, states, o, n)).real
     return _host(xp, out)
 
 

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_KERNEL_QUBITS", "adjoint_step", "apply_gate"]
+__all__ = ["MAX_KERNEL_QUBITS", "adjoint_step", "apply_gate", "row_sums"]
 
 MAX_KERNEL_QUBITS = 3  # the widest gates in the gate table (Toffoli, CSWAP)
 _BLOCK = 256
+_CHUNK = 1024  # row_sums: elements summed per output of its first stage
 
 _SOURCE = r"""
 // amplitudes of one gate's group: the thread's group index with zeros inserted at the gate's
@@ -193,6 +194,16 @@ def _layout(states: Any, mats: Any, wires: Sequence[int], n: int
     return rows << (n - k), mrows, bits
 
 
+def row_sums(xp: ModuleType, a: Any) -> Any:
+    """Sums over the last axis of ``a (M, G)`` in two stages (chunks of ``_CHUNK``, then the
+    chunk sums) for G a power of two: a reduction to few outputs then spreads over many GPU
+    blocks instead of one per output."""
+    rows, size = a.shape
+    if size <= _CHUNK:
+        return a.sum(axis=1)
+    return a.reshape(rows, size // _CHUNK, _CHUNK).sum(axis=2).sum(axis=1)
+
+
 def _grid(total: int) -> tuple[tuple[int], tuple[int]]:
     return ((total + _BLOCK - 1) // _BLOCK,), (_BLOCK,)
 
@@ -226,4 +237,5 @@ def adjoint_step(cupy: ModuleType, phi: Any, lam: Any, mats: Any, derivs: Any,
                         np.int32(n_params)))
     if not n_params:
         return cupy.zeros((phi.shape[0], 0))
-    return part.reshape(n_params, phi.shape[0], -1).sum(axis=2).T
+    rows = phi.shape[0]
+    return row_sums(cupy, part.reshape(n_params * rows, -1)).reshape(n_params, rows).T
