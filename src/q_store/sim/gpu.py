@@ -1,15 +1,16 @@
 """Experimental GPU state-vector simulation (CuPy): :class:`StatevectorSimulator`'s interface
 with the states kept on a CUDA GPU. Install with ``pip install 'q-store[gpu]'``.
 
-Every function here is written against an array module ``xp`` with NumPy's API. CuPy is the
-module on a GPU; NumPy runs the very same code on the CPU, which is how the tests check this
-path against the compiled CPU simulator (to 1e-12) where there is no GPU. Gate matrices come
-from the reference gate definitions (:mod:`q_store.circuit.gates`), computed on the host for
-the whole batch at once and copied to the device; a gate is applied by moving its wires to the
-front of the state tensor and one batched matrix product (about three passes over the state
-per gate, no gate fusion). Expectation values and the adjoint sweep (exact gradients) run on the
-device; only results (values, gradients, or the states and probabilities asked for) are copied
-back. Sampling with shots draws on the host from states or probabilities computed on the device.
+The code is written against an array module ``xp`` with NumPy's API. CuPy is the module on a
+GPU, where gates are applied by the CUDA kernels of :mod:`q_store.sim.gpu_kernels` (one
+in-place pass over the states per gate, one fused pass per adjoint step); with NumPy the same
+simulator applies them with array operations (:func:`apply_matrices`, :func:`undo_gate`: the
+kernels' reference), which is how the tests check this path against the compiled CPU simulator
+(to 1e-12) where there is no GPU. Gate matrices come from the reference gate definitions
+(:mod:`q_store.circuit.gates`), computed on the host for the whole batch at once and copied to
+the device. Expectation values and the adjoint sweep (exact gradients) run on the device; only
+results (values, gradients, or the states and probabilities asked for) are copied back.
+Sampling with shots draws on the host from states or probabilities computed on the device.
 
 The exact metric tensor (quantum Fisher information) runs on the device too, from tangent
 states (each weight-carrying gate replaced by its derivative). Asking for the GPU without CuPy
