@@ -153,12 +153,12 @@ class StatevectorSimulator(SamplingMixin):
     # -- core --------------------------------------------------------------------------------
     def _prepare(self, circuit: Circuit, weights: object, inputs: object,
                  derivatives: bool = False) -> tuple[Batch, BoundTape]:
-        if not isinstance(circuit, Circuit):
-            raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
-        if circuit.n_qubits > MAX_QUBITS:
-            raise ValidationError(
-                f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
-        batch = resolve_batch(circuit, weights, inputs)
+        check_circuit(circuit)
+        return self._bind(circuit, resolve_batch(circuit, weights, inputs), derivatives)
+
+    def _bind(self, circuit: Circuit, batch: Batch, derivatives: bool = False
+              ) -> tuple[Batch, BoundTape]:
+        """The tape of ``batch``, resolved for ``circuit`` already (not checked again)."""
         self._set_threads()
         found = self.cache.find(circuit)
         compiled = found.template
@@ -174,7 +174,8 @@ class StatevectorSimulator(SamplingMixin):
         """Set (and return) this call's numba thread count: the cap, limited by free cores."""
         configure_threading()
         threads = threads_for(self.threads)
-        numba.set_num_threads(threads)
+        if threads != numba.get_num_threads():
+            numba.set_num_threads(threads)
         return threads
 
     def _initial(self, n: int, size: int, initial_state: object) -> tuple[np.ndarray, bool]:
@@ -184,22 +185,24 @@ class StatevectorSimulator(SamplingMixin):
             states = np.zeros((size, dim), dtype=self.dtype)
             states[:, 0] = 1.0
             return states, False
-        arr = np.array(initial_state, dtype=np.complex128)
+        arr = np.asarray(initial_state, dtype=np.complex128)  # copied below
         if arr.ndim not in (1, 2) or arr.shape[-1] != dim:
             raise StateError(f"initial_state must have shape ({dim},) or (B, {dim}) for {n} "
                              f"qubits, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise StateError("initial_state amplitudes must be finite; found NaN or infinity")
         norms = np.linalg.norm(arr.reshape(-1, dim), axis=1)
-        if np.any(np.abs(norms - 1.0) > 1e-8):
+        if (np.abs(norms - 1.0) > 1e-8).any():
             raise StateError("initial_state must be normalised (norm 1 within 1e-8); use "
                              "q_store.sim.normalize_state for non-zero vectors")
         if arr.ndim == 2 and size > 1 and arr.shape[0] != size:
             raise StateError(f"initial_state batch {arr.shape[0]} does not match batch {size}")
-        rows = max(size, arr.shape[0] if arr.ndim == 2 else 1)
+        batched = arr.ndim == 2
+        rows = max(size, arr.shape[0] if batched else 1)
         check_state_memory(n, rows, self.dtype.itemsize)
-        return (np.array(np.broadcast_to(arr, (rows, dim)), dtype=self.dtype, order="C"),
-                arr.ndim == 2)
+        if arr.shape != (rows, dim):
+            arr = np.broadcast_to(arr, (rows, dim))
+        return np.array(arr, dtype=self.dtype, order="C"), batched
 
     def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool,
              observables: tuple[Observable, ...] | None = None) -> np.ndarray | None:
@@ -355,6 +358,15 @@ class StatevectorSimulator(SamplingMixin):
         states = np.eye(dim, dtype=np.complex128)
         self._run(circuit.n_qubits, states, tape, False)
         return states.T.copy()
+
+
+def check_circuit(circuit: object) -> None:
+    """A ValidationError unless ``circuit`` is a :class:`Circuit` this simulator can hold."""
+    if not isinstance(circuit, Circuit):
+        raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
+    if circuit.n_qubits > MAX_QUBITS:
+        raise ValidationError(
+            f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
 
 
 def check_state_memory(n: int, rows: int, itemsize: int = 16) -> None:
