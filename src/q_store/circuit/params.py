@@ -70,14 +70,14 @@ def _as_2d(values: object, n: int, what: str) -> tuple[np.ndarray, bool]:
             f"the circuit needs {n} {what} per sample, got {arr2.shape[1]} (shape {arr.shape})")
     if batched and arr2.shape[0] == 0:
         raise BindingError(f"{what} batch is empty")
-    if not np.all(np.isfinite(arr2)):
+    if not np.isfinite(arr2).all():
         raise BindingError(f"{what} must be finite; found NaN or infinity")
     return arr2, batched
 
 
 def _varies(a: np.ndarray) -> bool:
     """Whether the rows of ``a (rows, n)`` differ (NaN counts as differing)."""
-    return a.shape[0] > 1 and not bool(np.all(a[1:] == a[:1]))
+    return a.shape[0] > 1 and not bool((a[1:] == a[:1]).all())
 
 
 def resolve_batch(circuit: Circuit, weights: object = None, inputs: object = None) -> Batch:
