@@ -628,7 +628,7 @@ class QuantumTrainer:
             self._stats["circuits"] += runs
             self.performance_tracker.emit(
                 "step", epoch=self.epoch + 1, step=self.step, loss=loss,
-                accuracy=(float((np.argmax(out, axis=1) == y).mean())
+                accuracy=(np.count_nonzero(np.argmax(out, axis=1) == y) / len(y)
                           if model.task == "classification" else None),
                 method="+".join(sorted(names)), circuits=runs, shots=runs * (shots or 0),
                 learning_rate=self.learning_rate_at(self.step - 1),

@@ -414,6 +414,9 @@ def split_shared_suffix(tape: BoundTape, from_zero: bool) -> tuple[BoundTape, Bo
 def _as_observables(observables: object) -> tuple[tuple[Observable, ...], bool]:
     if isinstance(observables, (Observable, str)):
         return (as_observable(observables),), True
+    if (type(observables) is tuple and observables
+            and all(isinstance(o, Observable) for o in observables)):
+        return observables, False  # a model's readout: as it is
     try:
         obs = tuple(as_observable(o) for o in observables)  # type: ignore[union-attr]
     except TypeError:
