@@ -146,7 +146,8 @@ class ParameterMap:
         w, xv = batch.weights, batch.inputs
         rows = max(w.shape[0] if self._aw_any or self.nonlinear else 1,
                    xv.shape[0] if self._ax_any or self.nonlinear else 1)
-        out = np.broadcast_to(self.const, (rows, self.n_params)).copy()
+        out = np.empty((rows, self.n_params))
+        out[:] = self.const
         if self._aw_any:
             out += _gather(w, self._w_sel) if self._w_sel else (self._aw @ w.T).T
         if self._ax_any:
