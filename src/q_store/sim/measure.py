@@ -53,7 +53,7 @@ def _diagonal(obs: Observable, n: int) -> np.ndarray | None:
     return out
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)  # a model has one tuple; arrays of up to 2**13 amplitudes per term
 def observable_terms(observables: tuple[Observable, ...], n: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observables as kernel arrays: term ``q`` of observable ``obs[q]`` maps
