@@ -219,6 +219,7 @@ def _one_to_one(sel: Selection | None, n: int) -> Selection | None:
 
 
 def _gather(values: np.ndarray, sel: Selection) -> np.ndarray:
+    """``values (..., n)`` selected and scaled: ``(..., P)``."""
     index, coefs = sel
     out = np.take(values, index, axis=-1)
     return out if coefs is None else out * coefs

@@ -96,7 +96,7 @@ def adjoint_batch(sim: StatevectorSimulator, circuit: Circuit,
     if own is not None:
         return own(circuit, observables, batch.weights, batch.inputs, cotangent, initial_state)
     check_circuit(circuit)
-    batch, tape = sim._bind(circuit, batch, derivatives=True)
+    tape = sim._bind(circuit, batch, derivatives=True)
     return _adjoint(sim, circuit, observables, batch, tape, cotangent, initial_state)
 
 

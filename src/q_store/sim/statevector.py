@@ -154,10 +154,10 @@ class StatevectorSimulator(SamplingMixin):
     def _prepare(self, circuit: Circuit, weights: object, inputs: object,
                  derivatives: bool = False) -> tuple[Batch, BoundTape]:
         check_circuit(circuit)
-        return self._bind(circuit, resolve_batch(circuit, weights, inputs), derivatives)
+        batch = resolve_batch(circuit, weights, inputs)
+        return batch, self._bind(circuit, batch, derivatives)
 
-    def _bind(self, circuit: Circuit, batch: Batch, derivatives: bool = False
-              ) -> tuple[Batch, BoundTape]:
+    def _bind(self, circuit: Circuit, batch: Batch, derivatives: bool = False) -> BoundTape:
         """The tape of ``batch``, resolved for ``circuit`` already (not checked again)."""
         self._set_threads()
         found = self.cache.find(circuit)
@@ -168,7 +168,7 @@ class StatevectorSimulator(SamplingMixin):
         tape = compiled.program.bind(angles, pm.batched_columns(batch),
                                          derivatives=derivatives)
         self.cache.record(found, time.perf_counter() - t0)
-        return batch, tape
+        return tape
 
     def _set_threads(self) -> int:
         """Set (and return) this call's numba thread count: the cap, limited by free cores."""
