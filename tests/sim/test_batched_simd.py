@@ -14,7 +14,7 @@ from q_store.execution.requests import AdjointRequest
 from q_store.sim import StatevectorSimulator, normalize_state
 from q_store.sim import statevector as sv
 from q_store.sim.adjoint import adjoint_angles
-from q_store.sim.measure import expectations
+from q_store.sim.measure import expectations, observable_terms
 from tests.interop import QISKIT_GATES, qiskit_state
 from tests.reference import PAULI, random_circuit, reference_angle_gradient, reference_evolve
 
@@ -97,6 +97,21 @@ def test_values_read_off_the_tiles_equal_the_states(sim):
     states = sim.state(c, w)
     np.testing.assert_allclose(sim.expectation(c, obs, w), expectations(states, obs, n),
                                atol=TOL, rtol=0)
+
+
+def test_observable_terms_are_built_once_per_observable_tuple(sim):
+    # cached by value: equal observables built anew get the same arrays, values unchanged
+    def build():
+        return (Z(0), 0.5 * (X(0) @ X(2)) - 1.5 * (Z(1) @ Y(2)), Projector("10", (0, 1)))
+
+    terms = observable_terms(build(), 3)
+    assert all(a is b for a, b in zip(observable_terms(build(), 3), terms, strict=True))
+    assert observable_terms(build(), 4)[1] is not terms[1]
+    rng = np.random.default_rng(7)
+    c = random_circuit(3, 20, rng, symbolic=True)
+    w = _weights(c, 4, rng)
+    np.testing.assert_allclose(sim.expectation(c, build(), w),
+                               expectations(sim.state(c, w), build(), 3), atol=TOL, rtol=0)
 
 
 @pytest.mark.parametrize("gate", [g for g, s in GATES.items() if s.num_params])

@@ -76,6 +76,23 @@ def test_bad_initial_states():
         sim.state(TEMPLATE, [0.1], [0.2], initial_state=np.ones(3) / np.sqrt(3))
     with pytest.raises(StateError, match="finite"):
         sim.state(TEMPLATE, [0.1], [0.2], initial_state=[np.nan, 0, 0, 0])
+    with pytest.raises(StateError, match="finite"):
+        sim.state(TEMPLATE, [0.1], [0.2], initial_state=[[1, 0, 0, 0], [np.inf, 0, 0, 0]])
+
+
+def test_gradient_requests_are_checked_where_they_run():
+    # the adjoint request binds its plan's resolved batch as it is; the rest is checked there
+    from q_store.gradients import AdjointGradient
+
+    grad = AdjointGradient(sim)
+    with pytest.raises(StateError, match="normalised"):
+        grad.jacobian(TEMPLATE, Z(0), [0.1], [[0.2], [0.3]], initial_state=np.ones((2, 4)))
+    with pytest.raises(StateError, match="finite"):
+        grad.jacobian(TEMPLATE, Z(0), [0.1], [0.2], initial_state=[np.inf, 0, 0, 0])
+    with pytest.raises(BindingError, match="finite"):
+        grad.jacobian(TEMPLATE, Z(0), [np.nan], [0.2])
+    with pytest.raises(ValidationError, match="state-vector limit"):
+        grad.jacobian(Circuit(31).h(0), Z(0))
 
 
 def test_bad_shots():

@@ -70,14 +70,14 @@ def _as_2d(values: object, n: int, what: str) -> tuple[np.ndarray, bool]:
             f"the circuit needs {n} {what} per sample, got {arr2.shape[1]} (shape {arr.shape})")
     if batched and arr2.shape[0] == 0:
         raise BindingError(f"{what} batch is empty")
-    if not np.all(np.isfinite(arr2)):
+    if not np.isfinite(arr2).all():
         raise BindingError(f"{what} must be finite; found NaN or infinity")
     return arr2, batched
 
 
 def _varies(a: np.ndarray) -> bool:
     """Whether the rows of ``a (rows, n)`` differ (NaN counts as differing)."""
-    return a.shape[0] > 1 and not bool(np.all(a[1:] == a[:1]))
+    return a.shape[0] > 1 and not bool((a[1:] == a[:1]).all())
 
 
 def resolve_batch(circuit: Circuit, weights: object = None, inputs: object = None) -> Batch:
@@ -119,8 +119,12 @@ class ParameterMap:
                 (self.a_w if s.kind == "theta" else self.a_x)[j, s.index] += c
         self._aw_any = bool(self.a_w.any())
         self._ax_any = bool(self.a_x.any())
-        # sparse maps: single-threaded products that never wake BLAS thread pools, whose spinning
-        # threads would compete with the simulator's own threads
+        # angles that are each one symbol times a coefficient (the common case) are gathered;
+        # other maps are sparse: single-threaded products that never wake BLAS thread pools,
+        # whose spinning threads would compete with the simulator's own threads
+        self._w_sel, self._x_sel = _selection(self.a_w), _selection(self.a_x)
+        self._w_pull = _one_to_one(self._w_sel, self.n_weights)
+        self._x_pull = _one_to_one(self._x_sel, self.n_inputs)
         self._aw = sparse.csr_matrix(self.a_w)
         self._ax = sparse.csr_matrix(self.a_x)
         self._aw_t = sparse.csr_matrix(self.a_w.T)  # for the pullback (built once, not per call)
@@ -142,18 +146,19 @@ class ParameterMap:
         w, xv = batch.weights, batch.inputs
         rows = max(w.shape[0] if self._aw_any or self.nonlinear else 1,
                    xv.shape[0] if self._ax_any or self.nonlinear else 1)
-        out = np.broadcast_to(self.const, (rows, self.n_params)).copy()
+        out = np.empty((rows, self.n_params))
+        out[:] = self.const
         if self._aw_any:
-            out += (self._aw @ w.T).T
+            out += _gather(w, self._w_sel) if self._w_sel else (self._aw @ w.T).T
         if self._ax_any:
-            out += (self._ax @ xv.T).T
+            out += _gather(xv, self._x_sel) if self._x_sel else (self._ax @ xv.T).T
         if self.nonlinear:
             wb = np.broadcast_to(w, (rows, w.shape[1]))
             xb = np.broadcast_to(xv, (rows, xv.shape[1]))
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 for j, e, _ in self.nonlinear:
                     out[:, j] = e.evaluate(wb, xb)
-        if not np.all(np.isfinite(out)):
+        if not np.isfinite(out).all():
             raise BindingError("an angle expression evaluated to NaN or infinity "
                                "(e.g. arccos outside [-1, 1] or log of a non-positive value)")
         return out
@@ -162,8 +167,8 @@ class ParameterMap:
                  want_inputs: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Chain rule: ``d_angles (B, ..., n_params)`` -> ``(d_weights (B, ..., n_w),
         d_inputs (B, ..., n_x))``, per sample."""
-        gw = _right_multiply(d_angles, self._aw_t) if want_weights else None
-        gx = _right_multiply(d_angles, self._ax_t) if want_inputs else None
+        gw = _pull(d_angles, self._w_pull, self._aw_t) if want_weights else None
+        gx = _pull(d_angles, self._x_pull, self._ax_t) if want_inputs else None
         if self.nonlinear:
             rows = d_angles.shape[0]
             extra = (1,) * (d_angles.ndim - 2)
@@ -185,7 +190,51 @@ def parameter_map_for(circuit: Circuit) -> ParameterMap:
     return ParameterMap(circuit)
 
 
-def _right_multiply(d: np.ndarray, a_t: sparse.csr_matrix) -> np.ndarray:
-    """``d @ a`` for a dense ``(..., P)`` array, given the sparse ``(n, P)`` matrix ``a.T``."""
+Selection = tuple[np.ndarray, np.ndarray | None]
+"""``(index, coefficients)``: ``values[..., index] * coefficients`` (None: all 1)."""
+
+
+def _selection(a: np.ndarray) -> Selection | None:
+    """``values @ a.T`` as a selection, when every row of ``a (P, n)`` has at most one non-zero
+    entry (each angle is one symbol times a coefficient); else None."""
+    nonzero = a != 0
+    if a.shape[1] == 0 or (nonzero.sum(axis=1) > 1).any():
+        return None
+    cols = np.argmax(nonzero, axis=1)  # a row without symbols: column 0, coefficient 0
+    coefs = a[np.arange(len(a)), cols]
+    return cols, None if (coefs == 1.0).all() else coefs
+
+
+def _one_to_one(sel: Selection | None, n: int) -> Selection | None:
+    """The pullback ``d @ a`` as a selection, when each of the ``n`` symbols is used by exactly
+    one angle; else None."""
+    if sel is None:
+        return None
+    cols, coefs = sel
+    used = np.ones(len(cols), dtype=bool) if coefs is None else coefs != 0
+    if not (np.bincount(cols[used], minlength=n) == 1).all():
+        return None
+    angle = np.flatnonzero(used)[np.argsort(cols[used])]
+    return angle, None if coefs is None else coefs[angle]
+
+
+def _gather(values: np.ndarray, sel: Selection) -> np.ndarray:
+    """``values (..., n)`` selected and scaled: ``(..., P)``."""
+    index, coefs = sel
+    out = np.take(values, index, axis=-1)
+    return out if coefs is None else out * coefs
+
+
+def _pull(d: np.ndarray, sel: Selection | None, a_t: sparse.csr_matrix) -> np.ndarray:
+    """``d @ a`` for a dense ``(..., P)`` array: by ``sel``, else with the sparse ``(n, P)``
+    matrix ``a.T``. Both make ``(n, rows)`` and transpose it, so that later sums over the
+    batch add in the same order (and round the same) either way."""
     flat = d.reshape(-1, d.shape[-1])
-    return np.asarray((a_t @ flat.T).T).reshape(*d.shape[:-1], a_t.shape[0])
+    if sel is None:
+        out = np.asarray(a_t @ flat.T)
+    else:
+        index, coefs = sel
+        out = np.take(flat.T, index, axis=0)
+        if coefs is not None:
+            out *= coefs[:, None]
+    return out.T.reshape(*d.shape[:-1], a_t.shape[0])

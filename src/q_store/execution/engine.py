@@ -113,8 +113,9 @@ class ExecutionEngine:
                   ) -> list[Any]:
         """Answers in request order; ``shots`` overrides the engine's for this call."""
         shots = self.shots if shots is _DEFAULT else shots
+        rows = sum(r.rows for r in requests)
         self.stats["requests"] += len(requests)
-        self.stats["rows"] += sum(r.rows for r in requests)
+        self.stats["rows"] += rows
         if self.executor is not None:
             return await self._run_remote(requests, shots)
         t0 = time.perf_counter()
@@ -133,7 +134,6 @@ class ExecutionEngine:
                 self.result_cache.store(key, kept, kept.nbytes + 256)
             out.append(value)
         if self.tracker is not None:
-            rows = sum(r.rows for r in requests)
             self.tracker.emit("circuits", role="+".join(sorted({r.role for r in requests})),
                               requested=rows, run=rows - hits, cache_hits=hits, deduplicated=0,
                               jobs=0, shots=shots, backend="local_simulator", usd=0.0,

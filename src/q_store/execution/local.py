@@ -35,12 +35,11 @@ def answer(request: Request, executor: Any, *, shots: int | None = None,
         return _noisy_adjoint(request, executor)
     sim = _exact_simulator(executor, request, shots)
     if isinstance(request, AdjointRequest):
-        from q_store.sim.adjoint import adjoint_angles
+        from q_store.sim.adjoint import adjoint_batch
 
-        b = request.batch
         # a cotangent function is applied to the values between the forward and backward sweep
-        return adjoint_angles(sim, request.circuit, request.observables, b.weights, b.inputs,
-                              cotangent=request.cotangent, initial_state=request.initial_state)
+        return adjoint_batch(sim, request.circuit, request.observables, request.batch,
+                             cotangent=request.cotangent, initial_state=request.initial_state)
     if isinstance(request, MetricRequest):
         from q_store.sim.qfim import metric_tensor
 

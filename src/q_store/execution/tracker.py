@@ -36,6 +36,7 @@ __all__ = ["PerformanceTracker"]
 
 log = logging.getLogger("q_store.tracker")
 Event = dict[str, Any]
+_NUMBERS = (int, float)
 
 
 class PerformanceTracker:
@@ -107,17 +108,15 @@ class PerformanceTracker:
         """Running totals, so statistics survive the ring dropping old events."""
         tot = self._totals
         kind = e["event"]
-
-        def add(key: str, value: Any) -> None:
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                tot[key] = tot.get(key, 0.0) + float(value)
-
-        add(f"{kind}.count", 1)
+        name = f"{kind}.count"
+        tot[name] = tot.get(name, 0.0) + 1.0
         for key, value in e.items():
-            if key not in ("t", "event"):
-                add(f"{kind}.{key}", value)
+            # numbers only ("event" is a string): not booleans, not the time stamp
+            if isinstance(value, _NUMBERS) and not isinstance(value, bool) and key != "t":
+                name = f"{kind}.{key}"
+                tot[name] = tot.get(name, 0.0) + float(value)
         if kind == "template":
-            add("template.hits", 1 if e.get("hit") else 0)
+            tot["template.hits"] = tot.get("template.hits", 0.0) + (1.0 if e.get("hit") else 0.0)
 
     def get_statistics(self) -> dict[str, Any]:
         """The spec's metrics (v3.4's list), from everything emitted so far; a metric no

@@ -219,7 +219,7 @@ def _batch_like_states(weights: object, inputs: object, initial_state: object) -
     rows = np.shape(initial_state)[0]
     if weights is None or np.ndim(weights) != 1 or rows == 1:
         return weights
-    return np.tile(np.asarray(weights, dtype=float), (rows, 1))
+    return np.repeat(np.asarray(weights, dtype=float)[None, :], rows, axis=0)
 
 
 def _check_wrt(wrt: Sequence[str]) -> tuple[bool, bool]:

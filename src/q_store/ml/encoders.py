@@ -245,8 +245,8 @@ class AmplitudeEncoder(Encoder):
         """Normalised, zero-padded states ``(B, 2**n_qubits)``; StateError for zero vectors."""
         arr = self.inputs(data)
         norms = np.linalg.norm(arr, axis=1)
-        zero = np.flatnonzero(~(norms > 1e-300))
-        if len(zero):
+        if not (norms > 1e-300).all():
+            zero = np.flatnonzero(~(norms > 1e-300))
             raise StateError(f"amplitude encoding needs a non-zero feature vector; sample "
                              f"{zero[0]} has norm {norms[zero[0]]!r}")
         out = np.zeros((arr.shape[0], 2**self.n_qubits), dtype=np.complex128)

@@ -68,7 +68,7 @@ class Layer(ABC):
     @parameters.setter
     def parameters(self, values: object) -> None:
         p = as_real_array(values, f"{type(self).__name__} parameters", ValidationError)
-        if p.shape != (self.n_parameters,) or not np.all(np.isfinite(p)):
+        if p.shape != (self.n_parameters,) or not np.isfinite(p).all():
             raise ValidationError(f"{type(self).__name__} parameters must be "
                                   f"{self.n_parameters} finite real numbers, got shape {p.shape}")
         self._parameters = p

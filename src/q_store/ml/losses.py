@@ -33,7 +33,7 @@ def _finite(x: object, name: str) -> np.ndarray:
         raise ValidationError(f"{name} must be a real numeric array; got {x!r}") from exc
     if arr.size == 0:
         raise ValidationError(f"{name} must not be empty; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValidationError(f"{name} must be finite; found NaN or infinity")
     return arr
 
@@ -57,7 +57,7 @@ def _labels(labels: object, shape: tuple[int, int]) -> np.ndarray:
                                       f"{raw.tolist()}")
             raw = vals.astype(np.int64)
         idx = raw.astype(np.int64)
-        if np.any(idx < 0) or np.any(idx >= c):
+        if (idx < 0).any() or (idx >= c).any():
             raise ValidationError(f"labels must lie in [0, {c}); got values from "
                                   f"{int(idx.min())} to {int(idx.max())}")
         onehot = np.zeros(shape)
@@ -109,9 +109,9 @@ def cross_entropy(probabilities: object, labels: object,
     eps = _check_eps(eps, 1.0)
     p = _batch_matrix(probabilities, "probabilities")
     y = _labels(labels, p.shape)
-    pc = np.clip(p, eps, 1.0)
+    pc = p.clip(eps, 1.0)
     b = p.shape[0]
-    loss = -float(np.sum(y * np.log(pc))) / b
+    loss = -float((y * np.log(pc)).sum()) / b
     inside = (p >= eps) & (p <= 1.0)
     grad = np.where(inside, -y / (b * pc), 0.0)
     return loss, grad

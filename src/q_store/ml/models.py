@@ -139,7 +139,7 @@ class QuantumModel:
     def _check_weights(self, values: object) -> np.ndarray:
         """``values`` as ``n_parameters`` finite real numbers, or a ValidationError."""
         w = as_real_array(values, "weights", ValidationError)
-        if w.shape != (self.n_parameters,) or not np.all(np.isfinite(w)):
+        if w.shape != (self.n_parameters,) or not np.isfinite(w).all():
             raise ValidationError(f"weights must be {self.n_parameters} finite real numbers, "
                                   f"got shape {w.shape}")
         return w

@@ -294,7 +294,7 @@ def apply_updates(params: np.ndarray, updates: np.ndarray) -> np.ndarray:
     u = np.asarray(updates, dtype=np.float64)
     if p.shape != u.shape:
         raise ValidationError(f"updates must have the params' shape {p.shape}; got {u.shape}")
-    if not np.all(np.isfinite(u)):
+    if not np.isfinite(u).all():
         raise ValidationError("updates must be finite; found NaN or infinity "
                               "(check the loss gradients and the learning rate)")
     return p + u

@@ -182,7 +182,7 @@ class ProjectorReadout(_ClassReadout):
         if not self._renormalises():
             return d_scores
         s = raw.sum(axis=1, keepdims=True)
-        return (d_scores - np.sum(d_scores * raw / s, axis=1, keepdims=True)) / s
+        return (d_scores - (d_scores * raw / s).sum(axis=1, keepdims=True)) / s
 
 
 class BasisGroupReadout(_ClassReadout):

@@ -465,7 +465,7 @@ class QuantumTrainer:
             total += loss * n
             count += n
             if model.task == "classification":
-                correct += int(np.sum(np.argmax(out, axis=1) == y))
+                correct += int((np.argmax(out, axis=1) == y).sum())
             if self.config.enable_performance_tracking:
                 self._stats["batches"] += 1
                 self._stats["batch_time"] += time.perf_counter() - t0
@@ -608,23 +608,27 @@ class QuantumTrainer:
             outs.append(out)
             grads.append(grad)
             raws.append(res)
-        grad = np.mean(grads, axis=0)
+        grad = grads[0] if len(grads) == 1 else np.mean(grads, axis=0)
+        mask = model.trainable_mask
         if engine.shot_allocator is not None:  # the step's gradient noise picks the next shots
             raw = np.mean([r.weights.sum(axis=0) for r in raws], axis=0)
             var = sum(r.shot_variance.sum(axis=0) for r in raws) / len(raws) ** 2
-            mask = model.trainable_mask
             engine.shot_allocator.observe(raw[mask], var[mask], shots, step=self.step + 1)
-        grad = np.where(model.trainable_mask, grad, 0.0)
-        updates, self.opt_state = self.optimizer.update(grad, self.opt_state, model.weights)
-        updates = np.where(model.trainable_mask, updates, 0.0)
-        model.weights = apply_updates(model.weights, updates)
+        grad = np.where(mask, grad, 0.0)
+        weights = model.weights
+        updates, self.opt_state = self.optimizer.update(grad, self.opt_state, weights)
+        updates = np.where(mask, updates, 0.0)
+        model.weights = apply_updates(weights, updates)
         self.step += 1
-        loss, out = float(np.mean(losses)), np.concatenate(outs)
+        if len(parts) == 1:
+            loss, out = losses[0], outs[0]
+        else:
+            loss, out = float(np.mean(losses)), np.concatenate(outs)
         if self.performance_tracker is not None:
             self._stats["circuits"] += runs
             self.performance_tracker.emit(
                 "step", epoch=self.epoch + 1, step=self.step, loss=loss,
-                accuracy=(float(np.mean(np.argmax(out, axis=1) == y))
+                accuracy=(np.count_nonzero(np.argmax(out, axis=1) == y) / len(y)
                           if model.task == "classification" else None),
                 method="+".join(sorted(names)), circuits=runs, shots=runs * (shots or 0),
                 learning_rate=self.learning_rate_at(self.step - 1),

@@ -27,6 +27,7 @@ from q_store.sim.statevector import (
     StatevectorSimulator,
     _chunked,
     _serial,
+    check_circuit,
     parameter_map_for,
     simd_parallel,
     simd_path,
@@ -34,7 +35,7 @@ from q_store.sim.statevector import (
     tile_types,
 )
 
-__all__ = ["AdjointResult", "adjoint_angles"]
+__all__ = ["AdjointResult", "adjoint_angles", "adjoint_batch"]
 
 
 
@@ -81,8 +82,28 @@ def adjoint_angles(sim: StatevectorSimulator, circuit: Circuit,
     own = getattr(sim, "adjoint_angles", None)
     if own is not None:  # a simulator with its own sweep (q_store.sim.gpu)
         return own(circuit, observables, weights, inputs, cotangent, initial_state)
-    n = circuit.n_qubits
     batch, tape = sim._prepare(circuit, weights, inputs, derivatives=True)
+    return _adjoint(sim, circuit, observables, batch, tape, cotangent, initial_state)
+
+
+def adjoint_batch(sim: StatevectorSimulator, circuit: Circuit,
+                  observables: tuple[Observable, ...], batch: Batch, cotangent: object = None,
+                  initial_state: object = None) -> AdjointResult:
+    """:func:`adjoint_angles` for a batch already resolved for ``circuit`` (an
+    :class:`~q_store.execution.requests.AdjointRequest`'s): weights and inputs are not
+    validated again."""
+    own = getattr(sim, "adjoint_angles", None)
+    if own is not None:
+        return own(circuit, observables, batch.weights, batch.inputs, cotangent, initial_state)
+    check_circuit(circuit)
+    tape = sim._bind(circuit, batch, derivatives=True)
+    return _adjoint(sim, circuit, observables, batch, tape, cotangent, initial_state)
+
+
+def _adjoint(sim: StatevectorSimulator, circuit: Circuit, observables: tuple[Observable, ...],
+             batch: Batch, tape: BoundTape, cotangent: object, initial_state: object
+             ) -> AdjointResult:
+    n = circuit.n_qubits
     from_zero = initial_state is None
     if from_zero and simd_path(n, batch.size) and not _is_function(cotangent):
         # the one-pass kernels build |0...0> as a product state and never read the states

@@ -53,10 +53,12 @@ def _diagonal(obs: Observable, n: int) -> np.ndarray | None:
     return out
 
 
+@lru_cache(maxsize=32)  # a model has one tuple; arrays of up to 2**13 amplitudes per term
 def observable_terms(observables: tuple[Observable, ...], n: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observables as kernel arrays: term ``q`` of observable ``obs[q]`` maps
-    ``psi -> factor[q] * psi[perm[q]]``."""
+    ``psi -> factor[q] * psi[perm[q]]``. Cached by value (observables are immutable): the
+    arrays are shared, the kernels only read them."""
     _check(observables, n)
     ident = np.arange(2**n, dtype=np.int64)
     obs, perms, factors = [], [], []

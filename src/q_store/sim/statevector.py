@@ -153,12 +153,12 @@ class StatevectorSimulator(SamplingMixin):
     # -- core --------------------------------------------------------------------------------
     def _prepare(self, circuit: Circuit, weights: object, inputs: object,
                  derivatives: bool = False) -> tuple[Batch, BoundTape]:
-        if not isinstance(circuit, Circuit):
-            raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
-        if circuit.n_qubits > MAX_QUBITS:
-            raise ValidationError(
-                f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
+        check_circuit(circuit)
         batch = resolve_batch(circuit, weights, inputs)
+        return batch, self._bind(circuit, batch, derivatives)
+
+    def _bind(self, circuit: Circuit, batch: Batch, derivatives: bool = False) -> BoundTape:
+        """The tape of ``batch``, resolved for ``circuit`` already (not checked again)."""
         self._set_threads()
         found = self.cache.find(circuit)
         compiled = found.template
@@ -168,13 +168,14 @@ class StatevectorSimulator(SamplingMixin):
         tape = compiled.program.bind(angles, pm.batched_columns(batch),
                                          derivatives=derivatives)
         self.cache.record(found, time.perf_counter() - t0)
-        return batch, tape
+        return tape
 
     def _set_threads(self) -> int:
         """Set (and return) this call's numba thread count: the cap, limited by free cores."""
         configure_threading()
         threads = threads_for(self.threads)
-        numba.set_num_threads(threads)
+        if threads != numba.get_num_threads():
+            numba.set_num_threads(threads)
         return threads
 
     def _initial(self, n: int, size: int, initial_state: object) -> tuple[np.ndarray, bool]:
@@ -184,22 +185,24 @@ class StatevectorSimulator(SamplingMixin):
             states = np.zeros((size, dim), dtype=self.dtype)
             states[:, 0] = 1.0
             return states, False
-        arr = np.array(initial_state, dtype=np.complex128)
+        arr = np.asarray(initial_state, dtype=np.complex128)  # copied below
         if arr.ndim not in (1, 2) or arr.shape[-1] != dim:
             raise StateError(f"initial_state must have shape ({dim},) or (B, {dim}) for {n} "
                              f"qubits, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise StateError("initial_state amplitudes must be finite; found NaN or infinity")
         norms = np.linalg.norm(arr.reshape(-1, dim), axis=1)
-        if np.any(np.abs(norms - 1.0) > 1e-8):
+        if (np.abs(norms - 1.0) > 1e-8).any():
             raise StateError("initial_state must be normalised (norm 1 within 1e-8); use "
                              "q_store.sim.normalize_state for non-zero vectors")
         if arr.ndim == 2 and size > 1 and arr.shape[0] != size:
             raise StateError(f"initial_state batch {arr.shape[0]} does not match batch {size}")
-        rows = max(size, arr.shape[0] if arr.ndim == 2 else 1)
+        batched = arr.ndim == 2
+        rows = max(size, arr.shape[0] if batched else 1)
         check_state_memory(n, rows, self.dtype.itemsize)
-        return (np.array(np.broadcast_to(arr, (rows, dim)), dtype=self.dtype, order="C"),
-                arr.ndim == 2)
+        if arr.shape != (rows, dim):
+            arr = np.broadcast_to(arr, (rows, dim))
+        return np.array(arr, dtype=self.dtype, order="C"), batched
 
     def _run(self, n: int, states: np.ndarray, tape: BoundTape, from_zero: bool,
              observables: tuple[Observable, ...] | None = None) -> np.ndarray | None:
@@ -357,6 +360,15 @@ class StatevectorSimulator(SamplingMixin):
         return states.T.copy()
 
 
+def check_circuit(circuit: object) -> None:
+    """A ValidationError unless ``circuit`` is a :class:`Circuit` this simulator can hold."""
+    if not isinstance(circuit, Circuit):
+        raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
+    if circuit.n_qubits > MAX_QUBITS:
+        raise ValidationError(
+            f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
+
+
 def check_state_memory(n: int, rows: int, itemsize: int = 16) -> None:
     """Refuse a batch of ``rows`` states of ``n`` qubits that will not fit in memory: the
     states (``itemsize`` bytes per amplitude) plus working arrays of the same size
@@ -402,6 +414,9 @@ def split_shared_suffix(tape: BoundTape, from_zero: bool) -> tuple[BoundTape, Bo
 def _as_observables(observables: object) -> tuple[tuple[Observable, ...], bool]:
     if isinstance(observables, (Observable, str)):
         return (as_observable(observables),), True
+    if (type(observables) is tuple and observables
+            and all(isinstance(o, Observable) for o in observables)):
+        return observables, False  # a model's readout: as it is
     try:
         obs = tuple(as_observable(o) for o in observables)  # type: ignore[union-attr]
     except TypeError:
