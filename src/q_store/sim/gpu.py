@@ -40,10 +40,10 @@ from q_store.sim.measure import _check as _check_observables
 from q_store.sim.memory import check_memory, format_bytes
 from q_store.sim.sampling import check_shots
 from q_store.sim.statevector import (
-    MAX_QUBITS,
     StatevectorSimulator,
     _as_observables,
     _shape,
+    check_circuit,
 )
 
 __all__ = ["GPUStatevectorSimulator", "apply_matrices", "cupy_module", "simulator_for_device",
@@ -232,11 +232,7 @@ class GPUStatevectorSimulator(StatevectorSimulator):
 
     def _angles(self, circuit: Circuit, weights: object, inputs: object
                 ) -> tuple[Batch, np.ndarray]:
-        if not isinstance(circuit, Circuit):
-            raise ValidationError(f"expected a Circuit, got {type(circuit).__name__}")
-        if circuit.n_qubits > MAX_QUBITS:
-            raise ValidationError(
-                f"{circuit.n_qubits} qubits exceed the state-vector limit of {MAX_QUBITS}")
+        check_circuit(circuit)
         batch = resolve_batch(circuit, weights, inputs)
         return batch, parameter_map_for(circuit).angles(batch)
 
