@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from q_store.circuit import X, Y, Z
+from q_store.errors import ValidationError
 from q_store.gradients import AdjointGradient, metric_tensor
 from q_store.sim import StatevectorSimulator, gpu_kernels, normalize_state
 from q_store.sim import gpu as G
@@ -109,15 +110,15 @@ def test_the_kernel_path_of_the_simulator_equals_the_cpu_simulator(xp):
 def test_layouts_the_kernels_cannot_take_are_refused():
     psi = np.zeros((4, 8), complex)
     m = np.eye(2, dtype=complex)[None]
-    with pytest.raises(ValueError, match=r"1\.\.3"):
+    with pytest.raises(ValidationError, match=r"1\.\.3"):
         gpu_kernels.apply_gate(np, psi, np.eye(16, dtype=complex)[None], (0, 1, 2, 0), 3)
-    with pytest.raises(ValueError, match="complex128"):
+    with pytest.raises(ValidationError, match="complex128"):
         gpu_kernels.apply_gate(np, psi.astype(np.complex64), m, (0,), 3)
-    with pytest.raises(ValueError, match="C-contiguous"):
+    with pytest.raises(ValidationError, match="C-contiguous"):
         gpu_kernels.apply_gate(np, np.zeros((8, 4), complex).T, m, (0,), 3)
-    with pytest.raises(ValueError, match="do not repeat"):
+    with pytest.raises(ValidationError, match="do not repeat"):
         gpu_kernels.apply_gate(np, psi, np.stack([m[0]] * 3), (0,), 3)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValidationError, match="same shape"):
         gpu_kernels.adjoint_step(np, psi, np.zeros((4, 4), complex), m, m[None], (0,), 3)
 
 

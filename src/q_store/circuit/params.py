@@ -149,9 +149,9 @@ class ParameterMap:
         out = np.empty((rows, self.n_params))
         out[:] = self.const
         if self._aw_any:
-            out += _gather(w, self._w_sel) if self._w_sel else (self._aw @ w.T).T
+            out += _gather(w, self._w_sel) if self._w_sel is not None else (self._aw @ w.T).T
         if self._ax_any:
-            out += _gather(xv, self._x_sel) if self._x_sel else (self._ax @ xv.T).T
+            out += _gather(xv, self._x_sel) if self._x_sel is not None else (self._ax @ xv.T).T
         if self.nonlinear:
             wb = np.broadcast_to(w, (rows, w.shape[1]))
             xb = np.broadcast_to(xv, (rows, xv.shape[1]))

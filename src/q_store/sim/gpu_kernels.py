@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from q_store.errors import ValidationError
+
 __all__ = ["MAX_KERNEL_QUBITS", "adjoint_step", "apply_gate", "row_sums"]
 
 MAX_KERNEL_QUBITS = 3  # the widest gates in the gate table (Toffoli, CSWAP)
@@ -182,12 +184,12 @@ def _layout(states: Any, mats: Any, wires: Sequence[int], n: int
     """``(total, mrows, bit arguments)`` for a launch; checks the shapes the kernels assume."""
     rows, k = states.shape[0], len(wires)
     if not 1 <= k <= MAX_KERNEL_QUBITS or states.shape[1] != 2**n:
-        raise ValueError(f"kernel gates act on 1..{MAX_KERNEL_QUBITS} of n={n} wires")
+        raise ValidationError(f"kernel gates act on 1..{MAX_KERNEL_QUBITS} of n={n} wires")
     if states.dtype != np.complex128 or not states.flags.c_contiguous:
-        raise ValueError("kernel states must be C-contiguous complex128")
+        raise ValidationError("kernel states must be C-contiguous complex128")
     mrows = mats.shape[-3]
     if rows % mrows:
-        raise ValueError(f"{rows} state rows do not repeat {mrows} matrix rows")
+        raise ValidationError(f"{rows} state rows do not repeat {mrows} matrix rows")
     pos = [n - 1 - int(w) for w in wires] + [0] * (MAX_KERNEL_QUBITS - k)
     srt = sorted(pos[:k]) + [0] * (MAX_KERNEL_QUBITS - k)
     bits = (np.int32(n), *map(np.int32, pos), *map(np.int32, srt))
@@ -225,10 +227,10 @@ def adjoint_step(cupy: ModuleType, phi: Any, lam: Any, mats: Any, derivs: Any,
     ``(R, P)`` on the device (``lam`` read before, ``phi'`` after the undo)."""
     total, mrows, bits = _layout(phi, mats, wires, n)
     if lam.shape != phi.shape or lam.dtype != phi.dtype or not lam.flags.c_contiguous:
-        raise ValueError("kernel sweep states must have the same shape and layout")
+        raise ValidationError("kernel sweep states must have the same shape and layout")
     n_params = derivs.shape[0]
     if n_params and derivs.shape[1] != mrows:
-        raise ValueError(f"derivatives have {derivs.shape[1]} matrix rows, the gate {mrows}")
+        raise ValidationError(f"derivatives have {derivs.shape[1]} matrix rows, the gate {mrows}")
     gdag = cupy.ascontiguousarray(cupy.conj(cupy.swapaxes(mats, -1, -2)), dtype=np.complex128)
     dg = cupy.ascontiguousarray(derivs, dtype=np.complex128)
     part = cupy.empty((n_params, total) if n_params else (1,))
